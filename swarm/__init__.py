@@ -1,0 +1,16 @@
+"""ocpp-swarm: a Locust swarm of virtual OCPP 1.6J charge points for capacity-testing a CSMS."""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    # The Locust user pulls in gevent; import it only when asked for, so that the protocol,
+    # charge point and CSMS modules stay usable in plain asyncio processes.
+    if name == "ChargePointUser":
+        from .user import ChargePointUser
+
+        return ChargePointUser
+    raise AttributeError(name)
+
+
+__all__ = ["ChargePointUser", "__version__"]

@@ -1,0 +1,248 @@
+"""The virtual charge point: an OCPP 1.6J charger's life on one WebSocket, in plain asyncio.
+
+A :class:`ChargePoint` connects, boots and then heartbeats and authorizes until it is stopped,
+following OCPP 1.6 section 4.2 for the boot:
+
+- Accepted: heartbeat every ``interval`` seconds (or the configured override);
+- Pending: send no CALL, answer the CSMS's calls, boot again after ``interval``;
+- Rejected: send nothing and answer nothing until ``interval`` has passed, then boot again.
+
+A lost connection is reported and followed by a reconnect after an exponential backoff with full
+jitter, and a new boot. Everything runs in the event loop; the charge point knows nothing of Locust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from . import __version__, ocppj
+from .rpc import WEBSOCKET, CallRejected, CallTimeout, OcppSession, Sample, SampleSink, open_session
+
+# CSMS-initiated actions of OCPP 1.6 (Core and every optional profile, and the security
+# extension): a charge point that does not handle one answers NotSupported, anything else
+# NotImplemented (OCPP-J 4.2.3).
+CSMS_ACTIONS = frozenset(
+    {
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "InstallCertificate",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SignedUpdateFirmware",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+    }
+)
+
+
+class State(enum.Enum):
+    """Where a charge point is in its life; what a fleet overview counts."""
+
+    CONNECTING = "connecting"
+    BOOTING = "booting"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    ACCEPTED = "accepted"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePointConfig:
+    """How every charge point of a fleet behaves. One instance is shared by the whole fleet."""
+
+    vendor: str = "ocpp-swarm"
+    model: str = "VirtualCharger"
+    firmware_version: str = __version__
+    heartbeat_interval: float = 0.0
+    """Seconds between Heartbeats; 0 uses the interval of the CSMS's BootNotification answer."""
+    authorize_interval: float = 60.0
+    """Mean seconds between Authorizes (exponentially distributed); 0 sends none."""
+    id_tags: tuple[str, ...] = tuple(f"SWARM-TAG-{n:04d}" for n in range(1, 11))
+    call_timeout: float = 30.0
+    connect_timeout: float = 30.0
+    fallback_interval: float = 60.0
+    """Seconds to wait where the CSMS answers a boot with interval 0 (OCPP leaves it to us)."""
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    connect_options: Mapping[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
+
+    def __post_init__(self) -> None:
+        for name in ("vendor", "model"):
+            value = getattr(self, name)
+            if not 0 < len(value) <= 20:
+                raise ValueError(f"{name} must be 1 to 20 characters (OCPP CiString20), got {value!r}")
+        if len(self.firmware_version) > 50:
+            raise ValueError("firmware_version must be at most 50 characters (OCPP CiString50)")
+        for name in ("heartbeat_interval", "authorize_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
+        for name in ("call_timeout", "connect_timeout", "fallback_interval", "reconnect_min"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be more than 0 seconds, got {getattr(self, name)}")
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must be at least reconnect_min")
+        if self.authorize_interval and not self.id_tags:
+            raise ValueError("id_tags must name at least one idTag when authorizing")
+        for tag in self.id_tags:
+            if not 0 < len(tag) <= 20:
+                raise ValueError(f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}")
+
+
+class ChargePoint:
+    """One virtual charge point. :meth:`run` is its whole life; cancel the task to stop it."""
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        url: str,
+        config: ChargePointConfig,
+        sink: SampleSink,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < len(charge_point_id) <= 25:
+            raise ValueError(f"a charge point id must be 1 to 25 characters, got {charge_point_id!r}")
+        self.id = charge_point_id
+        self.url = url
+        self.config = config
+        self.sink = sink
+        self.state = State.CONNECTING
+        self.heartbeat_interval: float | None = None
+        """The interval in force once booted."""
+        self._rng = rng or random
+        self._session: OcppSession | None = None
+
+    async def run(self) -> None:
+        """Connect, boot and operate; after a lost connection, back off and do it again.
+
+        Returns only when cancelled, after closing the WebSocket cleanly.
+        """
+        failures = 0
+        try:
+            while True:
+                self.state = State.CONNECTING
+                try:
+                    self._session = await open_session(
+                        self.url,
+                        self.sink,
+                        call_timeout=self.config.call_timeout,
+                        connect_timeout=self.config.connect_timeout,
+                        handler=self.handle_call,
+                        **self.config.connect_options,
+                    )
+                except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+                    pass  # reported by open_session
+                else:
+                    failures = 0
+                    try:
+                        await self._operate(self._session)
+                    except ConnectionClosed as exc:
+                        self.sink(Sample(WEBSOCKET, "connection lost", 0.0, _why(exc)))
+                self.state = State.OFFLINE
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))
+        finally:
+            self.state = State.STOPPED
+            if self._session is not None and not self._session.closed:
+                await self._session.close()
+
+    def _backoff(self, failures: int) -> float:
+        """Full jitter: uniform in [min, min(max, min * 2**(failures-1))], so a fleet spreads out."""
+        ceiling = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** (failures - 1))
+        return self._rng.uniform(self.config.reconnect_min, ceiling)
+
+    async def _operate(self, session: OcppSession) -> None:
+        interval = await self._boot(session)
+        self.heartbeat_interval = self.config.heartbeat_interval or interval
+        await self._heartbeat_and_authorize(session, self.heartbeat_interval)
+
+    async def _boot(self, session: OcppSession) -> float:
+        """Boot until Accepted; return the heartbeat interval the CSMS gave."""
+        payload = {
+            "chargePointVendor": self.config.vendor,
+            "chargePointModel": self.config.model,
+            "chargePointSerialNumber": self.id,
+            "chargeBoxSerialNumber": self.id,
+            "firmwareVersion": self.config.firmware_version,
+        }
+        while True:
+            self.state = State.BOOTING
+            session.answer_calls = True
+            try:
+                answer = await session.call("BootNotification", payload)
+                status = answer.get("status")
+                interval = float(answer.get("interval") or 0) or self.config.fallback_interval
+            except (CallRejected, CallTimeout, ValueError, TypeError):
+                status, interval = None, self.config.fallback_interval
+            if status == "Accepted":
+                self.state = State.ACCEPTED
+                return interval
+            # Pending answers CSMS calls while it waits; Rejected (and no valid answer) stays mute.
+            self.state = State.PENDING if status == "Pending" else State.REJECTED
+            session.answer_calls = status == "Pending"
+            await session.sleep(interval)
+
+    async def _heartbeat_and_authorize(self, session: OcppSession, heartbeat_interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        authorize_mean = self.config.authorize_interval
+        next_heartbeat = loop.time() + heartbeat_interval
+        next_authorize = (
+            loop.time() + self._rng.expovariate(1 / authorize_mean) if authorize_mean else float("inf")
+        )
+        while True:
+            await session.sleep(max(0.0, min(next_heartbeat, next_authorize) - loop.time()))
+            now = loop.time()
+            if now >= next_heartbeat:
+                # A fixed schedule, not "interval after the last answer": slow answers do not
+                # thin out the load. Beats missed while a call was in flight are skipped.
+                next_heartbeat += heartbeat_interval * max(1, -(-(now - next_heartbeat) // heartbeat_interval))
+                await self._call_quietly(session, "Heartbeat", {})
+            if now >= next_authorize:
+                next_authorize = now + self._rng.expovariate(1 / authorize_mean)
+                await self._call_quietly(session, "Authorize", {"idTag": self._rng.choice(self.config.id_tags)})
+
+    @staticmethod
+    async def _call_quietly(session: OcppSession, action: str, payload: dict[str, Any]) -> None:
+        """A call whose failure is reported (by the session) and otherwise changes nothing."""
+        try:
+            await session.call(action, payload)
+        except (CallRejected, CallTimeout):
+            pass
+
+    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Answer a CSMS-initiated CALL. None is implemented yet: known ones are NotSupported."""
+        if action in CSMS_ACTIONS:
+            raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
+        raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"{action} is not an OCPP 1.6 action")
+
+
+def _why(exc: ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    return f"closed with code {frame.code}" if frame else "closed without a close frame (1006)"

@@ -1,0 +1,561 @@
+"""An embedded OCPP 1.6J CSMS (central system): the swarm's default target, and a standalone server.
+
+It answers every charge-point-initiated OCPP 1.6 message (and the security extension's) with a
+response that is valid per the 1.6 schemas, validates incoming payloads, and counts what it
+receives. It is built to stay out of the way of a load test: no per-message logging, no
+``ocpp.ChargePoint``, one dict lookup to dispatch.
+
+Run it with ``python -m swarm.csms --port 9000``; a parent process can run it as a child with
+:class:`CsmsProcess`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import IO, Any, Literal, Self
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from swarm import eventloop, ocppj, schemas
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+MAX_MESSAGE_SIZE = 1 << 20
+CLOSE_TIMEOUT = 2.0
+BOOT_POLICIES = ("accept", "pending", "reject")
+
+# Counter keys besides the action names (which never contain a dot).
+CONNECTIONS_CURRENT = "connections.current"
+CONNECTIONS_TOTAL = "connections.total"
+RECEIVED_RESULTS = "received.callresult"
+RECEIVED_ERRORS = "received.callerror"
+SENT_ERRORS = "sent.callerror"
+
+# OCPP 1.6 (and security extension) actions only a CSMS sends: recognized, answered NotSupported.
+CSMS_INITIATED = frozenset(
+    {
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "SignedUpdateFirmware",
+    }
+)
+
+# Responses are serialized as soon as they are built, so handlers can share these.
+_EMPTY: dict[str, Any] = {}
+_ACCEPTED = {"status": "Accepted"}
+_ID_ACCEPTED = {"idTagInfo": {"status": "Accepted"}}
+_ID_INVALID = {"idTagInfo": {"status": "Invalid"}}
+
+
+@dataclass(frozen=True)
+class CsmsConfig:
+    """How the CSMS listens and answers."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000  # 0 picks a free port
+    heartbeat_interval: int = 60  # seconds, sent in an accepted BootNotification
+    # "pending"/"reject": the first BootNotification of each charge point id gets that status,
+    # later ones are accepted.
+    boot: Literal["accept", "pending", "reject"] = "accept"
+    boot_retry_interval: int = 10  # seconds, sent with Pending and Rejected
+    reject_id_tags: frozenset[str] = frozenset()  # answered "Invalid"; any other is "Accepted"
+    validate: bool = True  # check every incoming CALL payload against its 1.6 schema
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be an integer from 0 to 65535, not {self.port!r}")
+        for name in ("heartbeat_interval", "boot_retry_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer of seconds, not {value!r}")
+        if self.boot not in BOOT_POLICIES:
+            raise ValueError(f"boot must be one of {', '.join(BOOT_POLICIES)}, not {self.boot!r}")
+        # Accept any iterable of tags (a list from the CLI) but keep the field hashable.
+        object.__setattr__(self, "reject_id_tags", frozenset(self.reject_id_tags))
+
+
+@dataclass(eq=False, slots=True)
+class CsmsConnection:
+    """One connected charge point."""
+
+    charge_point_id: str
+    websocket: ServerConnection
+    # Answers to CSMS-initiated calls resolve these futures, by unique id.
+    pending: dict[str, asyncio.Future[ocppj.CallResult | ocppj.CallError]] = field(
+        default_factory=dict
+    )
+
+
+class Csms:
+    """The CSMS server.
+
+    ``stats`` counts received CALLs by action, plus the ``connections.*``, ``received.*`` and
+    ``sent.callerror`` keys; ``connections`` maps connected charge point ids to their connection.
+    """
+
+    def __init__(self, config: CsmsConfig | None = None) -> None:
+        self.config = config or CsmsConfig()
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.connections: dict[str, CsmsConnection] = {}
+        self._server: Server | None = None
+        self._transaction_ids = itertools.count(1)
+        self._booted: set[str] = set()  # charge point ids whose first boot was answered
+        self._clock_second = -1
+        self._clock_text = ""
+        self._handlers: dict[str, Callable[[CsmsConnection, dict[str, Any]], dict[str, Any]]] = {
+            "Authorize": self._authorize,
+            "BootNotification": self._boot_notification,
+            "DataTransfer": self._accepted,
+            "DiagnosticsStatusNotification": self._empty,
+            "FirmwareStatusNotification": self._empty,
+            "Heartbeat": self._heartbeat,
+            "MeterValues": self._empty,
+            "StartTransaction": self._start_transaction,
+            "StatusNotification": self._empty,
+            "StopTransaction": self._stop_transaction,
+            "SecurityEventNotification": self._empty,
+            "SignCertificate": self._accepted,
+            "LogStatusNotification": self._empty,
+            "SignedFirmwareStatusNotification": self._empty,
+        }
+
+    async def start(self) -> None:
+        """Start listening."""
+        if self._server is not None:
+            raise RuntimeError("the CSMS is already started")
+        self._server = await serve(
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            subprotocols=[SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
+            process_request=_check_path,
+            compression=None,
+            ping_interval=None,  # OCPP has its own Heartbeat
+            max_size=MAX_MESSAGE_SIZE,
+            close_timeout=CLOSE_TIMEOUT,
+        )
+
+    async def stop(self) -> None:
+        """Close every connection (code 1001) and stop listening; bounded by a timeout."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
+                await server.wait_closed()
+        except TimeoutError:
+            for connection in server.connections:
+                connection.transport.abort()
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` with the port actually bound."""
+        if self._server is None:
+            raise RuntimeError("the CSMS is not started")
+        port = self._server.sockets[0].getsockname()[1]
+        host = self.config.host
+        return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _serve_connection(self, websocket: ServerConnection) -> None:
+        charge_point_id = _charge_point_id(websocket.request)
+        connection = CsmsConnection(charge_point_id, websocket)
+        stats = self.stats
+        stats[CONNECTIONS_CURRENT] += 1
+        stats[CONNECTIONS_TOTAL] += 1
+        self.connections[charge_point_id] = connection  # a reconnect replaces the old entry
+        answer = self._answer
+        send = websocket.send
+        parse = ocppj.parse
+        try:
+            async for text in websocket:
+                if type(text) is not str:
+                    stats[SENT_ERRORS] += 1
+                    await send(
+                        ocppj.error_frame(
+                            "-1", ocppj.FORMATION_VIOLATION, "OCPP-J frames are text, not binary"
+                        )
+                    )
+                    continue
+                try:
+                    message = parse(text)
+                except ocppj.FrameError as err:
+                    stats[SENT_ERRORS] += 1
+                    await send(ocppj.error_frame(err.unique_id or "-1", err.code, err.description))
+                    continue
+                if type(message) is ocppj.Call:
+                    await send(answer(connection, message))
+                else:
+                    self._resolve(connection, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            stats[CONNECTIONS_CURRENT] -= 1
+            if self.connections.get(charge_point_id) is connection:
+                del self.connections[charge_point_id]
+            for future in connection.pending.values():
+                future.cancel()
+
+    def _answer(self, connection: CsmsConnection, call: ocppj.Call) -> str:
+        action = call.action
+        handler = self._handlers.get(action)
+        if handler is None:
+            self.stats[SENT_ERRORS] += 1
+            if action in CSMS_INITIATED:
+                return ocppj.error_frame(
+                    call.unique_id, ocppj.NOT_SUPPORTED, f"{action} is sent by a CSMS, not to one"
+                )
+            return ocppj.error_frame(
+                call.unique_id, ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}"
+            )
+        self.stats[action] += 1
+        if self.config.validate:
+            try:
+                schemas.validate(action, call.payload)
+            except ocppj.FrameError as err:
+                self.stats[SENT_ERRORS] += 1
+                return ocppj.error_frame(call.unique_id, err.code, err.description)
+        return ocppj.result_frame(call.unique_id, handler(connection, call.payload))
+
+    def _resolve(self, connection: CsmsConnection, message: ocppj.Message) -> None:
+        if type(message) is ocppj.CallResult:
+            self.stats[RECEIVED_RESULTS] += 1
+        else:
+            self.stats[RECEIVED_ERRORS] += 1
+        future = connection.pending.pop(message.unique_id, None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def _now(self) -> str:
+        # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.
+        second = int(time.time())
+        if second != self._clock_second:
+            self._clock_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+            self._clock_second = second
+        return self._clock_text
+
+    def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
+        return _ID_INVALID if id_tag in self.config.reject_id_tags else _ID_ACCEPTED
+
+    # Handlers: (connection, request payload) -> response payload.
+
+    def _empty(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        return _EMPTY
+
+    def _accepted(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        return _ACCEPTED
+
+    def _heartbeat(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": self._now()}
+
+    def _authorize(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._id_tag_info(payload.get("idTag", ""))
+
+    def _boot_notification(
+        self, connection: CsmsConnection, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        config = self.config
+        status, interval = "Accepted", config.heartbeat_interval
+        if config.boot != "accept" and connection.charge_point_id not in self._booted:
+            status = "Pending" if config.boot == "pending" else "Rejected"
+            interval = config.boot_retry_interval
+        self._booted.add(connection.charge_point_id)
+        return {"status": status, "currentTime": self._now(), "interval": interval}
+
+    def _start_transaction(
+        self, connection: CsmsConnection, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "idTagInfo": self._id_tag_info(payload.get("idTag", ""))["idTagInfo"],
+            "transactionId": next(self._transaction_ids),
+        }
+
+    def _stop_transaction(
+        self, connection: CsmsConnection, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        id_tag = payload.get("idTag")
+        return _EMPTY if id_tag is None else self._id_tag_info(id_tag)
+
+
+def _charge_point_id(request: Request | None) -> str:
+    """The last segment of the request path, URL-decoded: ``/ocpp/CP-1`` is ``CP-1``."""
+    path = request.path if request is not None else ""
+    return unquote(path.partition("?")[0].rpartition("/")[2])
+
+
+def _check_path(connection: ServerConnection, request: Request) -> Response | None:
+    if not _charge_point_id(request):
+        return connection.respond(
+            HTTPStatus.NOT_FOUND, "The URL must end with the charge point id: ws://host/path/<id>\n"
+        )
+    return None
+
+
+# Command line.
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocpp-swarm-csms", description="An OCPP 1.6J CSMS (central system) for load tests."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=_port, default=9000, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_non_negative_int,
+        default=60,
+        metavar="SECONDS",
+        help="interval sent in an accepted BootNotification",
+    )
+    parser.add_argument(
+        "--boot",
+        choices=BOOT_POLICIES,
+        default="accept",
+        help="status of each charge point's first BootNotification; later ones are accepted",
+    )
+    parser.add_argument(
+        "--boot-retry-interval",
+        type=_non_negative_int,
+        default=10,
+        metavar="SECONDS",
+        help="interval sent with a Pending or Rejected BootNotification",
+    )
+    parser.add_argument(
+        "--reject-id-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="answer this idTag with status Invalid (repeatable)",
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="do not check incoming payloads against the OCPP 1.6 schemas",
+    )
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input reaches end of file (when run by a parent process)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CSMS until SIGINT, SIGTERM or (with ``--exit-with-stdin``) end of stdin."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = CsmsConfig(
+            host=args.host,
+            port=args.port,
+            heartbeat_interval=args.heartbeat_interval,
+            boot=args.boot,
+            boot_retry_interval=args.boot_retry_interval,
+            reject_id_tags=frozenset(args.reject_id_tag),
+            validate=args.validate,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Refused handshakes and closing notices would otherwise be logged at INFO.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        eventloop.run(_run(config, exit_with_stdin=args.exit_with_stdin))
+    return 0
+
+
+async def _run(config: CsmsConfig, *, exit_with_stdin: bool) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signum, stopping.set)
+    if exit_with_stdin:
+        threading.Thread(
+            target=_wait_for_stdin_eof, args=(loop, stopping.set), name="stdin-eof", daemon=True
+        ).start()
+    async with Csms(config) as csms:
+        logger.info(
+            "CSMS listening on %s (boot %s, heartbeat interval %d s, validation %s)",
+            csms.url,
+            config.boot,
+            config.heartbeat_interval,
+            "on" if config.validate else "off",
+        )
+        print(f"listening on {csms.url}", flush=True)
+        await stopping.wait()
+
+
+def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while sys.stdin.buffer.read(65536):
+            pass
+    with contextlib.suppress(RuntimeError):  # the loop is already closed
+        loop.call_soon_threadsafe(stop)
+
+
+# Running it as a child process.
+
+
+class CsmsProcess:
+    """A CSMS in a child process that dies with its parent (it stops when its stdin closes)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, stderr: IO[bytes]) -> None:
+        self.process = process
+        self.url = url
+        self._stderr = stderr
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, args: list[str] | None = None, timeout: float = 10.0) -> CsmsProcess:
+        """Launch ``python -m swarm.csms --port 0 --exit-with-stdin *args``; wait until it listens.
+
+        Raises RuntimeError, with the tail of its stderr, if it exits or does not print its
+        ``listening on`` line within ``timeout`` seconds.
+        """
+        command = [sys.executable, "-m", "swarm.csms", "--port", "0", "--exit-with-stdin"]
+        # A file, not a pipe: a pipe nobody drains would block the child once full.
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the child
+        try:
+            process = subprocess.Popen(
+                [*command, *(args or [])],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        except BaseException:
+            stderr.close()
+            raise
+        child = cls(process, "", stderr)
+        lines: list[bytes] = []
+        # A thread (a greenlet under gevent's monkey-patching) reads, so the wait can time out.
+        reader = threading.Thread(
+            target=lambda: lines.append(process.stdout.readline()),  # type: ignore[union-attr]
+            name="csms-stdout",
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout)
+        line = lines[0].decode(errors="replace").strip() if lines else ""
+        if line.startswith("listening on "):
+            child.url = line.removeprefix("listening on ")
+            return child
+        exited = process.poll() is not None
+        child.stop(timeout=1.0, close_stderr=False)
+        reader.join(1.0)
+        stderr.seek(0)
+        tail = stderr.read()[-2000:].decode(errors="replace").strip()
+        stderr.close()
+        what = f"exited with code {process.returncode}" if exited else f"timed out ({timeout} s)"
+        raise RuntimeError(
+            f"the CSMS child process {what} before listening; stdout {line!r}, stderr:\n{tail}"
+        )
+
+    def stop(self, timeout: float = 5.0, *, close_stderr: bool = True) -> int:
+        """Close its stdin and wait; terminate, then kill, if it lingers. Returns the exit code."""
+        process = self.process
+        with contextlib.suppress(OSError, ValueError):
+            process.stdin.close()  # type: ignore[union-attr]
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        with contextlib.suppress(OSError, ValueError):
+            process.stdout.close()  # type: ignore[union-attr]
+        if close_stderr:
+            self._stderr.close()
+        return process.returncode
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

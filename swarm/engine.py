@@ -1,0 +1,158 @@
+"""The engine: an event loop on a real OS thread that runs the charge points of one process.
+
+Locust runs on gevent and monkey-patches the process; websockets and uvloop are asyncio. The
+engine keeps the two apart (see DESIGN.md, threading rules):
+
+- one event loop per process, on a thread started with the *original* ``start_new_thread``
+  (after patching, ``threading.Thread`` would be a greenlet);
+- the gevent side only controls: :meth:`Engine.start_charge_point` and
+  :meth:`Engine.stop_charge_point` hop into the loop with ``call_soon_threadsafe``;
+- the loop never calls gevent or Locust: samples go into a deque (thread-safe appends and pops)
+  that the gevent side empties with :meth:`Engine.drain`, in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+from .charge_point import ChargePoint, ChargePointConfig, State
+from . import eventloop
+from .rpc import Sample
+
+logger = logging.getLogger(__name__)
+
+
+def _start_thread(function: Callable[[], None]) -> None:
+    if "gevent" in sys.modules:
+        from gevent import monkey
+
+        start_new_thread = monkey.get_original("_thread", "start_new_thread")
+    else:
+        import _thread
+
+        start_new_thread = _thread.start_new_thread
+    start_new_thread(function, ())
+
+
+def _quiet_libraries() -> None:
+    # The ocpp package logs every frame at INFO, and would validate in an executor whose worker
+    # threads are greenlets under gevent. The swarm uses its schemas only, but importing it
+    # anywhere in the process turns this on.
+    import ocpp.messages
+
+    ocpp.messages.ASYNC_VALIDATION = False
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+
+
+class Engine:
+    """Charge points of one process, in an event loop on its own thread.
+
+    Thread-safe: every public method may be called from any thread (in Locust, the gevent hub).
+    """
+
+    def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
+        _quiet_libraries()
+        self._loop = (loop_factory or eventloop.loop_factory())()
+        self._samples: deque[Sample] = deque()
+        self._charge_points: dict[str, tuple[ChargePoint, asyncio.Task[None]]] = {}
+        self._running = False
+        self._finished = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def start(self) -> None:
+        """Start the loop thread. Calls made before it runs are queued, not lost."""
+        if self._running:
+            return
+        self._running = True
+        _start_thread(self._run)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+            self._finished = True
+
+    # Control plane
+
+    def start_charge_point(self, charge_point_id: str, url: str, config: ChargePointConfig) -> None:
+        """Start a charge point (asynchronously: it connects and boots in the loop)."""
+        self._loop.call_soon_threadsafe(self._start, charge_point_id, url, config)
+
+    def stop_charge_point(self, charge_point_id: str) -> None:
+        """Stop a charge point: its WebSocket is closed cleanly, in the loop."""
+        self._loop.call_soon_threadsafe(self._stop, charge_point_id)
+
+    def drain(self) -> list[Sample]:
+        """Take every sample recorded so far."""
+        samples = self._samples
+        return [samples.popleft() for _ in range(len(samples))]
+
+    def count_states(self) -> dict[State, int]:
+        """How many charge points are in each state (a snapshot; safe from any thread)."""
+        counts = dict.fromkeys(State, 0)
+        for charge_point, _ in list(self._charge_points.values()):
+            counts[charge_point.state] += 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self._charge_points)
+
+    def shutdown(self, timeout: float = 10.0, sleep: Callable[[float], object] = time.sleep) -> bool:
+        """Stop every charge point, closing its WebSocket, then stop the loop and its thread.
+
+        Waits up to ``timeout`` seconds in steps of ``sleep`` (pass ``gevent.sleep`` from the
+        hub so other greenlets run meanwhile). Returns whether everything stopped in time.
+        """
+        if not self._running:
+            self._loop.close()
+            return True
+        self._loop.call_soon_threadsafe(self._shutdown_soon, timeout)
+        deadline = time.monotonic() + timeout + 1.0
+        while not self._finished and time.monotonic() < deadline:
+            sleep(0.02)
+        if not self._finished:
+            logger.warning("the event loop did not stop within %.0f s", timeout)
+        return self._finished
+
+    # In the loop
+
+    def _start(self, charge_point_id: str, url: str, config: ChargePointConfig) -> None:
+        if charge_point_id in self._charge_points:
+            logger.warning("charge point %s is running already", charge_point_id)
+            return
+        charge_point = ChargePoint(charge_point_id, url, config, self._samples.append)
+        task = self._loop.create_task(charge_point.run(), name=charge_point_id)
+        self._charge_points[charge_point_id] = (charge_point, task)
+        task.add_done_callback(lambda _: self._forget(charge_point_id, task))
+
+    def _forget(self, charge_point_id: str, task: asyncio.Task[None]) -> None:
+        if self._charge_points.get(charge_point_id, (None, None))[1] is task:
+            del self._charge_points[charge_point_id]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("charge point %s failed", charge_point_id, exc_info=task.exception())
+
+    def _stop(self, charge_point_id: str) -> None:
+        entry = self._charge_points.get(charge_point_id)
+        if entry is not None:
+            entry[1].cancel()
+
+    def _shutdown_soon(self, timeout: float) -> None:
+        self._loop.create_task(self._shutdown(timeout))
+
+    async def _shutdown(self, timeout: float) -> None:
+        tasks = [task for _, task in self._charge_points.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        self._loop.stop()

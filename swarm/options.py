@@ -1,0 +1,100 @@
+"""The swarm's Locust command-line options, shown in the web UI too, and the config they make."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .charge_point import ChargePointConfig
+
+SERIAL_PREFIX_MAX = 12
+"""Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds cannot be negative")
+    return value
+
+
+def add_arguments(parser: Any) -> None:
+    """Add the swarm's options to Locust's parser (``events.init_command_line_parser``)."""
+    group = parser.add_argument_group("ocpp-swarm", "Virtual OCPP 1.6J charge points")
+    group.add_argument(
+        "--heartbeat-interval",
+        type=_seconds,
+        default=0.0,
+        help="Seconds between Heartbeats; 0 (default) uses the interval the CSMS answers Boot with",
+    )
+    group.add_argument(
+        "--authorize-interval",
+        type=_seconds,
+        default=60.0,
+        help="Mean seconds between Authorizes per charge point (random, exponential); 0 sends none",
+    )
+    group.add_argument(
+        "--call-timeout",
+        type=_seconds,
+        default=30.0,
+        help="Seconds to wait for the CSMS to answer a CALL before counting a timeout",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=30.0,
+        help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
+    )
+    group.add_argument(
+        "--id-tags",
+        default="",
+        help="idTags to authorize with: comma-separated, or @FILE with one per line"
+        " (default: SWARM-TAG-0001 to SWARM-TAG-0010)",
+    )
+    group.add_argument(
+        "--serial-prefix",
+        default="CP-",
+        help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
+    )
+    group.add_argument("--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification")
+    group.add_argument("--model", default="VirtualCharger", help="chargePointModel in BootNotification")
+
+
+def read_id_tags(spec: str) -> tuple[str, ...]:
+    """idTags from ``--id-tags``: ``A,B,C`` or ``@path`` (one per line, ``#`` comments)."""
+    if spec.startswith("@"):
+        path = Path(spec[1:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"--id-tags: cannot read {path}: {exc.strerror}") from None
+        tags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        if not tags:
+            raise ValueError(f"--id-tags: {path} holds no idTag")
+    else:
+        tags = [tag.strip() for tag in spec.split(",") if tag.strip()]
+    return tuple(tags)
+
+
+def config_from_options(options: Any) -> ChargePointConfig:
+    """The fleet's :class:`ChargePointConfig` from Locust's parsed options.
+
+    Values may be strings (the web UI sends some so); raises ``ValueError`` naming the option.
+    """
+    values: dict[str, Any] = {}
+    for name in ("heartbeat_interval", "authorize_interval", "call_timeout", "connect_timeout"):
+        raw = getattr(options, name)
+        try:
+            values[name] = _seconds(str(raw))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--{name.replace('_', '-')}: {exc}") from None
+    if options.id_tags:
+        values["id_tags"] = read_id_tags(options.id_tags)
+    prefix = options.serial_prefix
+    if len(prefix) > SERIAL_PREFIX_MAX:
+        raise ValueError(f"--serial-prefix: at most {SERIAL_PREFIX_MAX} characters, got {prefix!r}")
+    return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

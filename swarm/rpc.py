@@ -1,0 +1,380 @@
+"""OCPP-J remote procedure calls over a websockets client connection, timed at the frame.
+
+:func:`open_session` connects and returns an :class:`OcppSession`. The session sends CALLs one
+at a time (OCPP 1.6: one CALL in flight per direction), correlates answers by unique id, enforces
+the call timeout, answers CSMS-initiated CALLs through a handler, and reports each round trip as
+a :class:`Sample` to a sink.
+
+Timing: a round trip runs from just before the CALL frame is written to the transport to the
+moment its answer is read off the socket. The answer is stamped in the transport's read
+callback, before any task is woken, so no event-loop iteration sits between the frame's arrival
+and its timestamp however busy the loop is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import State
+
+from . import ocppj
+
+SUBPROTOCOL = "ocpp1.6"
+
+OCPP = "OCPP"
+"""Request type of charge-point-initiated round trips."""
+CSMS = "CSMS"
+"""Request type of CSMS-initiated calls the charge point handled."""
+WEBSOCKET = "WebSocket"
+"""Request type of connection events: connect time, lost connections, stray frames."""
+
+
+class Sample(NamedTuple):
+    """One measurement, in the shape of a Locust request."""
+
+    request_type: str
+    name: str
+    response_time: float
+    """Milliseconds."""
+    error: str | None = None
+
+
+SampleSink = Callable[[Sample], None]
+
+CallHandler = Callable[[str, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+"""Answers a CSMS-initiated CALL: ``(action, payload) -> response payload``.
+
+Raise :class:`~swarm.ocppj.FrameError` to answer with a CALLERROR of its code.
+"""
+
+
+class CallRejected(Exception):
+    """The CSMS answered a CALL with a CALLERROR."""
+
+    def __init__(self, error: ocppj.CallError) -> None:
+        super().__init__(f"{error.code}: {error.description}" if error.description else error.code)
+        self.code = error.code
+        self.description = error.description
+
+
+class CallTimeout(Exception):
+    """The CSMS did not answer a CALL in time."""
+
+
+def _set_result(future: asyncio.Future[Any], value: Any = None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class TimedConnection(ClientConnection):
+    """A client connection that hands each complete message to a callback, with its arrival time.
+
+    Messages bypass ``recv()``: :meth:`process_event` runs in the transport's read callback, so
+    the arrival time is taken before any task is scheduled. Messages that arrive before
+    :meth:`attach` are held and handed over by it.
+    """
+
+    _on_message: Callable[[bytes, Opcode, float], None] | None = None
+    _on_lost: Callable[[ConnectionClosed], None] | None = None
+    _early: list[tuple[bytes, Opcode, float]] | None = None
+    _fragments: list[bytes] | None = None
+    _fragments_opcode: Opcode = Opcode.TEXT
+
+    def attach(
+        self,
+        on_message: Callable[[bytes, Opcode, float], None],
+        on_lost: Callable[[ConnectionClosed], None],
+    ) -> None:
+        """Deliver messages to ``on_message`` and the loss of the connection to ``on_lost``."""
+        self._on_message, self._on_lost = on_message, on_lost
+        early, self._early = self._early or [], None
+        for message in early:
+            on_message(*message)
+        if self.protocol.state is State.CLOSED:
+            on_lost(self.close_exc)
+
+    def process_event(self, event: object) -> None:
+        if self.response is None or not isinstance(event, Frame):
+            super().process_event(event)  # the handshake response
+            return
+        arrived = time.perf_counter()
+        opcode = event.opcode
+        if opcode is Opcode.CONT:
+            if self._fragments is None:  # the protocol layer rejects this; stay defensive
+                return
+            self._fragments.append(bytes(event.data))
+            if not event.fin:
+                return
+            data, opcode = b"".join(self._fragments), self._fragments_opcode
+            self._fragments = None
+        elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if not event.fin:
+                self._fragments, self._fragments_opcode = [bytes(event.data)], opcode
+                return
+            data = bytes(event.data)
+        else:
+            super().process_event(event)  # pings, pongs and close frames
+            return
+        if self._on_message is not None:
+            self._on_message(data, opcode, arrived)
+        else:
+            if self._early is None:
+                self._early = []
+            self._early.append((data, opcode, arrived))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._on_lost is not None:
+            self._on_lost(self.close_exc)
+
+
+class _Pending(NamedTuple):
+    unique_id: str
+    action: str
+    future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
+
+
+_LOST_IDS = frozenset({"", "-1", "null", "None"})
+"""Unique ids CSMSs put in a CALLERROR when they could not read the CALL's id."""
+
+
+class OcppSession:
+    """OCPP-J RPC over one open connection.
+
+    Create it with :func:`open_session`. ``answer_calls`` may be turned off while a charge point
+    must stay silent (OCPP 1.6: after a Rejected boot).
+    """
+
+    def __init__(
+        self,
+        connection: TimedConnection,
+        sink: SampleSink,
+        *,
+        call_timeout: float,
+        handler: CallHandler | None = None,
+    ) -> None:
+        self.connection = connection
+        self.sink = sink
+        self.call_timeout = call_timeout
+        self.handler = handler
+        self.answer_calls = True
+        self._loop = asyncio.get_running_loop()
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._pending: _Pending | None = None
+        self._sleeper: asyncio.Future[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
+        self._closed: ConnectionClosed | None = None
+        connection.attach(self._on_message, self._on_lost)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CALL and return the CALLRESULT's payload.
+
+        Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
+        a CALLRESULT came back. Raises :class:`CallRejected`, :class:`CallTimeout` or
+        :class:`~websockets.exceptions.ConnectionClosed`.
+        """
+        async with self._lock:
+            if self._closed is not None:
+                raise self._closed
+            unique_id = str(next(self._ids))
+            future = self._loop.create_future()
+            self._pending = _Pending(unique_id, action, future)
+            timer = self._loop.call_later(self.call_timeout, _set_exception, future, CallTimeout())
+            frame = ocppj.call_frame(unique_id, action, payload)
+            sent = time.perf_counter()
+            try:
+                await self.connection.send(frame)
+                arrived, answer = await future
+            except CallTimeout:
+                self._report(
+                    action,
+                    self.call_timeout * 1000,
+                    f"CallTimeout: no answer in {self.call_timeout:g} s",
+                )
+                raise
+            except ConnectionClosed as exc:
+                self._report(action, (time.perf_counter() - sent) * 1000, _describe_close(exc))
+                raise
+            finally:
+                timer.cancel()
+                self._pending = None
+        elapsed = (arrived - sent) * 1000
+        if isinstance(answer, ocppj.CallError):
+            self._report(action, elapsed, f"CALLERROR {answer.code}")
+            raise CallRejected(answer)
+        self._report(action, elapsed, None)
+        return answer.payload
+
+    async def sleep(self, delay: float) -> None:
+        """Sleep for ``delay`` seconds; raise ``ConnectionClosed`` as soon as the connection is lost."""
+        if self._closed is not None:
+            raise self._closed
+        self._sleeper = future = self._loop.create_future()
+        timer = self._loop.call_later(delay, _set_result, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._sleeper = None
+
+    async def close(self) -> None:
+        """Close the WebSocket with a normal closure and wait for the close handshake."""
+        await self.connection.close()
+
+    def _report(self, name: str, response_time: float, error: str | None) -> None:
+        self.sink(Sample(OCPP, name, response_time, error))
+
+    # Read callback: runs in the transport's data_received, keep it short.
+
+    def _on_message(self, data: bytes, opcode: Opcode, arrived: float) -> None:
+        if opcode is Opcode.BINARY:
+            self.sink(
+                Sample(WEBSOCKET, "binary frame", 0.0, "binary frame received (OCPP-J is text)")
+            )
+            return
+        try:
+            message = ocppj.parse(data)
+        except ocppj.FrameError as exc:
+            self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, f"{exc.code}: {exc.description}"))
+            if self.answer_calls:
+                self._send(ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description))
+            return
+        if type(message) is ocppj.Call:
+            task = self._loop.create_task(self._answer(message, arrived))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+            return
+        pending = self._pending
+        if (
+            pending is not None
+            and not pending.future.done()
+            and (
+                message.unique_id == pending.unique_id
+                or (type(message) is ocppj.CallError and message.unique_id in _LOST_IDS)
+            )
+        ):
+            pending.future.set_result((arrived, message))
+        else:
+            self.sink(
+                Sample(
+                    WEBSOCKET,
+                    "unexpected answer",
+                    0.0,
+                    f"no CALL waits for id {message.unique_id!r}",
+                )
+            )
+
+    async def _answer(self, call: ocppj.Call, arrived: float) -> None:
+        # Decided here, not in the read callback: an answer read in the same callback, just
+        # before this CALL, may change answer_calls (a Rejected boot), and its waiter resumes
+        # before this task's first step.
+        if not self.answer_calls:
+            return
+        try:
+            if self.handler is None:
+                raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{call.action} is not supported")
+            response = self.handler(call.action, call.payload)
+            if isinstance(response, Awaitable):
+                response = await response
+            frame, error = ocppj.result_frame(call.unique_id, response), None
+        except ocppj.FrameError as exc:
+            frame = ocppj.error_frame(call.unique_id, exc.code, exc.description)
+            error = f"CALLERROR {exc.code}"
+        except Exception as exc:  # a bug in a handler must not kill the charge point
+            frame = ocppj.error_frame(call.unique_id, ocppj.INTERNAL_ERROR, type(exc).__name__)
+            error = f"CALLERROR {ocppj.INTERNAL_ERROR}: {exc!r}"
+        self._send(frame)
+        self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
+
+    def _send(self, frame: str) -> None:
+        task = self._loop.create_task(self._send_quietly(frame))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
+    async def _send_quietly(self, frame: str) -> None:
+        try:
+            await self.connection.send(frame)
+        except ConnectionClosed:
+            pass  # the lost connection is reported once, by whoever waits on it
+
+    def _on_lost(self, exc: ConnectionClosed) -> None:
+        self._closed = exc
+        if self._pending is not None:
+            _set_exception(self._pending.future, exc)
+        if self._sleeper is not None:
+            _set_exception(self._sleeper, exc)
+
+
+def _describe_close(exc: ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "ConnectionClosed: no close frame (1006)"
+    return f"ConnectionClosed: code {frame.code}" + (f" ({frame.reason})" if frame.reason else "")
+
+
+async def open_session(
+    url: str,
+    sink: SampleSink,
+    *,
+    call_timeout: float,
+    connect_timeout: float,
+    handler: CallHandler | None = None,
+    **connect_kwargs: Any,
+) -> OcppSession:
+    """Open a WebSocket to ``url`` with subprotocol ``ocpp1.6`` and return a session on it.
+
+    Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
+    sample, a failure if it raises. ``connect_kwargs`` go to :func:`websockets.asyncio.client.connect`
+    (e.g. ``host`` and ``port`` to skip name resolution, ``ssl``).
+    """
+    started = time.perf_counter()
+    try:
+        connection = await connect(
+            url,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression=None,  # 14 KiB instead of 64 KiB per connection, and OCPP frames are small
+            proxy=None,  # else every connect scans the environment for proxy settings
+            open_timeout=connect_timeout,
+            ping_interval=None,  # OCPP has Heartbeat; the CSMS may still ping, pongs are automatic
+            create_connection=TimedConnection,
+            **connect_kwargs,
+        )
+    except Exception as exc:
+        sink(
+            Sample(
+                WEBSOCKET, "connect", (time.perf_counter() - started) * 1000, _describe_error(exc)
+            )
+        )
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    assert isinstance(connection, TimedConnection)
+    if connection.subprotocol != SUBPROTOCOL:
+        sink(Sample(WEBSOCKET, "connect", elapsed, "the CSMS did not accept subprotocol ocpp1.6"))
+        await connection.close(CloseCode.PROTOCOL_ERROR, "subprotocol ocpp1.6 is required")
+        raise ConnectionRefusedError("the CSMS did not accept subprotocol ocpp1.6")
+    sink(Sample(WEBSOCKET, "connect", elapsed))
+    return OcppSession(connection, sink, call_timeout=call_timeout, handler=handler)
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, TimeoutError) and not text:
+        text = "timed out during the opening handshake"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,99 @@
+"""OCPP 1.6 payload validation against the JSON schemas the ``ocpp`` package ships.
+
+:func:`validate` checks a CALL's payload (or, with ``response=True``, a CALLRESULT's) and raises
+:class:`swarm.ocppj.FrameError` with the OCPP 1.6J error code a CALLERROR answering it carries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
+from ocpp.messages import get_validator
+
+from swarm import ocppj
+
+OCPP_VERSION = "1.6"
+
+# Schemas with "multipleOf": 0.1 need payload and schema parsed as Decimal: as floats, 21.4 / 0.1
+# is not an integer. The ocpp package loads these with Decimal too, and its cache is keyed by name
+# alone, so asking for anything else would get (or poison) a different validator.
+_DECIMAL_SCHEMAS = frozenset(
+    {
+        (ocppj.CALL, "RemoteStartTransaction"),
+        (ocppj.CALL, "SetChargingProfile"),
+        (ocppj.CALLRESULT, "GetCompositeSchedule"),
+    }
+)
+
+# Error codes by the jsonschema keyword that failed; anything else is a PropertyConstraintViolation.
+_CODES = {
+    "type": ocppj.TYPE_CONSTRAINT_VIOLATION,
+    "maxLength": ocppj.TYPE_CONSTRAINT_VIOLATION,
+    "required": ocppj.OCCURENCE_CONSTRAINT_VIOLATION,
+    "additionalProperties": ocppj.FORMATION_VIOLATION,
+}
+
+# Validators by action, one dict per direction: a lookup on the hot path, nothing more.
+_validators: dict[int, dict[str, Draft4Validator]] = {ocppj.CALL: {}, ocppj.CALLRESULT: {}}
+
+
+def validate(action: str, payload: dict[str, Any], *, response: bool = False) -> None:
+    """Check ``payload`` against the OCPP 1.6 schema of ``action``'s request (or response).
+
+    Raises :class:`~swarm.ocppj.FrameError` (with no ``unique_id``): NotImplemented for an
+    action without a schema, else the OCPP 1.6J code of the first violation.
+    """
+    message_type = ocppj.CALLRESULT if response else ocppj.CALL
+    validator = _validators[message_type].get(action)
+    if validator is None:
+        validator = _load(message_type, action)
+    if (message_type, action) in _DECIMAL_SCHEMAS:
+        payload = json.loads(json.dumps(payload), parse_float=Decimal)
+    if validator.is_valid(payload):
+        return
+    error = best_match(validator.iter_errors(payload))
+    assert error is not None  # is_valid said there is one
+    raise ocppj.FrameError(
+        _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION), _describe(error)
+    )
+
+
+def _load(message_type: int, action: str) -> Draft4Validator:
+    # The action becomes part of a file path: only a plain name may reach the file system.
+    if not (action.isascii() and action.isalnum()):
+        raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}")
+    parse_float = Decimal if (message_type, action) in _DECIMAL_SCHEMAS else float
+    try:
+        validator = get_validator(message_type, action, OCPP_VERSION, parse_float=parse_float)
+    except OSError:
+        raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
+    _validators[message_type][action] = validator
+    return validator
+
+
+def _describe(error: ValidationError) -> str:
+    where = _path(error.absolute_path)
+    keyword = error.validator
+    if keyword in ("required", "additionalProperties"):
+        return f"{where}: {error.message}"  # these messages name properties, not values
+    if keyword == "type":
+        return f"{where}: not of type {error.validator_value}"
+    if keyword == "maxLength":
+        return f"{where}: longer than {error.validator_value} characters"
+    if keyword == "enum":
+        return f"{where}: not one of {', '.join(map(str, error.validator_value))}"
+    if isinstance(error.validator_value, (int, float, str, Decimal)):
+        return f"{where}: violates {keyword} {error.validator_value}"
+    return f"{where}: violates {keyword}"
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "payload"

@@ -1,0 +1,206 @@
+"""Charge points as Locust users.
+
+Importing this module (``from swarm import ChargePointUser`` in a locustfile) adds the swarm's
+options to Locust and hooks its events:
+
+- ``init``: on every process that runs users, start the :class:`~swarm.engine.Engine` and a
+  greenlet that reports its samples to Locust in batches; on the process that holds the web UI
+  or runs alone, start the embedded CSMS when no ``--host`` is given;
+- ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
+  connection and stops the embedded CSMS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+from dataclasses import replace
+from typing import Any
+
+import gevent
+from locust import User, constant, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
+from .charge_point import ChargePointConfig
+from .csms import CsmsProcess
+from .engine import Engine
+from .options import add_arguments, config_from_options
+
+logger = logging.getLogger(__name__)
+
+PUMP_INTERVAL = 0.1
+"""Seconds between batches of samples handed to Locust: per-message work stays off the hub."""
+
+
+class ChargePointUser(User):
+    """One virtual OCPP 1.6J charge point.
+
+    The charge point lives in the engine's event loop: it connects to ``<host>/<id>``, boots,
+    heartbeats and authorizes there, and each OCPP round trip is a Locust request of type
+    ``OCPP`` named after the action. This greenlet only holds the user's place: starting the
+    user starts the charge point, stopping it closes the charge point's WebSocket.
+    """
+
+    abstract = True
+    wait_time = constant(3600)
+
+    charge_point_id: str
+
+    def on_start(self) -> None:
+        swarm = Swarm.of(self.environment)
+        url, config = swarm.prepare(self.environment.host or self.host)
+        self.charge_point_id = swarm.next_charge_point_id()
+        swarm.engine.start_charge_point(self.charge_point_id, f"{url}/{self.charge_point_id}", config)
+
+    def on_stop(self) -> None:
+        if hasattr(self, "charge_point_id"):
+            Swarm.of(self.environment).engine.stop_charge_point(self.charge_point_id)
+
+    @task
+    def hold(self) -> None:
+        """Nothing to do here: the charge point works in the event loop."""
+
+
+class Swarm:
+    """The swarm's state in one Locust process: engine, sample pump, serial numbers."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.engine = Engine()
+        self._serials = itertools.count(1)
+        self._prepared: tuple[tuple[Any, ...], tuple[str, ChargePointConfig]] | None = None
+        self._pump: gevent.Greenlet | None = None
+
+    @staticmethod
+    def of(environment: Environment) -> Swarm:
+        swarm = getattr(environment, "ocpp_swarm", None)
+        if swarm is None:
+            raise RuntimeError("ocpp-swarm is not started in this process (was events.init fired?)")
+        return swarm
+
+    def start(self) -> None:
+        self.engine.start()
+        self._pump = gevent.spawn(self._run_pump)
+
+    def next_charge_point_id(self) -> str:
+        """``<prefix><worker index>-<counter>``: unique across the workers of a master."""
+        options = self.environment.parsed_options
+        prefix = options.serial_prefix if options else "CP-"
+        runner = self.environment.runner
+        worker_index = max(runner.worker_index, 0) if runner else 0
+        return f"{prefix}{worker_index}-{next(self._serials):06d}"
+
+    def prepare(self, host: str | None) -> tuple[str, ChargePointConfig]:
+        """The CSMS URL and fleet config for the options in force, checked once per change.
+
+        On a bad host or option, logs one line and stops the user (the web UI can change both
+        between runs, so they are read when users start, not at startup).
+        """
+        options = self.environment.parsed_options
+        key = (host, *(sorted(vars(options).items()) if options else ()))
+        if self._prepared is not None and self._prepared[0] == key:
+            return self._prepared[1]
+        try:
+            url, address = resolve_host(host)
+            config = config_from_options(options) if options else ChargePointConfig()
+        except ValueError as exc:
+            if self._prepared is None or self._prepared[0] != (None, str(exc)):
+                logger.error("ocpp-swarm: %s", exc)
+                self._prepared = ((None, str(exc)), ("", ChargePointConfig()))
+            raise StopUser() from None
+        # Resolve once, not on every connect, and never in the event loop (whose resolver
+        # would use an executor, and executor threads are greenlets under gevent).
+        config = _with_connect_options(config, address)
+        self._prepared = (key, (url, config))
+        return url, config
+
+    def _run_pump(self) -> None:
+        while True:
+            gevent.sleep(PUMP_INTERVAL)
+            self.flush()
+
+    def flush(self) -> None:
+        """Report every sample the engine holds to Locust."""
+        fire = self.environment.events.request.fire
+        for sample in self.engine.drain():
+            fire(
+                request_type=sample.request_type,
+                name=sample.name,
+                response_time=sample.response_time,
+                response_length=0,
+                exception=sample.error,
+                context={},
+            )
+
+    def stop(self) -> None:
+        """Close every charge point's WebSocket, stop the engine, report the last samples."""
+        if self._pump is not None:
+            self._pump.kill(block=False)
+        self.engine.shutdown(timeout=10.0, sleep=gevent.sleep)
+        self.flush()
+
+
+def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
+    """Check a ``ws://`` or ``wss://`` CSMS URL; return it without a trailing slash, and the
+    address its host name resolves to."""
+    if not host:
+        raise ValueError("no CSMS: give --host ws://HOST:PORT/PATH, or none to use the embedded CSMS")
+    url = host.rstrip("/")
+    try:
+        uri = parse_uri(url)
+    except InvalidURI:
+        raise ValueError(f"--host must be a ws:// or wss:// URL, got {host!r}") from None
+    if uri.query:
+        raise ValueError(f"--host cannot hold a query string, got {host!r}")
+    try:
+        infos = socket.getaddrinfo(uri.host, uri.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"--host {host!r}: cannot resolve {uri.host}: {exc}") from None
+    return url, infos[0][4][:2]
+
+
+def _with_connect_options(config: ChargePointConfig, address: tuple[str, int]) -> ChargePointConfig:
+    return replace(config, connect_options={**config.connect_options, "host": address[0], "port": address[1]})
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if environment.host is None and not isinstance(runner, WorkerRunner):
+        csms = CsmsProcess.start([])
+        environment.ocpp_swarm_csms = csms  # type: ignore[attr-defined]
+        environment.host = csms.url
+        if environment.parsed_options is not None:
+            environment.parsed_options.host = csms.url
+        logger.info("ocpp-swarm: no --host given, started the embedded CSMS at %s", csms.url)
+    if not isinstance(runner, MasterRunner):
+        swarm = Swarm(environment)
+        environment.ocpp_swarm = swarm  # type: ignore[attr-defined]
+        swarm.start()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    swarm = getattr(environment, "ocpp_swarm", None)
+    if swarm is not None:
+        swarm.flush()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    swarm = getattr(environment, "ocpp_swarm", None)
+    if swarm is not None:
+        swarm.stop()
+    csms = getattr(environment, "ocpp_swarm_csms", None)
+    if csms is not None:
+        csms.stop()

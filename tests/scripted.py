@@ -1,0 +1,91 @@
+"""A scripted CSMS for tests: each test says how it answers, including how it misbehaves."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+
+Handler = Callable[[ServerConnection, "Script"], Awaitable[None]]
+
+
+class Script:
+    """What a scripted CSMS saw: the frames of each connection, and how connections ended."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[Any]] = []
+        self.paths: list[str] = []
+        self.close_codes: list[int | None] = []
+        self.frame_arrived = asyncio.Event()
+
+    def calls(self, action: str | None = None) -> list[list[Any]]:
+        return [f for f in self.frames if f[0] == 2 and (action is None or f[2] == action)]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.frame_arrived.clear()
+                await self.frame_arrived.wait()
+
+    async def receive(self, ws: ServerConnection) -> list[Any]:
+        frame = json.loads(await ws.recv())
+        self.frames.append(frame)
+        self.frame_arrived.set()
+        return frame
+
+
+def answer(frame: list[Any], payload: dict[str, Any]) -> str:
+    return json.dumps([3, frame[1], payload])
+
+
+BOOT_ACCEPTED = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 60}
+
+
+async def answer_everything(ws: ServerConnection, script: Script, boot: dict[str, Any] = BOOT_ACCEPTED) -> None:
+    """A well-behaved CSMS: Accepted boot, then an empty-enough answer to every CALL."""
+    while True:
+        frame = await script.receive(ws)
+        if frame[0] != 2:
+            continue
+        action = frame[2]
+        if action == "BootNotification":
+            await ws.send(answer(frame, boot))
+        elif action == "Heartbeat":
+            await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))
+        elif action == "Authorize":
+            await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
+        else:
+            await ws.send(answer(frame, {}))
+
+
+@contextlib.asynccontextmanager
+async def scripted_csms(handler: Handler, *, subprotocol: bool = True) -> AsyncIterator[tuple[str, Script]]:
+    """Serve ``handler`` on a free loopback port; yield the base URL and the :class:`Script`."""
+    script = Script()
+
+    async def run(ws: ServerConnection) -> None:
+        script.paths.append(ws.request.path)
+        try:
+            await handler(ws, script)
+        except Exception:  # the client went away: what the test checks is in the script
+            pass
+        finally:
+            await ws.wait_closed()
+            script.close_codes.append(ws.close_code)
+            script.frame_arrived.set()
+
+    async with serve(
+        run,
+        "127.0.0.1",
+        0,
+        subprotocols=["ocpp1.6"] if subprotocol else None,
+        compression=None,
+        ping_interval=None,
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}", script
+        server.close()

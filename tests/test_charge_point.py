@@ -1,0 +1,230 @@
+"""The charge point's state machine, as plain asyncio against the embedded and scripted CSMSs."""
+
+import asyncio
+import json
+import random
+
+import pytest
+
+from swarm.charge_point import ChargePoint, ChargePointConfig, State
+from swarm.csms import Csms, CsmsConfig
+from swarm.rpc import OCPP, WEBSOCKET
+from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, scripted_csms
+
+FAST = ChargePointConfig(authorize_interval=0, reconnect_min=0.05, reconnect_max=0.1, call_timeout=2)
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+async def until(predicate, timeout=5.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def running(charge_point):
+    task = asyncio.create_task(charge_point.run())
+    return task
+
+
+async def stop(task):
+    task.cancel()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+
+
+def ok(samples, request_type=OCPP):
+    return [s.name for s in samples if s.request_type == request_type and s.error is None]
+
+
+def test_boot_sends_identity_then_heartbeats_at_the_csms_interval():
+    async def main():
+        samples = []
+        async with Csms(CsmsConfig(port=0, heartbeat_interval=1)) as csms:
+            cp = ChargePoint("CP-7", csms.url + "/CP-7", FAST, samples.append)
+            task = await running(cp)
+            await until(lambda: cp.state is State.ACCEPTED)
+            await asyncio.sleep(2.5)
+            assert cp.heartbeat_interval == 1
+            await stop(task)
+        assert ok(samples, WEBSOCKET) == ["connect"]
+        assert ok(samples)[0] == "BootNotification"
+        assert ok(samples).count("Heartbeat") == 2
+        assert not [s for s in samples if s.error]
+        assert cp.state is State.STOPPED
+
+    run(main())
+
+
+def test_heartbeat_interval_override_and_authorize_from_the_pool():
+    async def main():
+        samples = []
+        config = ChargePointConfig(heartbeat_interval=0.1, authorize_interval=0.05, id_tags=("A1", "B2"))
+        async with scripted_csms(answer_everything) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append, rng=random.Random(1))
+            task = await running(cp)
+            await asyncio.sleep(1.0)
+            await stop(task)
+        heartbeats = len(script.calls("Heartbeat"))
+        assert 7 <= heartbeats <= 11  # every 0.1 s for 1 s, though the CSMS said 60
+        tags = {frame[3]["idTag"] for frame in script.calls("Authorize")}
+        assert tags == {"A1", "B2"}
+        boot = script.calls("BootNotification")[0][3]
+        assert boot["chargePointSerialNumber"] == "CP-1"
+        assert (boot["chargePointVendor"], boot["chargePointModel"]) == ("ocpp-swarm", "VirtualCharger")
+
+    run(main())
+
+
+def test_pending_sends_nothing_but_answers_csms_calls_then_boots_again():
+    async def pending_once(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(answer(frame, {"status": "Pending", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}))
+        await ws.send(json.dumps([2, "x", "GetConfiguration", {}]))
+        reply = await script.receive(ws)  # the answer to our CALL comes before any new CALL
+        assert reply[0] in (3, 4)
+        await answer_everything(ws, script, dict(BOOT_ACCEPTED, interval=60))
+
+    async def main():
+        samples = []
+        async with scripted_csms(pending_once) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", FAST, samples.append)
+            task = await running(cp)
+            await until(lambda: cp.state is State.PENDING)
+            pending_at = asyncio.get_running_loop().time()
+            await until(lambda: cp.state is State.ACCEPTED)
+            waited = asyncio.get_running_loop().time() - pending_at
+            await stop(task)
+        assert 0.9 <= waited < 2
+        kinds = [(f[0], f[2] if f[0] == 2 else f[1]) for f in script.frames]
+        assert kinds == [(2, "BootNotification"), (4, "x"), (2, "BootNotification")]
+
+    run(main())
+
+
+def test_rejected_stays_mute_until_the_interval_has_passed():
+    async def reject_once(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(answer(frame, {"status": "Rejected", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}))
+        await ws.send(json.dumps([2, "x", "GetConfiguration", {}]))
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(reject_once) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", FAST, samples.append)
+            task = await running(cp)
+            await until(lambda: cp.state is State.REJECTED)
+            rejected_at = asyncio.get_running_loop().time()
+            await until(lambda: cp.state is State.ACCEPTED)
+            waited = asyncio.get_running_loop().time() - rejected_at
+            await stop(task)
+        assert 0.9 <= waited < 2
+        # Nothing between the two boots: not even an answer to the CSMS's call.
+        assert [f[0] for f in script.frames[:2]] == [2, 2]
+        assert [f[2] for f in script.frames[:2]] == ["BootNotification"] * 2
+
+    run(main())
+
+
+@pytest.mark.parametrize("policy", ["pending", "reject"])
+def test_boot_policies_of_the_embedded_csms(policy):
+    async def main():
+        samples = []
+        config = CsmsConfig(port=0, boot=policy, boot_retry_interval=1)
+        async with Csms(config) as csms:
+            cp = ChargePoint("CP-9", csms.url + "/CP-9", FAST, samples.append)
+            task = await running(cp)
+            seen = set()
+            async with asyncio.timeout(5):
+                while cp.state is not State.ACCEPTED:
+                    seen.add(cp.state)
+                    await asyncio.sleep(0.01)
+            await stop(task)
+        assert (State.PENDING if policy == "pending" else State.REJECTED) in seen
+        assert ok(samples).count("BootNotification") == 2
+
+    run(main())
+
+
+def test_lost_connection_is_reported_and_followed_by_a_new_boot():
+    connections = 0
+
+    async def drop_first(ws, script):
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            frame = await script.receive(ws)
+            await ws.send(answer(frame, BOOT_ACCEPTED))
+            await ws.close(1011, "going away for a test")
+            return
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(drop_first) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", FAST, samples.append)
+            task = await running(cp)
+            await until(lambda: len(script.calls("BootNotification")) == 2)
+            await until(lambda: cp.state is State.ACCEPTED)
+            await stop(task)
+        lost = [s for s in samples if s.name == "connection lost"]
+        assert len(lost) == 1 and "1011" in lost[0].error
+        assert ok(samples, WEBSOCKET) == ["connect", "connect"]
+
+    run(main())
+
+
+def test_unreachable_csms_is_retried_with_backoff():
+    async def main():
+        samples = []
+        cp = ChargePoint("CP-1", "ws://127.0.0.1:9/CP-1", FAST, samples.append)
+        task = await running(cp)
+        await until(lambda: len(samples) >= 3)
+        await stop(task)
+        assert all(s.name == "connect" and s.error for s in samples)
+
+    run(main())
+
+
+def test_stopping_closes_the_websocket_cleanly():
+    async def main():
+        async with scripted_csms(answer_everything) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", FAST, lambda sample: None)
+            task = await running(cp)
+            await until(lambda: cp.state is State.ACCEPTED)
+            await stop(task)
+            await until(lambda: script.close_codes)
+        assert script.close_codes == [1000]
+
+    run(main())
+
+
+def test_csms_calls_are_refused_with_the_right_code():
+    async def commanding(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(answer(frame, BOOT_ACCEPTED))
+        await ws.send(json.dumps([2, "r", "RemoteStartTransaction", {"idTag": "A"}]))
+        await ws.send(json.dumps([2, "u", "Frobnicate", {}]))
+        await answer_everything(ws, script)
+
+    async def main():
+        async with scripted_csms(commanding) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", FAST, lambda sample: None)
+            task = await running(cp)
+            await until(lambda: len([f for f in script.frames if f[0] == 4]) == 2)
+            await stop(task)
+        errors = {f[1]: f[2] for f in script.frames if f[0] == 4}
+        assert errors == {"r": "NotSupported", "u": "NotImplemented"}
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("vendor", ""), ("model", "x" * 21), ("heartbeat_interval", -1), ("call_timeout", 0), ("id_tags", ("x" * 21,))],
+)
+def test_config_refuses_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        ChargePointConfig(**{field: value})

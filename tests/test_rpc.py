@@ -1,0 +1,255 @@
+"""The RPC layer against a scripted CSMS, as plain asyncio: timing, correlation, faults."""
+
+import asyncio
+import json
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from swarm import ocppj
+from swarm.rpc import CSMS, OCPP, WEBSOCKET, CallRejected, CallTimeout, open_session
+from tests.scripted import answer, answer_everything, scripted_csms
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 20))
+
+
+async def session_to(url, samples, **kwargs):
+    kwargs.setdefault("call_timeout", 5.0)
+    return await open_session(url + "/CP-1", samples.append, connect_timeout=5.0, **kwargs)
+
+
+def test_round_trip_is_one_sample_timed_from_send_to_answer():
+    async def slow(ws, script):
+        frame = await script.receive(ws)
+        await asyncio.sleep(0.2)
+        await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(slow) as (url, script):
+            session = await session_to(url, samples)
+            payload = await session.call("Heartbeat", {})
+            await session.close()
+        assert payload == {"currentTime": "2026-01-01T00:00:00Z"}
+        assert script.paths == ["/CP-1"]
+        (connect, heartbeat) = samples
+        assert (connect.request_type, connect.name, connect.error) == (WEBSOCKET, "connect", None)
+        assert (heartbeat.request_type, heartbeat.name, heartbeat.error) == (OCPP, "Heartbeat", None)
+        assert 200 <= heartbeat.response_time < 1000
+
+    run(main())
+
+
+def test_callerror_is_a_failure_naming_its_code():
+    async def rejecting(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(ocppj.error_frame(frame[1], "SecurityError", "nope"))
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(rejecting) as (url, _):
+            session = await session_to(url, samples)
+            with pytest.raises(CallRejected) as info:
+                await session.call("Authorize", {"idTag": "X"})
+            await session.close()
+        assert info.value.code == "SecurityError"
+        assert samples[-1].name == "Authorize"
+        assert samples[-1].error == "CALLERROR SecurityError"
+
+    run(main())
+
+
+@pytest.mark.parametrize("lost_id", ["", "-1", -1])
+def test_callerror_without_a_readable_id_answers_the_call_in_flight(lost_id):
+    async def confused(ws, script):
+        await script.receive(ws)
+        await ws.send(json.dumps([4, lost_id, "FormationViolation", "cannot read that", {}]))
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(confused) as (url, _):
+            session = await session_to(url, samples)
+            with pytest.raises(CallRejected):
+                await session.call("Heartbeat", {})
+            await session.close()
+        assert samples[-1].error == "CALLERROR FormationViolation"
+
+    run(main())
+
+
+def test_no_answer_is_a_timeout_failure():
+    async def silent(ws, script):
+        await script.receive(ws)
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(silent) as (url, _):
+            session = await session_to(url, samples, call_timeout=0.3)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(CallTimeout):
+                await session.call("Heartbeat", {})
+            assert 0.3 <= loop.time() - started < 2
+            await session.close()
+        assert samples[-1].name == "Heartbeat"
+        assert samples[-1].error.startswith("CallTimeout")
+
+    run(main())
+
+
+def test_never_more_than_one_call_in_flight():
+    in_flight_at_most = 0
+
+    async def counting(ws, script):
+        nonlocal in_flight_at_most
+        while True:
+            frame = await script.receive(ws)
+            # A second CALL arriving before this one is answered would show here.
+            try:
+                extra = await asyncio.wait_for(ws.recv(), 0.05)
+                in_flight_at_most = max(in_flight_at_most, 2)
+                script.frames.append(json.loads(extra))
+            except TimeoutError:
+                in_flight_at_most = max(in_flight_at_most, 1)
+            await ws.send(answer(frame, {}))
+
+    async def main():
+        samples = []
+        async with scripted_csms(counting) as (url, script):
+            session = await session_to(url, samples)
+            await asyncio.gather(*(session.call("StatusNotification", {}) for _ in range(5)))
+            await session.close()
+        assert len(script.calls("StatusNotification")) == 5
+        assert in_flight_at_most == 1
+        assert [s.error for s in samples if s.request_type == OCPP] == [None] * 5
+
+    run(main())
+
+
+def test_csms_calls_get_callerrors_until_handled():
+    async def commanding(ws, script):
+        await ws.send(json.dumps([2, "a", "Reset", {"type": "Soft"}]))
+        await ws.send(json.dumps([2, "b", "NoSuchAction", {}]))
+        await script.receive(ws)
+        await script.receive(ws)
+        await ws.wait_closed()
+
+    def handler(action, payload):
+        raise ocppj.FrameError(ocppj.NOT_SUPPORTED if action == "Reset" else ocppj.NOT_IMPLEMENTED, action)
+
+    async def main():
+        samples = []
+        async with scripted_csms(commanding) as (url, script):
+            session = await session_to(url, samples, handler=handler)
+            await script.wait_for(lambda: len(script.frames) == 2)
+            await session.close()
+        assert sorted((f[1], f[2]) for f in script.frames) == [("a", "NotSupported"), ("b", "NotImplemented")]
+        assert {(s.request_type, s.name) for s in samples if s.error} == {(CSMS, "Reset"), (CSMS, "NoSuchAction")}
+
+    run(main())
+
+
+def test_handled_csms_call_is_answered_and_counted():
+    async def commanding(ws, script):
+        await ws.send(json.dumps([2, "c1", "ClearCache", {}]))
+        await script.receive(ws)
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(commanding) as (url, script):
+            session = await session_to(url, samples, handler=lambda action, payload: {"status": "Accepted"})
+            await script.wait_for(lambda: len(script.frames) == 1)
+            await session.close()
+        assert script.frames == [[3, "c1", {"status": "Accepted"}]]
+        assert any(s.request_type == CSMS and s.name == "ClearCache" and s.error is None for s in samples)
+
+    run(main())
+
+
+def test_malformed_and_stray_frames_are_counted_and_survived():
+    async def garbage(ws, script):
+        await ws.send("this is not json")
+        await ws.send(json.dumps([3, "no-such-id", {}]))
+        await ws.send(b"\x00\x01")
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(garbage) as (url, script):
+            session = await session_to(url, samples)
+            await script.wait_for(lambda: any(f[0] == 4 for f in script.frames))
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+        assert [f for f in script.frames if f[0] == 4][0][1:3] == ["-1", "FormationViolation"]
+        names = {s.name for s in samples if s.request_type == WEBSOCKET and s.error}
+        assert names == {"invalid frame", "unexpected answer", "binary frame"}
+
+    run(main())
+
+
+def test_fragmented_message_is_assembled():
+    async def fragmenting(ws, script):
+        frame = await script.receive(ws)
+        text = answer(frame, {"currentTime": "2026-01-01T00:00:00Z"})
+        await ws.send([text[:5], text[5:12], text[12:]])
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(fragmenting) as (url, _):
+            session = await session_to(url, samples)
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+
+    run(main())
+
+
+def test_lost_connection_fails_the_call_at_once():
+    async def hanging_up(ws, script):
+        await script.receive(ws)
+        ws.transport.abort()
+
+    async def main():
+        samples = []
+        async with scripted_csms(hanging_up) as (url, _):
+            session = await session_to(url, samples, call_timeout=10)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(ConnectionClosed):
+                await session.call("Heartbeat", {})
+            assert loop.time() - started < 2
+            with pytest.raises(ConnectionClosed):
+                await session.sleep(10)
+        assert samples[-1].error.startswith("ConnectionClosed")
+
+    run(main())
+
+
+def test_csms_without_ocpp16_subprotocol_is_refused():
+    async def main():
+        samples = []
+        async with scripted_csms(answer_everything, subprotocol=False) as (url, _):
+            with pytest.raises(ConnectionRefusedError):
+                await session_to(url, samples)
+        assert samples[-1].name == "connect"
+        assert "subprotocol" in samples[-1].error
+
+    run(main())
+
+
+def test_refused_connect_is_a_failure():
+    async def main():
+        samples = []
+        with pytest.raises(OSError):
+            await open_session("ws://127.0.0.1:9/CP-1", samples.append, call_timeout=1, connect_timeout=2)
+        assert samples[0].name == "connect"
+        assert samples[0].error
+
+    run(main())
