@@ -212,21 +212,24 @@ class ChargePoint:
     async def _heartbeat_and_authorize(self, session: OcppSession, heartbeat_interval: float) -> None:
         loop = asyncio.get_running_loop()
         authorize_mean = self.config.authorize_interval
-        next_heartbeat = loop.time() + heartbeat_interval
+        # The first beat at a random phase: charge points that booted together (Locust starts
+        # a whole second's worth of users at once) would otherwise beat in step forever.
+        next_heartbeat = loop.time() + self._rng.uniform(0, heartbeat_interval)
         next_authorize = (
             loop.time() + self._rng.expovariate(1 / authorize_mean) if authorize_mean else float("inf")
         )
         while True:
-            await session.sleep(max(0.0, min(next_heartbeat, next_authorize) - loop.time()))
-            now = loop.time()
-            if now >= next_heartbeat:
-                # A fixed schedule, not "interval after the last answer": slow answers do not
-                # thin out the load. Beats missed while a call was in flight are skipped.
-                next_heartbeat += heartbeat_interval * max(1, -(-(now - next_heartbeat) // heartbeat_interval))
+            due = min(next_heartbeat, next_authorize)
+            await session.sleep(max(0.0, due - loop.time()))
+            # Act on what was due when the timer fired; re-reading the clock here would spin,
+            # for a loop's clock is coarser than the deadlines (1 ms under uvloop).
+            if next_heartbeat <= due:
                 await self._call_quietly(session, "Heartbeat", {})
-            if now >= next_authorize:
-                next_authorize = now + self._rng.expovariate(1 / authorize_mean)
-                await self._call_quietly(session, "Authorize", {"idTag": self._rng.choice(self.config.id_tags)})
+                next_heartbeat = next_beat(next_heartbeat, heartbeat_interval, loop.time())
+            if next_authorize <= due:
+                tag = self._rng.choice(self.config.id_tags)
+                await self._call_quietly(session, "Authorize", {"idTag": tag})
+                next_authorize = loop.time() + self._rng.expovariate(1 / authorize_mean)
 
     @staticmethod
     async def _call_quietly(session: OcppSession, action: str, payload: dict[str, Any]) -> None:
@@ -241,6 +244,15 @@ class ChargePoint:
         if action in CSMS_ACTIONS:
             raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
         raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"{action} is not an OCPP 1.6 action")
+
+
+def next_beat(previous: float, interval: float, now: float) -> float:
+    """The first beat after ``now`` on the schedule ``previous + k * interval``.
+
+    A fixed schedule, not "interval after the last answer", so slow answers do not thin out
+    the load; beats missed while a call was in flight are skipped, not sent in a burst.
+    """
+    return previous + interval * (1 + max(0.0, now - previous) // interval)
 
 
 def _why(exc: ConnectionClosed) -> str:

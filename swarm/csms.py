@@ -17,6 +17,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -111,6 +112,8 @@ class CsmsConfig:
                 raise ValueError(f"{name} must be a non-negative integer of seconds, not {value!r}")
         if self.boot not in BOOT_POLICIES:
             raise ValueError(f"boot must be one of {', '.join(BOOT_POLICIES)}, not {self.boot!r}")
+        if isinstance(self.reject_id_tags, str):
+            raise ValueError("reject_id_tags must be a collection of idTags, not one string")
         # Accept any iterable of tags (a list from the CLI) but keep the field hashable.
         object.__setattr__(self, "reject_id_tags", frozenset(self.reject_id_tags))
 
@@ -186,7 +189,7 @@ class Csms:
             async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
                 await server.wait_closed()
         except TimeoutError:
-            for connection in server.connections:
+            for connection in server.all_connections:
                 connection.transport.abort()
 
     @property
@@ -268,7 +271,14 @@ class Csms:
             except ocppj.FrameError as err:
                 self.stats[SENT_ERRORS] += 1
                 return ocppj.error_frame(call.unique_id, err.code, err.description)
-        return ocppj.result_frame(call.unique_id, handler(connection, call.payload))
+        try:
+            payload = handler(connection, call.payload)
+        except Exception as exc:  # without validation, a handler can meet any payload
+            self.stats[SENT_ERRORS] += 1
+            return ocppj.error_frame(
+                call.unique_id, ocppj.INTERNAL_ERROR, f"{type(exc).__name__} handling {action}"
+            )
+        return ocppj.result_frame(call.unique_id, payload)
 
     def _resolve(self, connection: CsmsConnection, message: ocppj.Message) -> None:
         if type(message) is ocppj.CallResult:
@@ -312,7 +322,7 @@ class Csms:
         if config.boot != "accept" and connection.charge_point_id not in self._booted:
             status = "Pending" if config.boot == "pending" else "Rejected"
             interval = config.boot_retry_interval
-        self._booted.add(connection.charge_point_id)
+            self._booted.add(connection.charge_point_id)
         return {"status": status, "currentTime": self._now(), "interval": interval}
 
     def _start_transaction(
@@ -458,8 +468,12 @@ async def _run(config: CsmsConfig, *, exit_with_stdin: bool) -> None:
 
 
 def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    # os.read, not sys.stdin.buffer.read: a daemon thread blocked inside the BufferedReader holds
+    # its lock, and the interpreter aborts ("could not acquire lock ... at interpreter shutdown")
+    # when it exits on a signal meanwhile.
     with contextlib.suppress(OSError, ValueError):
-        while sys.stdin.buffer.read(65536):
+        fd = sys.stdin.fileno()
+        while os.read(fd, 65536):
             pass
     with contextlib.suppress(RuntimeError):  # the loop is already closed
         loop.call_soon_threadsafe(stop)

@@ -174,6 +174,7 @@ class OcppSession:
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._pending: _Pending | None = None
+        self._abandoned: str | None = None
         self._sleeper: asyncio.Future[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._closed: ConnectionClosed | None = None
@@ -215,6 +216,9 @@ class OcppSession:
             finally:
                 timer.cancel()
                 self._pending = None
+                if not future.done() or future.cancelled() or future.exception() is not None:
+                    # Timed out or cancelled: its answer may still come, and is no stray.
+                    self._abandoned = unique_id
         elapsed = (arrived - sent) * 1000
         if isinstance(answer, ocppj.CallError):
             self._report(action, elapsed, f"CALLERROR {answer.code}")
@@ -271,7 +275,7 @@ class OcppSession:
             )
         ):
             pending.future.set_result((arrived, message))
-        else:
+        elif message.unique_id != self._abandoned:
             self.sink(
                 Sample(
                     WEBSOCKET,

@@ -34,7 +34,12 @@ def test_request_and_response_schemas_differ() -> None:
         ("Authorize", {"idTag": 7}, ocppj.TYPE_CONSTRAINT_VIOLATION, "idTag"),
         ("Authorize", {"idTag": "x" * 21}, ocppj.TYPE_CONSTRAINT_VIOLATION, "idTag"),
         ("Heartbeat", {"extra": 1}, ocppj.FORMATION_VIOLATION, "extra"),
-        ("LogStatusNotification", {"status": "Bored"}, ocppj.PROPERTY_CONSTRAINT_VIOLATION, "status"),
+        (
+            "LogStatusNotification",
+            {"status": "Bored"},
+            ocppj.PROPERTY_CONSTRAINT_VIOLATION,
+            "status",
+        ),
         (
             "MeterValues",
             {"connectorId": 1, "meterValue": [{"timestamp": "t", "sampledValue": [{"value": 1}]}]},
@@ -49,7 +54,9 @@ def test_request_and_response_schemas_differ() -> None:
         ),
     ],
 )
-def test_violations_map_to_ocpp_16j_codes(action: str, payload: dict, code: str, where: str) -> None:
+def test_violations_map_to_ocpp_16j_codes(
+    action: str, payload: dict, code: str, where: str
+) -> None:
     error = error_of(action, payload)
     assert error.code == code
     assert where in error.description

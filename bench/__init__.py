@@ -1,0 +1,1 @@
+"""Benchmarks of ocpp-swarm: figures and ratios against a baseline measured in the same run."""

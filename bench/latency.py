@@ -1,0 +1,135 @@
+"""Latency and CPU per message: the swarm in Locust against a raw one-hop client, same run.
+
+    make bench                      # python -m bench.latency
+    python -m bench.latency --charge-points 2000 --interval 1 --duration 20 --rounds 2
+
+One embedded CSMS process serves three clients in turn, each a fresh process with the same load
+(N charge points, one Heartbeat each per interval, started at the same rate):
+
+1. the raw one-hop client (the baseline: own framing, websockets and uvloop, nothing else);
+2. the swarm's engine and charge points without Locust;
+3. the swarm inside Locust, its figures read from Locust's own stats.
+
+It prints each client's median, p95, p99 and CPU per 1,000 messages, the CSMS's CPU in the same
+window, and the ratios of the swarm in Locust to the baseline against the bar: median within
+max(1.5x, +1 ms) and CPU per message within 1.5x. ``--check`` exits 1 when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+from bench.measure import Result, log
+from swarm.csms import CsmsProcess
+
+CLIENTS = ("bench.raw_client", "bench.engine_client", "bench.locust_client")
+RAW, SWARM = "raw one-hop client", "swarm in Locust"
+
+
+class CpuRecorder:
+    """Samples a process's CPU time twice a second, to read it over any window afterwards."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            times = self._process.cpu_times()
+            self._samples.append((time.time(), times.user + times.system))
+
+    def between(self, start: float, end: float) -> float:
+        inside = [cpu for at, cpu in self._samples if start <= at <= end]
+        return inside[-1] - inside[0] if len(inside) > 1 else float("nan")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def run_client(module: str, url: str, options: argparse.Namespace) -> Result:
+    command = [
+        sys.executable, "-m", module, "--url", url,
+        "--charge-points", str(options.charge_points), "--interval", str(options.interval),
+        "--spawn-rate", str(options.spawn_rate), "--warmup", str(options.warmup),
+        "--duration", str(options.duration),
+    ]  # fmt: skip
+    timeout = options.charge_points / options.spawn_rate + options.warmup + options.duration + 120
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{module} failed with exit code {done.returncode}")
+    return Result(**json.loads(lines[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--charge-points", type=int, default=2000)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between Heartbeats")
+    parser.add_argument("--spawn-rate", type=float, default=500.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per client")
+    parser.add_argument("--rounds", type=int, default=1, help="run the three clients this many times")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a bar is missed")
+    options = parser.parse_args()
+
+    results: list[tuple[Result, float]] = []
+    with CsmsProcess.start([]) as csms:
+        recorder = CpuRecorder(csms.pid)
+        try:
+            for round_ in range(options.rounds):
+                for module in CLIENTS:
+                    log(f"round {round_ + 1}: {module}")
+                    result = run_client(module, csms.url, options)
+                    csms_cpu = recorder.between(result.window_start, result.window_start + result.window_s)
+                    results.append((result, csms_cpu))
+        finally:
+            recorder.stop()
+
+    print(
+        f"\n{options.charge_points} charge points, one Heartbeat each per {options.interval:g} s,"
+        f" {options.duration:g} s measured per client\n"
+    )
+    print(f"{'client':<26} {'CPs':>6} {'msgs/s':>8} {'fails':>6} {'median':>8} {'p95':>8} {'p99':>8}"
+          f" {'CPU/1k msgs':>12} {'CSMS CPU':>9}")  # fmt: skip
+    for result, csms_cpu in results:
+        print(
+            f"{result.client:<26} {result.charge_points:>6} {result.messages / result.window_s:>8.0f}"
+            f" {result.failures:>6} {result.median_ms:>6.2f}ms {result.p95_ms:>6.1f}ms"
+            f" {result.p99_ms:>6.1f}ms {result.cpu_per_1k:>10.3f} s {csms_cpu / result.window_s:>8.0%}"
+        )
+
+    def figure(client: str, attribute: str) -> float:
+        values = sorted(getattr(r, attribute) for r, _ in results if r.client == client)
+        return values[len(values) // 2]
+
+    raw_median, raw_cpu = figure(RAW, "median_ms"), figure(RAW, "cpu_per_1k")
+    swarm_median, swarm_cpu = figure(SWARM, "median_ms"), figure(SWARM, "cpu_per_1k")
+    reported_median = figure(SWARM, "locust_median_ms")
+    median_bar = max(1.5 * raw_median, raw_median + 1.0)
+    median_ok = swarm_median <= median_bar and reported_median <= median_bar
+    cpu_ok = swarm_cpu <= 1.5 * raw_cpu
+    print(
+        f"\nmedian, swarm in Locust / raw client: {swarm_median:.2f} / {raw_median:.2f} ms"
+        f" = {swarm_median / raw_median:.2f}x; as Locust reports it: {reported_median:g} ms"
+        f" (bar: <= {median_bar:.2f} ms) {'ok' if median_ok else 'MISSED'}"
+    )
+    print(
+        f"CPU per 1k msgs, swarm in Locust / raw client: {swarm_cpu:.3f} / {raw_cpu:.3f} s"
+        f" = {swarm_cpu / raw_cpu:.2f}x (bar: <= 1.50x) {'ok' if cpu_ok else 'MISSED'}"
+    )
+    return 0 if (median_ok and cpu_ok) or not options.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The swarm inside Locust, run as a library.
+
+Two readings of the same samples: the exact percentiles of the response times Locust's
+``request`` event received, and the median Locust itself reports for ``OCPP Heartbeat`` (Locust
+rounds times under 100 ms to whole milliseconds, so it cannot show a sub-millisecond median).
+The CPU time is the whole process's, Locust's own bookkeeping included.
+"""
+
+from __future__ import annotations
+
+import gevent  # Locust runs on gevent; importing locust patches the process
+from locust import events
+from locust.argument_parser import parse_options
+from locust.env import Environment
+
+from bench.measure import Result, Window, client_arguments, log
+from swarm.charge_point import State
+from swarm.user import ChargePointUser, Swarm
+
+
+class BenchChargePoint(ChargePointUser):
+    pass
+
+
+def main() -> None:
+    options = client_arguments(__doc__)
+    locust_options = parse_options(
+        ["--heartbeat-interval", str(options.interval), "--authorize-interval", "0", "--serial-prefix", "LOC-"]
+    )
+    environment = Environment(
+        user_classes=[BenchChargePoint], events=events, host=options.url, parsed_options=locust_options
+    )
+    runner = environment.create_local_runner()
+    events.init.fire(environment=environment, runner=runner, web_ui=None)
+    times: list[float] = []
+
+    @events.request.add_listener
+    def record(request_type: str, name: str, response_time: float, exception: object, **_: object) -> None:
+        if name == "Heartbeat" and exception is None:
+            times.append(response_time)
+
+    runner.start(options.charge_points, spawn_rate=options.spawn_rate)
+    gevent.sleep(options.charge_points / options.spawn_rate + options.warmup)
+    swarm = Swarm.of(environment)
+    booted = swarm.engine.count_states()[State.ACCEPTED]
+    log(f"locust: {booted} booted, measuring {options.duration:g} s")
+    swarm.flush()
+    environment.stats.reset_all()
+    times.clear()
+    window = Window()
+    gevent.sleep(options.duration)
+    swarm.flush()
+    window.close()
+    entry = environment.stats.get("Heartbeat", "OCPP")
+    result = Result.from_times("swarm in Locust", booted, times, entry.num_failures, window)
+    result.locust_median_ms = entry.median_response_time
+    runner.quit()
+    events.quitting.fire(environment=environment)
+    result.emit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What every benchmark client measures, and how it prints it: one JSON line on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+
+def cpu_seconds() -> float:
+    """User and system CPU time of this process, all threads included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+@dataclass
+class Result:
+    client: str
+    charge_points: int
+    """Charge points that were connected and booted when the window opened."""
+    messages: int
+    """Heartbeat round trips answered in the window."""
+    failures: int
+    window_s: float
+    cpu_s: float
+    median_ms: float
+    p95_ms: float
+    p99_ms: float
+    window_start: float = 0.0
+    """Wall-clock time (``time.time()``) when the window opened, to line up the CSMS's CPU."""
+    locust_median_ms: float | None = None
+    """The median Locust reports (whole milliseconds below 100 ms), where Locust ran."""
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return self.cpu_s / self.messages * 1000 if self.messages else float("nan")
+
+    @classmethod
+    def from_times(
+        cls,
+        client: str,
+        charge_points: int,
+        times_ms: list[float],
+        failures: int,
+        window: Window,
+    ) -> Result:
+        times_ms = sorted(times_ms)
+        return cls(
+            client,
+            charge_points,
+            len(times_ms),
+            failures,
+            window.seconds,
+            window.cpu,
+            percentile(times_ms, 0.5),
+            percentile(times_ms, 0.95),
+            percentile(times_ms, 0.99),
+            window.start,
+        )
+
+    def emit(self) -> None:
+        print(json.dumps(asdict(self)), flush=True)
+
+
+class Window:
+    """The measured stretch of a run: wall time and this process's CPU time."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self._cpu, self._monotonic = cpu_seconds(), time.monotonic()
+        self.seconds = self.cpu = 0.0
+
+    def close(self) -> Window:
+        self.seconds = time.monotonic() - self._monotonic
+        self.cpu = cpu_seconds() - self._cpu
+        return self
+
+
+def client_arguments(description: str) -> argparse.Namespace:
+    """The options every client takes, so the orchestrator drives them alike."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--url", required=True, help="CSMS base URL, ws://host:port")
+    parser.add_argument("--charge-points", type=int, default=2000)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between Heartbeats")
+    parser.add_argument("--spawn-rate", type=float, default=500.0, help="charge points started per second")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the last start")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    return parser.parse_args()
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,67 @@
+"""The baseline: a raw asyncio client with its own framing, one loop hop from frame to timestamp.
+
+One task per connection sends a Heartbeat, awaits ``recv()`` and stamps the time when the task
+resumes: the least a client on websockets and uvloop can do. No Locust, no gevent, no swarm code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from websockets.asyncio.client import connect
+
+from bench.measure import Result, Window, client_arguments, log
+from swarm.eventloop import run
+
+
+async def charge_point(url: str, interval: float, times: list[float], counts: dict[str, int]) -> None:
+    loop = asyncio.get_running_loop()
+    async with connect(url, subprotocols=["ocpp1.6"], compression=None, proxy=None, ping_interval=None) as ws:
+        boot = {"chargePointVendor": "raw", "chargePointModel": "raw"}
+        await ws.send(json.dumps([2, "0", "BootNotification", boot]))
+        await ws.recv()
+        counts["booted"] += 1
+        next_at = loop.time() + interval
+        for n in range(1, 1 << 62):
+            await asyncio.sleep(next_at - loop.time())
+            next_at += interval
+            unique_id = str(n)
+            frame = json.dumps([2, unique_id, "Heartbeat", {}], separators=(",", ":"))
+            sent = time.perf_counter()
+            await ws.send(frame)
+            answer = await ws.recv()
+            elapsed = time.perf_counter() - sent
+            message = json.loads(answer)
+            if message[0] == 3 and message[1] == unique_id:
+                times.append(elapsed * 1000)
+            else:
+                counts["failures"] += 1
+
+
+async def main() -> None:
+    options = client_arguments(__doc__)
+    times: list[float] = []
+    counts = {"booted": 0, "failures": 0}
+    tasks = []
+    for i in range(options.charge_points):
+        url = f"{options.url}/RAW-{i:06d}"
+        tasks.append(asyncio.create_task(charge_point(url, options.interval, times, counts)))
+        await asyncio.sleep(1 / options.spawn_rate)
+    await asyncio.sleep(options.warmup)
+    log(f"raw: {counts['booted']} booted, measuring {options.duration:g} s")
+    times.clear()
+    counts["failures"] = 0
+    window = Window()
+    await asyncio.sleep(options.duration)
+    window.close()
+    result = Result.from_times("raw one-hop client", counts["booted"], times, counts["failures"], window)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    result.emit()
+
+
+if __name__ == "__main__":
+    run(main())
