@@ -11,8 +11,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# 1,000 charge points for a minute against the embedded CSMS; Locust's table at the end,
+# its CSV and HTML report in a fresh folder under results/.
 demo: $(STAMP)
-	$(BIN)/python -m swarm.demo
+	@run=results/demo-$$(date +%Y%m%d-%H%M%S); mkdir -p $$run; \
+	$(BIN)/locust -f locustfile.py --headless --users 1000 --spawn-rate 100 --run-time 60s \
+		--heartbeat-interval 10 --authorize-interval 30 --only-summary \
+		--csv $$run/demo --csv-full-history --html $$run/report.html; \
+	status=$$?; echo "reports: $$run/"; exit $$status
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 csms: $(STAMP)
-	$(BIN)/python -m swarm.csms
+	$(BIN)/python -m swarm.csms --port 9000
 
 clean:
 	rm -rf $(VENV) build *.egg-info

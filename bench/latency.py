@@ -73,13 +73,17 @@ def run_client(module: str, url: str, options: argparse.Namespace) -> Result:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--charge-points", type=int, default=2000)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between Heartbeats")
     parser.add_argument("--spawn-rate", type=float, default=500.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per client")
-    parser.add_argument("--rounds", type=int, default=1, help="run the three clients this many times")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the three clients this many times"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a bar is missed")
     options = parser.parse_args()
 
@@ -91,7 +95,9 @@ def main() -> int:
                 for module in CLIENTS:
                     log(f"round {round_ + 1}: {module}")
                     result = run_client(module, csms.url, options)
-                    csms_cpu = recorder.between(result.window_start, result.window_start + result.window_s)
+                    csms_cpu = recorder.between(
+                        result.window_start, result.window_start + result.window_s
+                    )
                     results.append((result, csms_cpu))
         finally:
             recorder.stop()
@@ -100,13 +106,15 @@ def main() -> int:
         f"\n{options.charge_points} charge points, one Heartbeat each per {options.interval:g} s,"
         f" {options.duration:g} s measured per client\n"
     )
-    print(f"{'client':<26} {'CPs':>6} {'msgs/s':>8} {'fails':>6} {'median':>8} {'p95':>8} {'p99':>8}"
-          f" {'CPU/1k msgs':>12} {'CSMS CPU':>9}")  # fmt: skip
-    for result, csms_cpu in results:
+    print(
+        f"{'client':<26} {'CPs':>6} {'msgs/s':>8} {'fails':>6} {'median':>8} {'p95':>8}"
+        f" {'p99':>8} {'CPU/1k msgs':>12} {'CSMS CPU':>9}"
+    )
+    for r, csms_cpu in results:
         print(
-            f"{result.client:<26} {result.charge_points:>6} {result.messages / result.window_s:>8.0f}"
-            f" {result.failures:>6} {result.median_ms:>6.2f}ms {result.p95_ms:>6.1f}ms"
-            f" {result.p99_ms:>6.1f}ms {result.cpu_per_1k:>10.3f} s {csms_cpu / result.window_s:>8.0%}"
+            f"{r.client:<26} {r.charge_points:>6} {r.messages / r.window_s:>8.0f} {r.failures:>6}"
+            f" {r.median_ms:>6.2f}ms {r.p95_ms:>6.1f}ms {r.p99_ms:>6.1f}ms"
+            f" {r.cpu_per_1k:>10.3f} s {csms_cpu / r.window_s:>8.0%}"
         )
 
     def figure(client: str, attribute: str) -> float:

@@ -25,17 +25,29 @@ class BenchChargePoint(ChargePointUser):
 def main() -> None:
     options = client_arguments(__doc__)
     locust_options = parse_options(
-        ["--heartbeat-interval", str(options.interval), "--authorize-interval", "0", "--serial-prefix", "LOC-"]
+        [
+            "--heartbeat-interval",
+            str(options.interval),
+            "--authorize-interval",
+            "0",
+            "--serial-prefix",
+            "LOC-",
+        ]
     )
     environment = Environment(
-        user_classes=[BenchChargePoint], events=events, host=options.url, parsed_options=locust_options
+        user_classes=[BenchChargePoint],
+        events=events,
+        host=options.url,
+        parsed_options=locust_options,
     )
     runner = environment.create_local_runner()
     events.init.fire(environment=environment, runner=runner, web_ui=None)
     times: list[float] = []
 
     @events.request.add_listener
-    def record(request_type: str, name: str, response_time: float, exception: object, **_: object) -> None:
+    def record(
+        request_type: str, name: str, response_time: float, exception: object, **_: object
+    ) -> None:
         if name == "Heartbeat" and exception is None:
             times.append(response_time)
 

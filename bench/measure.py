@@ -91,7 +91,9 @@ def client_arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="CSMS base URL, ws://host:port")
     parser.add_argument("--charge-points", type=int, default=2000)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between Heartbeats")
-    parser.add_argument("--spawn-rate", type=float, default=500.0, help="charge points started per second")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=500.0, help="charge points started per second"
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the last start")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     return parser.parse_args()

@@ -16,9 +16,13 @@ from bench.measure import Result, Window, client_arguments, log
 from swarm.eventloop import run
 
 
-async def charge_point(url: str, interval: float, times: list[float], counts: dict[str, int]) -> None:
+async def charge_point(
+    url: str, interval: float, times: list[float], counts: dict[str, int]
+) -> None:
     loop = asyncio.get_running_loop()
-    async with connect(url, subprotocols=["ocpp1.6"], compression=None, proxy=None, ping_interval=None) as ws:
+    async with connect(
+        url, subprotocols=["ocpp1.6"], compression=None, proxy=None, ping_interval=None
+    ) as ws:
         boot = {"chargePointVendor": "raw", "chargePointModel": "raw"}
         await ws.send(json.dumps([2, "0", "BootNotification", boot]))
         await ws.recv()
@@ -56,7 +60,9 @@ async def main() -> None:
     window = Window()
     await asyncio.sleep(options.duration)
     window.close()
-    result = Result.from_times("raw one-hop client", counts["booted"], times, counts["failures"], window)
+    result = Result.from_times(
+        "raw one-hop client", counts["booted"], times, counts["failures"], window
+    )
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

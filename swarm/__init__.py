@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # noqa: ANN202
+def __getattr__(name: str):
     # The Locust user pulls in gevent; import it only when asked for, so that the protocol,
     # charge point and CSMS modules stay usable in plain asyncio processes.
     if name == "ChargePointUser":

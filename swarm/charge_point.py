@@ -14,6 +14,7 @@ jitter, and a new boot. Everything runs in the event loop; the charge point know
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import random
 from collections.abc import Mapping
@@ -97,7 +98,9 @@ class ChargePointConfig:
         for name in ("vendor", "model"):
             value = getattr(self, name)
             if not 0 < len(value) <= 20:
-                raise ValueError(f"{name} must be 1 to 20 characters (OCPP CiString20), got {value!r}")
+                raise ValueError(
+                    f"{name} must be 1 to 20 characters (OCPP CiString20), got {value!r}"
+                )
         if len(self.firmware_version) > 50:
             raise ValueError("firmware_version must be at most 50 characters (OCPP CiString50)")
         for name in ("heartbeat_interval", "authorize_interval"):
@@ -112,7 +115,9 @@ class ChargePointConfig:
             raise ValueError("id_tags must name at least one idTag when authorizing")
         for tag in self.id_tags:
             if not 0 < len(tag) <= 20:
-                raise ValueError(f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}")
+                raise ValueError(
+                    f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}"
+                )
 
 
 class ChargePoint:
@@ -128,7 +133,9 @@ class ChargePoint:
         rng: random.Random | None = None,
     ) -> None:
         if not 0 < len(charge_point_id) <= 25:
-            raise ValueError(f"a charge point id must be 1 to 25 characters, got {charge_point_id!r}")
+            raise ValueError(
+                f"a charge point id must be 1 to 25 characters, got {charge_point_id!r}"
+            )
         self.id = charge_point_id
         self.url = url
         self.config = config
@@ -174,7 +181,7 @@ class ChargePoint:
                 await self._session.close()
 
     def _backoff(self, failures: int) -> float:
-        """Full jitter: uniform in [min, min(max, min * 2**(failures-1))], so a fleet spreads out."""
+        """Full jitter: uniform in [min, min(max, min * 2**(failures-1))]; a fleet spreads out."""
         ceiling = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** (failures - 1))
         return self._rng.uniform(self.config.reconnect_min, ceiling)
 
@@ -209,14 +216,18 @@ class ChargePoint:
             session.answer_calls = status == "Pending"
             await session.sleep(interval)
 
-    async def _heartbeat_and_authorize(self, session: OcppSession, heartbeat_interval: float) -> None:
+    async def _heartbeat_and_authorize(
+        self, session: OcppSession, heartbeat_interval: float
+    ) -> None:
         loop = asyncio.get_running_loop()
         authorize_mean = self.config.authorize_interval
         # The first beat at a random phase: charge points that booted together (Locust starts
         # a whole second's worth of users at once) would otherwise beat in step forever.
         next_heartbeat = loop.time() + self._rng.uniform(0, heartbeat_interval)
         next_authorize = (
-            loop.time() + self._rng.expovariate(1 / authorize_mean) if authorize_mean else float("inf")
+            loop.time() + self._rng.expovariate(1 / authorize_mean)
+            if authorize_mean
+            else float("inf")
         )
         while True:
             due = min(next_heartbeat, next_authorize)
@@ -234,10 +245,8 @@ class ChargePoint:
     @staticmethod
     async def _call_quietly(session: OcppSession, action: str, payload: dict[str, Any]) -> None:
         """A call whose failure is reported (by the session) and otherwise changes nothing."""
-        try:
+        with contextlib.suppress(CallRejected, CallTimeout):
             await session.call(action, payload)
-        except (CallRejected, CallTimeout):
-            pass
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Answer a CSMS-initiated CALL. None is implemented yet: known ones are NotSupported."""

@@ -177,6 +177,9 @@ class Csms:
             ping_interval=None,  # OCPP has its own Heartbeat
             max_size=MAX_MESSAGE_SIZE,
             close_timeout=CLOSE_TIMEOUT,
+            # asyncio's default of 100 drops SYNs when a fleet connects at once, and a dropped
+            # SYN costs the charge point a 1 s retransmit. The kernel caps it at somaxconn.
+            backlog=4096,
         )
 
     async def stop(self) -> None:

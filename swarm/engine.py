@@ -20,8 +20,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .charge_point import ChargePoint, ChargePointConfig, State
 from . import eventloop
+from .charge_point import ChargePoint, ChargePointConfig, State
 from .rpc import Sample
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,9 @@ class Engine:
     def __len__(self) -> int:
         return len(self._charge_points)
 
-    def shutdown(self, timeout: float = 10.0, sleep: Callable[[float], object] = time.sleep) -> bool:
+    def shutdown(
+        self, timeout: float = 10.0, sleep: Callable[[float], object] = time.sleep
+    ) -> bool:
         """Stop every charge point, closing its WebSocket, then stop the loop and its thread.
 
         Waits up to ``timeout`` seconds in steps of ``sleep`` (pass ``gevent.sleep`` from the

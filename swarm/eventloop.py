@@ -42,7 +42,7 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(selector_class())
 
 
-def _original(module: str, name: str):  # noqa: ANN202 - whatever the module holds
+def _original(module: str, name: str):
     if "gevent" in sys.modules:
         from gevent import monkey
 
@@ -50,7 +50,7 @@ def _original(module: str, name: str):  # noqa: ANN202 - whatever the module hol
     return getattr(__import__(module), name)
 
 
-def run(main, *, debug: bool = False):  # noqa: ANN001, ANN201 - mirrors asyncio.run
+def run(main, *, debug: bool = False):
     """``asyncio.run`` on the loop :func:`loop_factory` picks."""
     with asyncio.Runner(loop_factory=loop_factory(), debug=debug) as runner:
         return runner.run(main)

@@ -60,8 +60,12 @@ def add_arguments(parser: Any) -> None:
         default="CP-",
         help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
     )
-    group.add_argument("--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification")
-    group.add_argument("--model", default="VirtualCharger", help="chargePointModel in BootNotification")
+    group.add_argument(
+        "--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification"
+    )
+    group.add_argument(
+        "--model", default="VirtualCharger", help="chargePointModel in BootNotification"
+    )
 
 
 def read_id_tags(spec: str) -> tuple[str, ...]:

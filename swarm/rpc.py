@@ -14,6 +14,7 @@ and its timestamp however busy the loop is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -227,7 +228,7 @@ class OcppSession:
         return answer.payload
 
     async def sleep(self, delay: float) -> None:
-        """Sleep for ``delay`` seconds; raise ``ConnectionClosed`` as soon as the connection is lost."""
+        """Sleep ``delay`` seconds; raise ``ConnectionClosed`` as soon as the connection is lost."""
         if self._closed is not None:
             raise self._closed
         self._sleeper = future = self._loop.create_future()
@@ -313,10 +314,9 @@ class OcppSession:
         task.add_done_callback(self._handling.discard)
 
     async def _send_quietly(self, frame: str) -> None:
-        try:
+        # A lost connection is reported once, by whoever waits on it.
+        with contextlib.suppress(ConnectionClosed):
             await self.connection.send(frame)
-        except ConnectionClosed:
-            pass  # the lost connection is reported once, by whoever waits on it
 
     def _on_lost(self, exc: ConnectionClosed) -> None:
         self._closed = exc
@@ -345,8 +345,8 @@ async def open_session(
     """Open a WebSocket to ``url`` with subprotocol ``ocpp1.6`` and return a session on it.
 
     Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
-    sample, a failure if it raises. ``connect_kwargs`` go to :func:`websockets.asyncio.client.connect`
-    (e.g. ``host`` and ``port`` to skip name resolution, ``ssl``).
+    sample, a failure if it raises. ``connect_kwargs`` go to websockets' ``connect()``:
+    ``host`` and ``port`` to skip name resolution, ``ssl``, and so on.
     """
     started = time.perf_counter()
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -55,7 +56,9 @@ class ChargePointUser(User):
         swarm = Swarm.of(self.environment)
         url, config = swarm.prepare(self.environment.host or self.host)
         self.charge_point_id = swarm.next_charge_point_id()
-        swarm.engine.start_charge_point(self.charge_point_id, f"{url}/{self.charge_point_id}", config)
+        swarm.engine.start_charge_point(
+            self.charge_point_id, f"{url}/{self.charge_point_id}", config
+        )
 
     def on_stop(self) -> None:
         if hasattr(self, "charge_point_id"):
@@ -149,7 +152,9 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     """Check a ``ws://`` or ``wss://`` CSMS URL; return it without a trailing slash, and the
     address its host name resolves to."""
     if not host:
-        raise ValueError("no CSMS: give --host ws://HOST:PORT/PATH, or none to use the embedded CSMS")
+        raise ValueError(
+            "no CSMS: give --host ws://HOST:PORT/PATH, or none to use the embedded CSMS"
+        )
     url = host.rstrip("/")
     try:
         uri = parse_uri(url)
@@ -165,7 +170,9 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
 
 
 def _with_connect_options(config: ChargePointConfig, address: tuple[str, int]) -> ChargePointConfig:
-    return replace(config, connect_options={**config.connect_options, "host": address[0], "port": address[1]})
+    return replace(
+        config, connect_options={**config.connect_options, "host": address[0], "port": address[1]}
+    )
 
 
 @events.init_command_line_parser.add_listener
@@ -176,7 +183,13 @@ def _add_arguments(parser: Any) -> None:
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
-    if environment.host is None and not isinstance(runner, WorkerRunner):
+    if environment.host is not None:
+        try:
+            resolve_host(environment.host)
+        except ValueError as exc:
+            logger.error("ocpp-swarm: %s", exc)
+            sys.exit(2)
+    elif not isinstance(runner, WorkerRunner):
         csms = CsmsProcess.start([])
         environment.ocpp_swarm_csms = csms  # type: ignore[attr-defined]
         environment.host = csms.url

@@ -45,7 +45,9 @@ def answer(frame: list[Any], payload: dict[str, Any]) -> str:
 BOOT_ACCEPTED = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 60}
 
 
-async def answer_everything(ws: ServerConnection, script: Script, boot: dict[str, Any] = BOOT_ACCEPTED) -> None:
+async def answer_everything(
+    ws: ServerConnection, script: Script, boot: dict[str, Any] = BOOT_ACCEPTED
+) -> None:
     """A well-behaved CSMS: Accepted boot, then an empty-enough answer to every CALL."""
     while True:
         frame = await script.receive(ws)
@@ -63,7 +65,9 @@ async def answer_everything(ws: ServerConnection, script: Script, boot: dict[str
 
 
 @contextlib.asynccontextmanager
-async def scripted_csms(handler: Handler, *, subprotocol: bool = True) -> AsyncIterator[tuple[str, Script]]:
+async def scripted_csms(
+    handler: Handler, *, subprotocol: bool = True
+) -> AsyncIterator[tuple[str, Script]]:
     """Serve ``handler`` on a free loopback port; yield the base URL and the :class:`Script`."""
     script = Script()
 

@@ -7,12 +7,14 @@ import random
 import pytest
 
 from swarm.charge_point import ChargePoint, ChargePointConfig, State, next_beat
-from swarm.eventloop import loop_factory
 from swarm.csms import Csms, CsmsConfig
+from swarm.eventloop import loop_factory
 from swarm.rpc import OCPP, WEBSOCKET, OcppSession
 from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, scripted_csms
 
-FAST = ChargePointConfig(authorize_interval=0, reconnect_min=0.05, reconnect_max=0.1, call_timeout=2)
+FAST = ChargePointConfig(
+    authorize_interval=0, reconnect_min=0.05, reconnect_max=0.1, call_timeout=2
+)
 
 
 def run(coroutine):
@@ -61,7 +63,9 @@ def test_boot_sends_identity_then_heartbeats_at_the_csms_interval():
 def test_heartbeat_interval_override_and_authorize_from_the_pool():
     async def main():
         samples = []
-        config = ChargePointConfig(heartbeat_interval=0.1, authorize_interval=0.05, id_tags=("A1", "B2"))
+        config = ChargePointConfig(
+            heartbeat_interval=0.1, authorize_interval=0.05, id_tags=("A1", "B2")
+        )
         async with scripted_csms(answer_everything) as (url, script):
             cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append, rng=random.Random(1))
             task = await running(cp)
@@ -73,7 +77,10 @@ def test_heartbeat_interval_override_and_authorize_from_the_pool():
         assert tags == {"A1", "B2"}
         boot = script.calls("BootNotification")[0][3]
         assert boot["chargePointSerialNumber"] == "CP-1"
-        assert (boot["chargePointVendor"], boot["chargePointModel"]) == ("ocpp-swarm", "VirtualCharger")
+        assert (boot["chargePointVendor"], boot["chargePointModel"]) == (
+            "ocpp-swarm",
+            "VirtualCharger",
+        )
 
     run(main())
 
@@ -81,7 +88,11 @@ def test_heartbeat_interval_override_and_authorize_from_the_pool():
 def test_pending_sends_nothing_but_answers_csms_calls_then_boots_again():
     async def pending_once(ws, script):
         frame = await script.receive(ws)
-        await ws.send(answer(frame, {"status": "Pending", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}))
+        await ws.send(
+            answer(
+                frame, {"status": "Pending", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}
+            )
+        )
         await ws.send(json.dumps([2, "x", "GetConfiguration", {}]))
         reply = await script.receive(ws)  # the answer to our CALL comes before any new CALL
         assert reply[0] in (3, 4)
@@ -107,7 +118,11 @@ def test_pending_sends_nothing_but_answers_csms_calls_then_boots_again():
 def test_rejected_stays_mute_until_the_interval_has_passed():
     async def reject_once(ws, script):
         frame = await script.receive(ws)
-        await ws.send(answer(frame, {"status": "Rejected", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}))
+        await ws.send(
+            answer(
+                frame, {"status": "Rejected", "currentTime": "2026-01-01T00:00:00Z", "interval": 1}
+            )
+        )
         await ws.send(json.dumps([2, "x", "GetConfiguration", {}]))
         await answer_everything(ws, script)
 
@@ -224,7 +239,13 @@ def test_csms_calls_are_refused_with_the_right_code():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("vendor", ""), ("model", "x" * 21), ("heartbeat_interval", -1), ("call_timeout", 0), ("id_tags", ("x" * 21,))],
+    [
+        ("vendor", ""),
+        ("model", "x" * 21),
+        ("heartbeat_interval", -1),
+        ("call_timeout", 0),
+        ("id_tags", ("x" * 21,)),
+    ],
 )
 def test_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
@@ -233,7 +254,13 @@ def test_config_refuses_bad_values(field, value):
 
 @pytest.mark.parametrize(
     ("previous", "now", "expected"),
-    [(10.0, 10.0, 11.0), (10.0, 10.4, 11.0), (10.0, 11.0, 12.0), (10.0, 13.5, 14.0), (10.0, 9.99, 11.0)],
+    [
+        (10.0, 10.0, 11.0),
+        (10.0, 10.4, 11.0),
+        (10.0, 11.0, 12.0),
+        (10.0, 13.5, 14.0),
+        (10.0, 9.99, 11.0),
+    ],
 )
 def test_next_beat_keeps_the_schedule_and_skips_missed_beats(previous, now, expected):
     assert next_beat(previous, 1.0, now) == expected
@@ -255,7 +282,9 @@ def test_heartbeat_loop_sleeps_once_per_beat_on_a_coarse_clock(monkeypatch):
 
     async def main():
         async with scripted_csms(answer_everything) as (url, script):
-            task = asyncio.create_task(ChargePoint("CP-1", url + "/CP-1", config, lambda s: None).run())
+            task = asyncio.create_task(
+                ChargePoint("CP-1", url + "/CP-1", config, lambda s: None).run()
+            )
             await asyncio.sleep(1.0)
             await stop(task)
         return len(script.calls("Heartbeat"))

@@ -15,7 +15,9 @@ def test_frames_round_trip():
 
 
 def test_frames_are_compact_json():
-    assert ocppj.call_frame("7", "Authorize", {"idTag": "T1"}) == '[2,"7","Authorize",{"idTag":"T1"}]'
+    assert (
+        ocppj.call_frame("7", "Authorize", {"idTag": "T1"}) == '[2,"7","Authorize",{"idTag":"T1"}]'
+    )
 
 
 def test_parse_accepts_bytes():

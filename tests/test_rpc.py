@@ -37,7 +37,11 @@ def test_round_trip_is_one_sample_timed_from_send_to_answer():
         assert script.paths == ["/CP-1"]
         (connect, heartbeat) = samples
         assert (connect.request_type, connect.name, connect.error) == (WEBSOCKET, "connect", None)
-        assert (heartbeat.request_type, heartbeat.name, heartbeat.error) == (OCPP, "Heartbeat", None)
+        assert (heartbeat.request_type, heartbeat.name, heartbeat.error) == (
+            OCPP,
+            "Heartbeat",
+            None,
+        )
         assert 200 <= heartbeat.response_time < 1000
 
     run(main())
@@ -141,7 +145,9 @@ def test_csms_calls_get_callerrors_until_handled():
         await ws.wait_closed()
 
     def handler(action, payload):
-        raise ocppj.FrameError(ocppj.NOT_SUPPORTED if action == "Reset" else ocppj.NOT_IMPLEMENTED, action)
+        raise ocppj.FrameError(
+            ocppj.NOT_SUPPORTED if action == "Reset" else ocppj.NOT_IMPLEMENTED, action
+        )
 
     async def main():
         samples = []
@@ -149,8 +155,14 @@ def test_csms_calls_get_callerrors_until_handled():
             session = await session_to(url, samples, handler=handler)
             await script.wait_for(lambda: len(script.frames) == 2)
             await session.close()
-        assert sorted((f[1], f[2]) for f in script.frames) == [("a", "NotSupported"), ("b", "NotImplemented")]
-        assert {(s.request_type, s.name) for s in samples if s.error} == {(CSMS, "Reset"), (CSMS, "NoSuchAction")}
+        assert sorted((f[1], f[2]) for f in script.frames) == [
+            ("a", "NotSupported"),
+            ("b", "NotImplemented"),
+        ]
+        assert {(s.request_type, s.name) for s in samples if s.error} == {
+            (CSMS, "Reset"),
+            (CSMS, "NoSuchAction"),
+        }
 
     run(main())
 
@@ -164,11 +176,15 @@ def test_handled_csms_call_is_answered_and_counted():
     async def main():
         samples = []
         async with scripted_csms(commanding) as (url, script):
-            session = await session_to(url, samples, handler=lambda action, payload: {"status": "Accepted"})
+            session = await session_to(
+                url, samples, handler=lambda action, payload: {"status": "Accepted"}
+            )
             await script.wait_for(lambda: len(script.frames) == 1)
             await session.close()
         assert script.frames == [[3, "c1", {"status": "Accepted"}]]
-        assert any(s.request_type == CSMS and s.name == "ClearCache" and s.error is None for s in samples)
+        assert any(
+            s.request_type == CSMS and s.name == "ClearCache" and s.error is None for s in samples
+        )
 
     run(main())
 
@@ -187,7 +203,7 @@ def test_malformed_and_stray_frames_are_counted_and_survived():
             await script.wait_for(lambda: any(f[0] == 4 for f in script.frames))
             assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
             await session.close()
-        assert [f for f in script.frames if f[0] == 4][0][1:3] == ["-1", "FormationViolation"]
+        assert next(f for f in script.frames if f[0] == 4)[1:3] == ["-1", "FormationViolation"]
         names = {s.name for s in samples if s.request_type == WEBSOCKET and s.error}
         assert names == {"invalid frame", "unexpected answer", "binary frame"}
 
@@ -248,7 +264,9 @@ def test_refused_connect_is_a_failure():
     async def main():
         samples = []
         with pytest.raises(OSError):
-            await open_session("ws://127.0.0.1:9/CP-1", samples.append, call_timeout=1, connect_timeout=2)
+            await open_session(
+                "ws://127.0.0.1:9/CP-1", samples.append, call_timeout=1, connect_timeout=2
+            )
         assert samples[0].name == "connect"
         assert samples[0].error
 
