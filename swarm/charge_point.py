@@ -24,41 +24,17 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from . import __version__, ocppj
-from .rpc import WEBSOCKET, CallRejected, CallTimeout, OcppSession, Sample, SampleSink, open_session
-
-# CSMS-initiated actions of OCPP 1.6 (Core and every optional profile, and the security
-# extension): a charge point that does not handle one answers NotSupported, anything else
-# NotImplemented (OCPP-J 4.2.3).
-CSMS_ACTIONS = frozenset(
-    {
-        "CancelReservation",
-        "CertificateSigned",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "DataTransfer",
-        "DeleteCertificate",
-        "ExtendedTriggerMessage",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetInstalledCertificateIds",
-        "GetLocalListVersion",
-        "GetLog",
-        "InstallCertificate",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "SignedUpdateFirmware",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-    }
+from .rpc import (
+    WEBSOCKET,
+    CallRejected,
+    CallTimeout,
+    OcppSession,
+    Sample,
+    SampleSink,
+    describe_close,
+    open_session,
 )
+from .schemas import CSMS_ACTIONS
 
 
 class State(enum.Enum):
@@ -171,7 +147,7 @@ class ChargePoint:
                     try:
                         await self._operate(self._session)
                     except ConnectionClosed as exc:
-                        self.sink(Sample(WEBSOCKET, "connection lost", 0.0, _why(exc)))
+                        self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
                 self.state = State.OFFLINE
                 failures += 1
                 await asyncio.sleep(self._backoff(failures))
@@ -262,8 +238,3 @@ def next_beat(previous: float, interval: float, now: float) -> float:
     the load; beats missed while a call was in flight are skipped, not sent in a burst.
     """
     return previous + interval * (1 + max(0.0, now - previous) // interval)
-
-
-def _why(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd or exc.sent
-    return f"closed with code {frame.code}" if frame else "closed without a close frame (1006)"

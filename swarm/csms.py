@@ -51,37 +51,6 @@ RECEIVED_RESULTS = "received.callresult"
 RECEIVED_ERRORS = "received.callerror"
 SENT_ERRORS = "sent.callerror"
 
-# OCPP 1.6 (and security extension) actions only a CSMS sends: recognized, answered NotSupported.
-CSMS_INITIATED = frozenset(
-    {
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-        "CertificateSigned",
-        "DeleteCertificate",
-        "ExtendedTriggerMessage",
-        "GetInstalledCertificateIds",
-        "GetLog",
-        "InstallCertificate",
-        "SignedUpdateFirmware",
-    }
-)
-
 # Responses are serialized as soon as they are built, so handlers can share these.
 _EMPTY: dict[str, Any] = {}
 _ACCEPTED = {"status": "Accepted"}
@@ -260,7 +229,7 @@ class Csms:
         handler = self._handlers.get(action)
         if handler is None:
             self.stats[SENT_ERRORS] += 1
-            if action in CSMS_INITIATED:
+            if action in schemas.CSMS_ACTIONS:
                 return ocppj.error_frame(
                     call.unique_id, ocppj.NOT_SUPPORTED, f"{action} is sent by a CSMS, not to one"
                 )

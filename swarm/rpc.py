@@ -212,7 +212,7 @@ class OcppSession:
                 )
                 raise
             except ConnectionClosed as exc:
-                self._report(action, (time.perf_counter() - sent) * 1000, _describe_close(exc))
+                self._report(action, (time.perf_counter() - sent) * 1000, describe_close(exc))
                 raise
             finally:
                 timer.cancel()
@@ -326,7 +326,8 @@ class OcppSession:
             _set_exception(self._sleeper, exc)
 
 
-def _describe_close(exc: ConnectionClosed) -> str:
+def describe_close(exc: ConnectionClosed) -> str:
+    """``ConnectionClosed: code 1011 (reason)``, or 1006 when no close frame was exchanged."""
     frame = exc.rcvd or exc.sent
     if frame is None:
         return "ConnectionClosed: no close frame (1006)"

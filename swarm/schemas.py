@@ -19,6 +19,39 @@ from swarm import ocppj
 
 OCPP_VERSION = "1.6"
 
+# OCPP 1.6 actions only a CSMS sends (Core, the optional profiles and the security extension).
+# A charge point that does not handle one answers NotSupported; a name not here and not a
+# charge point's action is answered NotImplemented (OCPP-J 4.2.3).
+CSMS_ACTIONS = frozenset(
+    {
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "SignedUpdateFirmware",
+    }
+)
+
 # Schemas with "multipleOf": 0.1 need payload and schema parsed as Decimal: as floats, 21.4 / 0.1
 # is not an integer. The ocpp package loads these with Decimal too, and its cache is keyed by name
 # alone, so asking for anything else would get (or poison) a different validator.
