@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -143,7 +143,6 @@ class TimedConnection(ClientConnection):
 
 class _Pending(NamedTuple):
     unique_id: str
-    action: str
     future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
 
 
@@ -197,7 +196,7 @@ class OcppSession:
                 raise self._closed
             unique_id = str(next(self._ids))
             future = self._loop.create_future()
-            self._pending = _Pending(unique_id, action, future)
+            self._pending = _Pending(unique_id, future)
             timer = self._loop.call_later(self.call_timeout, _set_exception, future, CallTimeout())
             frame = ocppj.call_frame(unique_id, action, payload)
             sent = time.perf_counter()
@@ -259,12 +258,11 @@ class OcppSession:
         except ocppj.FrameError as exc:
             self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, f"{exc.code}: {exc.description}"))
             if self.answer_calls:
-                self._send(ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description))
+                frame = ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description)
+                self._spawn(self._send_quietly(frame))
             return
         if type(message) is ocppj.Call:
-            task = self._loop.create_task(self._answer(message, arrived))
-            self._handling.add(task)
-            task.add_done_callback(self._handling.discard)
+            self._spawn(self._answer(message, arrived))
             return
         pending = self._pending
         if (
@@ -305,11 +303,12 @@ class OcppSession:
         except Exception as exc:  # a bug in a handler must not kill the charge point
             frame = ocppj.error_frame(call.unique_id, ocppj.INTERNAL_ERROR, type(exc).__name__)
             error = f"CALLERROR {ocppj.INTERNAL_ERROR}: {exc!r}"
-        self._send(frame)
+        await self._send_quietly(frame)
         self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
 
-    def _send(self, frame: str) -> None:
-        task = self._loop.create_task(self._send_quietly(frame))
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        # The loop keeps only weak references to tasks: hold them until they are done.
+        task = self._loop.create_task(coroutine)
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
 

@@ -271,3 +271,28 @@ def test_refused_connect_is_a_failure():
         assert samples[0].error
 
     run(main())
+
+
+def test_late_answer_to_a_timed_out_call_is_no_stray():
+    async def late(ws, script):
+        frame = await script.receive(ws)
+        await asyncio.sleep(0.4)
+        await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(late) as (url, _):
+            session = await session_to(url, samples, call_timeout=0.2)
+            with pytest.raises(CallTimeout):
+                await session.call("Heartbeat", {})
+            await asyncio.sleep(0.4)  # the late answer arrives meanwhile
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+        assert [(s.name, s.error is None) for s in samples if s.request_type != WEBSOCKET] == [
+            ("Heartbeat", False),
+            ("Heartbeat", True),
+        ]
+        assert not [s for s in samples if s.name == "unexpected answer"]
+
+    run(main())
