@@ -154,7 +154,10 @@ class Engine:
     async def _shutdown(self, timeout: float) -> None:
         tasks = [task for _, task in self._charge_points.values()]
         for task in tasks:
-            task.cancel()
+            # A second cancel would interrupt the close handshake of a charge point that
+            # Locust's on_stop is stopping already.
+            if not task.cancelling():
+                task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
         self._loop.stop()

@@ -265,15 +265,14 @@ class OcppSession:
             self._spawn(self._answer(message, arrived))
             return
         pending = self._pending
-        if (
-            pending is not None
-            and not pending.future.done()
-            and (
-                message.unique_id == pending.unique_id
-                or (type(message) is ocppj.CallError and message.unique_id in _LOST_IDS)
-            )
+        if pending is not None and (
+            message.unique_id == pending.unique_id
+            or (type(message) is ocppj.CallError and message.unique_id in _LOST_IDS)
         ):
-            pending.future.set_result((arrived, message))
+            # Done already when the call timed out or was cancelled, and its task has not
+            # yet run its cleanup: still the answer to that call, no stray.
+            if not pending.future.done():
+                pending.future.set_result((arrived, message))
         elif message.unique_id != self._abandoned:
             self.sink(
                 Sample(

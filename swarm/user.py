@@ -54,7 +54,10 @@ class ChargePointUser(User):
 
     def on_start(self) -> None:
         swarm = Swarm.of(self.environment)
-        url, config = swarm.prepare(self.environment.host or self.host)
+        prepared = swarm.prepare(self.environment.host or self.host)
+        if prepared is None:
+            return  # refused and said so; hold() stops this user
+        url, config = prepared
         self.charge_point_id = swarm.next_charge_point_id()
         swarm.engine.start_charge_point(
             self.charge_point_id, f"{url}/{self.charge_point_id}", config
@@ -67,6 +70,8 @@ class ChargePointUser(User):
     @task
     def hold(self) -> None:
         """Nothing to do here: the charge point works in the event loop."""
+        if not hasattr(self, "charge_point_id"):
+            raise StopUser()  # from a task, Locust stops a user quietly; from on_start, it logs
 
 
 class Swarm:
@@ -77,6 +82,7 @@ class Swarm:
         self.engine = Engine()
         self._serials = itertools.count(1)
         self._prepared: tuple[tuple[Any, ...], tuple[str, ChargePointConfig]] | None = None
+        self._refusal: str | None = None
         self._pump: gevent.Greenlet | None = None
 
     @staticmethod
@@ -98,11 +104,11 @@ class Swarm:
         worker_index = max(runner.worker_index, 0) if runner else 0
         return f"{prefix}{worker_index}-{next(self._serials):06d}"
 
-    def prepare(self, host: str | None) -> tuple[str, ChargePointConfig]:
+    def prepare(self, host: str | None) -> tuple[str, ChargePointConfig] | None:
         """The CSMS URL and fleet config for the options in force, checked once per change.
 
-        On a bad host or option, logs one line and stops the user (the web UI can change both
-        between runs, so they are read when users start, not at startup).
+        The web UI can change the host and the options between runs, so they are read when
+        users start. A bad one is logged once, sets exit code 2, and returns None.
         """
         options = self.environment.parsed_options
         key = (host, *(sorted(vars(options).items()) if options else ()))
@@ -112,10 +118,12 @@ class Swarm:
             url, address = resolve_host(host)
             config = config_from_options(options) if options else ChargePointConfig()
         except ValueError as exc:
-            if self._prepared is None or self._prepared[0] != (None, str(exc)):
+            if self._refusal != str(exc):
+                self._refusal = str(exc)
                 logger.error("ocpp-swarm: %s", exc)
-                self._prepared = ((None, str(exc)), ("", ChargePointConfig()))
-            raise StopUser() from None
+            self.environment.process_exit_code = 2
+            return None
+        self._refusal = None
         # Resolve once, not on every connect, and never in the event loop (whose resolver
         # would use an executor, and executor threads are greenlets under gevent).
         config = _with_connect_options(config, address)
@@ -183,13 +191,16 @@ def _add_arguments(parser: Any) -> None:
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
-    if environment.host is not None:
-        try:
+    # Refuse bad command-line input before any user starts, with one line.
+    try:
+        if environment.host is not None:
             resolve_host(environment.host)
-        except ValueError as exc:
-            logger.error("ocpp-swarm: %s", exc)
-            sys.exit(2)
-    elif not isinstance(runner, WorkerRunner):
+        if environment.parsed_options is not None:
+            config_from_options(environment.parsed_options)
+    except ValueError as exc:
+        logger.error("ocpp-swarm: %s", exc)
+        sys.exit(2)
+    if environment.host is None and not isinstance(runner, WorkerRunner):
         csms = CsmsProcess.start([])
         environment.ocpp_swarm_csms = csms  # type: ignore[attr-defined]
         environment.host = csms.url

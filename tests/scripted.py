@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -93,3 +95,51 @@ async def scripted_csms(
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}", script
         server.close()
+
+
+# A server in this process, in its own asyncio loop on a background thread (no gevent here).
+
+
+@contextlib.contextmanager
+def in_thread(
+    make: Callable[[], AbstractAsyncContextManager[Any]],
+) -> Iterator[tuple[Any, asyncio.AbstractEventLoop]]:
+    """Enter ``make()`` in a fresh event loop on a thread; yield its value and the loop."""
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        box["loop"] = asyncio.get_running_loop()
+        box["stop"] = stop = asyncio.Event()
+        try:
+            async with make() as value:
+                box["value"] = value
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:
+            box["error"] = exc
+            raise
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="test-server", daemon=True)
+    thread.start()
+    assert ready.wait(10), "the server did not start"
+    if "error" in box:
+        raise box["error"]
+    try:
+        yield box["value"], box["loop"]
+    finally:
+        with contextlib.suppress(RuntimeError):
+            box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+        assert not thread.is_alive(), "the server thread did not stop"
+
+
+def call_in(loop: asyncio.AbstractEventLoop, function: Callable[[], Any]) -> Any:
+    """Run ``function`` in ``loop``'s thread; return its result."""
+
+    async def call() -> Any:
+        return function()
+
+    return asyncio.run_coroutine_threadsafe(call(), loop).result(5)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
 
 from swarm import ocppj
 from swarm.rpc import CSMS, OCPP, WEBSOCKET, CallRejected, CallTimeout, open_session
@@ -294,5 +295,28 @@ def test_late_answer_to_a_timed_out_call_is_no_stray():
             ("Heartbeat", True),
         ]
         assert not [s for s in samples if s.name == "unexpected answer"]
+
+    run(main())
+
+
+def test_answer_read_as_its_call_is_cancelled_is_no_stray():
+    # Cancelling a task cancels the future it awaits at once; the call's own cleanup runs a
+    # step later. An answer read in between is still that call's answer.
+    async def silent(ws, script):
+        await script.receive(ws)
+        await ws.wait_closed()
+
+    async def main():
+        samples = []
+        async with scripted_csms(silent) as (url, script):
+            session = await session_to(url, samples)
+            call = asyncio.create_task(session.call("Heartbeat", {}))
+            await script.wait_for(lambda: script.calls("Heartbeat"))
+            call.cancel()
+            session._on_message(b'[3,"1",{"currentTime":"2026-01-01T00:00:00Z"}]', Opcode.TEXT, 0.0)
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            await session.close()
+        assert [s.name for s in samples] == ["connect"]
 
     run(main())

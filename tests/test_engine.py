@@ -1,0 +1,73 @@
+"""The engine: charge points in an event loop on its own thread, controlled from another."""
+
+import asyncio
+import time
+
+import pytest
+
+from swarm.charge_point import ChargePointConfig, State
+from swarm.engine import Engine
+from swarm.eventloop import _asyncio_loop, loop_factory
+from tests.scripted import answer_everything, call_in, in_thread, scripted_csms
+
+CONFIG = ChargePointConfig(heartbeat_interval=0.05, authorize_interval=0)
+LOOPS = {"uvloop": loop_factory(), "asyncio": _asyncio_loop}
+
+
+async def until(predicate, timeout=5.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_charge_points_run_report_and_close_cleanly(loop):
+    engine = Engine(loop_factory=LOOPS[loop])
+    with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), csms_loop):
+        engine.start()
+        for n in range(5):
+            engine.start_charge_point(f"CP-{n}", f"{url}/CP-{n}", CONFIG)
+        deadline = time.monotonic() + 5
+        while engine.count_states()[State.ACCEPTED] < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        # As at the end of a Locust run: every user's on_stop is stopping its charge point
+        # when the engine shuts down. Shutting down must wait for their close handshakes, not
+        # cut them short with a second cancel and stop the loop under them.
+        for n in range(5):
+            engine.stop_charge_point(f"CP-{n}")
+        assert engine.shutdown(5.0)
+        deadline = time.monotonic() + 5
+        while (
+            len(call_in(csms_loop, lambda: script.close_codes)) < 5 and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+        paths, close_codes = call_in(csms_loop, lambda: (sorted(script.paths), script.close_codes))
+    assert paths == [f"/CP-{n}" for n in range(5)]
+    assert close_codes == [1000] * 5
+    samples = engine.drain()
+    names = [s.name for s in samples if s.error is None]
+    assert names.count("connect") == names.count("BootNotification") == 5
+    assert names.count("Heartbeat") >= 5
+    assert not [s for s in samples if s.error]
+    assert engine.drain() == []
+    assert len(engine) == 0
+
+
+def test_calls_made_before_the_thread_runs_are_kept():
+    engine = Engine()
+
+    async def main():
+        async with scripted_csms(answer_everything) as (url, script):
+            engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
+            engine.start()
+            await until(lambda: script.calls("BootNotification"))
+            await asyncio.to_thread(engine.shutdown, 5.0)
+
+    asyncio.run(main())
+
+
+def test_shutdown_of_an_engine_never_started_returns_at_once():
+    started = time.monotonic()
+    assert Engine().shutdown(timeout=5.0)
+    assert time.monotonic() - started < 1
