@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -180,10 +181,10 @@ class ChargePoint:
             session.answer_calls = True
             try:
                 answer = await session.call("BootNotification", payload)
-                status = answer.get("status")
-                interval = float(answer.get("interval") or 0) or self.config.fallback_interval
-            except (CallRejected, CallTimeout, ValueError, TypeError):
-                status, interval = None, self.config.fallback_interval
+            except (CallRejected, CallTimeout):
+                answer = {}
+            status = answer.get("status")
+            interval = _seconds(answer.get("interval")) or self.config.fallback_interval
             if status == "Accepted":
                 self.state = State.ACCEPTED
                 return interval
@@ -229,6 +230,13 @@ class ChargePoint:
         if action in CSMS_ACTIONS:
             raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
         raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"{action} is not an OCPP 1.6 action")
+
+
+def _seconds(value: object) -> float:
+    """A positive, finite number of seconds from a CSMS's answer, else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if 0 < value < math.inf else 0.0
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

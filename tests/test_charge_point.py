@@ -293,3 +293,24 @@ def test_heartbeat_loop_sleeps_once_per_beat_on_a_coarse_clock(monkeypatch):
         heartbeats = runner.run(main())
     assert heartbeats >= 30
     assert sleeps <= heartbeats + 2
+
+
+@pytest.mark.parametrize("interval", [-5, 0, "10", None, float("nan"), True])
+def test_a_boot_answer_without_a_usable_interval_falls_back(interval):
+    async def odd_interval(ws, script):
+        boot = dict(BOOT_ACCEPTED, interval=interval)
+        if interval is None:
+            del boot["interval"]
+        await answer_everything(ws, script, boot)
+
+    async def main():
+        config = ChargePointConfig(authorize_interval=0, fallback_interval=0.1)
+        async with scripted_csms(odd_interval) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda sample: None)
+            task = await running(cp)
+            await asyncio.sleep(0.5)
+            await stop(task)
+        assert cp.heartbeat_interval == 0.1
+        assert 2 <= len(script.calls("Heartbeat")) <= 6
+
+    run(main())
