@@ -125,12 +125,15 @@ def main() -> int:
     swarm_median, swarm_cpu = figure(SWARM, "median_ms"), figure(SWARM, "cpu_per_1k")
     reported_median = figure(SWARM, "locust_median_ms")
     median_bar = max(1.5 * raw_median, raw_median + 1.0)
-    median_ok = swarm_median <= median_bar and reported_median <= median_bar
-    cpu_ok = swarm_cpu <= 1.5 * raw_cpu
+    median_ok, cpu_ok = swarm_median <= median_bar, swarm_cpu <= 1.5 * raw_cpu
     print(
         f"\nmedian, swarm in Locust / raw client: {swarm_median:.2f} / {raw_median:.2f} ms"
-        f" = {swarm_median / raw_median:.2f}x; as Locust reports it: {reported_median:g} ms"
-        f" (bar: <= {median_bar:.2f} ms) {'ok' if median_ok else 'MISSED'}"
+        f" = {swarm_median / raw_median:.2f}x (bar: <= {median_bar:.2f} ms)"
+        f" {'ok' if median_ok else 'MISSED'}"
+    )
+    print(
+        f"Locust's own table says {reported_median:g} ms: it rounds to whole milliseconds, and"
+        " where the median rounds to 0 it shows the minimum instead"
     )
     print(
         f"CPU per 1k msgs, swarm in Locust / raw client: {swarm_cpu:.3f} / {raw_cpu:.3f} s"

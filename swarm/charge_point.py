@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed
 
-from . import __version__, ocppj
+from . import __version__, ocppj, schemas
 from .rpc import (
     WEBSOCKET,
     CallRejected,
     CallTimeout,
+    InvalidAnswer,
     OcppSession,
     Sample,
     SampleSink,
@@ -36,6 +38,8 @@ from .rpc import (
     open_session,
 )
 from .schemas import CSMS_ACTIONS
+
+logger = logging.getLogger(__name__)
 
 
 class State(enum.Enum):
@@ -46,6 +50,8 @@ class State(enum.Enum):
     PENDING = "pending"
     REJECTED = "rejected"
     ACCEPTED = "accepted"
+    BOOT_FAILED = "boot failed"
+    """The boot was answered with a CALLERROR or an invalid answer, or not at all."""
     OFFLINE = "offline"
     STOPPED = "stopped"
 
@@ -65,7 +71,8 @@ class ChargePointConfig:
     call_timeout: float = 30.0
     connect_timeout: float = 30.0
     fallback_interval: float = 60.0
-    """Seconds to wait where the CSMS answers a boot with interval 0 (OCPP leaves it to us)."""
+    """Seconds to use where the CSMS's boot answer gives no interval: an interval of 0 (OCPP
+    leaves the choice to the charge point), an unusable one, or no valid answer at all."""
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
     connect_options: Mapping[str, Any] = field(default_factory=dict)
@@ -95,6 +102,9 @@ class ChargePointConfig:
                 raise ValueError(
                     f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}"
                 )
+
+
+_BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
 
 class ChargePoint:
@@ -132,8 +142,9 @@ class ChargePoint:
         try:
             while True:
                 self.state = State.CONNECTING
+                self.heartbeat_interval = None
                 try:
-                    self._session = await open_session(
+                    session = self._session = await open_session(
                         self.url,
                         self.sink,
                         call_timeout=self.config.call_timeout,
@@ -141,16 +152,14 @@ class ChargePoint:
                         handler=self.handle_call,
                         **self.config.connect_options,
                     )
-                except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+                except Exception:
                     pass  # reported by open_session
                 else:
-                    failures = 0
-                    try:
-                        await self._operate(self._session)
-                    except ConnectionClosed as exc:
-                        self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
+                    await self._operate(session)
+                # The backoff grows until a boot is accepted, not merely until a connect
+                # succeeds: a CSMS that accepts and drops connections must see it grow too.
+                failures = 0 if self.state is State.ACCEPTED else failures + 1
                 self.state = State.OFFLINE
-                failures += 1
                 await asyncio.sleep(self._backoff(failures))
         finally:
             self.state = State.STOPPED
@@ -158,14 +167,23 @@ class ChargePoint:
                 await self._session.close()
 
     def _backoff(self, failures: int) -> float:
-        """Full jitter: uniform in [min, min(max, min * 2**(failures-1))]; a fleet spreads out."""
-        ceiling = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** (failures - 1))
-        return self._rng.uniform(self.config.reconnect_min, ceiling)
+        """Full jitter: uniform in [min, min(max, min * 2**failures)]; a fleet spreads out."""
+        ceiling = self.config.reconnect_min * 2.0 ** min(failures, 30)
+        return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
 
     async def _operate(self, session: OcppSession) -> None:
-        interval = await self._boot(session)
-        self.heartbeat_interval = self.config.heartbeat_interval or interval
-        await self._heartbeat_and_authorize(session, self.heartbeat_interval)
+        """Boot and heartbeat on one connection until it is lost. Never raises but to cancel."""
+        try:
+            interval = await self._boot(session)
+            self.heartbeat_interval = self.config.heartbeat_interval or interval
+            await self._heartbeat_and_authorize(session, self.heartbeat_interval)
+        except ConnectionClosed as exc:
+            self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
+        except Exception as exc:
+            # Whatever went wrong, one charge point must not vanish from the fleet unseen.
+            logger.debug("charge point %s failed", self.id, exc_info=True)
+            self.sink(Sample(WEBSOCKET, "charge point error", 0.0, type(exc).__name__))
+            await session.close()
 
     async def _boot(self, session: OcppSession) -> float:
         """Boot until Accepted; return the heartbeat interval the CSMS gave."""
@@ -180,16 +198,16 @@ class ChargePoint:
             self.state = State.BOOTING
             session.answer_calls = True
             try:
-                answer = await session.call("BootNotification", payload)
-            except (CallRejected, CallTimeout):
-                answer = {}
+                answer = await session.call("BootNotification", payload, check=_boot_answer)
+            except (CallRejected, CallTimeout, InvalidAnswer):
+                answer = {}  # reported by the session; boot again after the fallback interval
             status = answer.get("status")
             interval = _seconds(answer.get("interval")) or self.config.fallback_interval
             if status == "Accepted":
                 self.state = State.ACCEPTED
                 return interval
-            # Pending answers CSMS calls while it waits; Rejected (and no valid answer) stays mute.
-            self.state = State.PENDING if status == "Pending" else State.REJECTED
+            # Pending answers CSMS calls while it waits; Rejected (and a failed boot) stays mute.
+            self.state = _BOOT_STATES.get(status, State.BOOT_FAILED)
             session.answer_calls = status == "Pending"
             await session.sleep(interval)
 
@@ -222,7 +240,7 @@ class ChargePoint:
     @staticmethod
     async def _call_quietly(session: OcppSession, action: str, payload: dict[str, Any]) -> None:
         """A call whose failure is reported (by the session) and otherwise changes nothing."""
-        with contextlib.suppress(CallRejected, CallTimeout):
+        with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
             await session.call(action, payload)
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +254,15 @@ def _seconds(value: object) -> float:
     """A positive, finite number of seconds from a CSMS's answer, else 0."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    return float(value) if 0 < value < math.inf else 0.0
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return 0.0
+    return seconds if 0 < seconds < math.inf else 0.0
+
+
+def _boot_answer(payload: dict[str, Any]) -> None:
+    schemas.validate("BootNotification", payload, response=True)
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
 from typing import IO, Any, Literal, Self
@@ -39,7 +39,6 @@ from swarm import eventloop, ocppj, schemas
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp1.6"
 MAX_MESSAGE_SIZE = 1 << 20
 CLOSE_TIMEOUT = 2.0
 BOOT_POLICIES = ("accept", "pending", "reject")
@@ -93,10 +92,6 @@ class CsmsConnection:
 
     charge_point_id: str
     websocket: ServerConnection
-    # Answers to CSMS-initiated calls resolve these futures, by unique id.
-    pending: dict[str, asyncio.Future[ocppj.CallResult | ocppj.CallError]] = field(
-        default_factory=dict
-    )
 
 
 class Csms:
@@ -140,7 +135,7 @@ class Csms:
             self._serve_connection,
             self.config.host,
             self.config.port,
-            subprotocols=[SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
+            subprotocols=[ocppj.SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
             process_request=_check_path,
             compression=None,
             ping_interval=None,  # OCPP has its own Heartbeat
@@ -213,16 +208,16 @@ class Csms:
                     continue
                 if type(message) is ocppj.Call:
                     await send(answer(connection, message))
+                elif type(message) is ocppj.CallResult:
+                    stats[RECEIVED_RESULTS] += 1
                 else:
-                    self._resolve(connection, message)
+                    stats[RECEIVED_ERRORS] += 1
         except ConnectionClosed:
             pass
         finally:
             stats[CONNECTIONS_CURRENT] -= 1
             if self.connections.get(charge_point_id) is connection:
                 del self.connections[charge_point_id]
-            for future in connection.pending.values():
-                future.cancel()
 
     def _answer(self, connection: CsmsConnection, call: ocppj.Call) -> str:
         action = call.action
@@ -251,15 +246,6 @@ class Csms:
                 call.unique_id, ocppj.INTERNAL_ERROR, f"{type(exc).__name__} handling {action}"
             )
         return ocppj.result_frame(call.unique_id, payload)
-
-    def _resolve(self, connection: CsmsConnection, message: ocppj.Message) -> None:
-        if type(message) is ocppj.CallResult:
-            self.stats[RECEIVED_RESULTS] += 1
-        else:
-            self.stats[RECEIVED_ERRORS] += 1
-        future = connection.pending.pop(message.unique_id, None)
-        if future is not None and not future.done():
-            future.set_result(message)
 
     def _now(self) -> str:
         # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.

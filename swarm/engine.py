@@ -39,16 +39,6 @@ def _start_thread(function: Callable[[], None]) -> None:
     start_new_thread(function, ())
 
 
-def _quiet_libraries() -> None:
-    # The ocpp package logs every frame at INFO, and would validate in an executor whose worker
-    # threads are greenlets under gevent. The swarm uses its schemas only, but importing it
-    # anywhere in the process turns this on.
-    import ocpp.messages
-
-    ocpp.messages.ASYNC_VALIDATION = False
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
-
-
 class Engine:
     """Charge points of one process, in an event loop on its own thread.
 
@@ -56,16 +46,21 @@ class Engine:
     """
 
     def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
-        _quiet_libraries()
         self._loop = (loop_factory or eventloop.loop_factory())()
         self._samples: deque[Sample] = deque()
         self._charge_points: dict[str, tuple[ChargePoint, asyncio.Task[None]]] = {}
         self._running = False
         self._finished = False
+        self._clean = True
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
+    def resolves_names(self) -> bool:
+        """Whether the loop resolves host names itself, off the loop (uvloop, in libuv's pool).
+
+        asyncio's own loop would resolve in its default executor, whose threads are greenlets
+        under gevent's patching and would never run: give it addresses instead.
+        """
+        return type(self._loop).__module__.startswith("uvloop")
 
     def start(self) -> None:
         """Start the loop thread. Calls made before it runs are queued, not lost."""
@@ -113,7 +108,8 @@ class Engine:
         """Stop every charge point, closing its WebSocket, then stop the loop and its thread.
 
         Waits up to ``timeout`` seconds in steps of ``sleep`` (pass ``gevent.sleep`` from the
-        hub so other greenlets run meanwhile). Returns whether everything stopped in time.
+        hub so other greenlets run meanwhile). Returns whether every charge point closed in
+        time; those that did not are abandoned with their connections.
         """
         if not self._running:
             self._loop.close()
@@ -123,8 +119,8 @@ class Engine:
         while not self._finished and time.monotonic() < deadline:
             sleep(0.02)
         if not self._finished:
-            logger.warning("the event loop did not stop within %.0f s", timeout)
-        return self._finished
+            logger.warning("the event loop did not stop within %g s", timeout)
+        return self._finished and self._clean
 
     # In the loop
 
@@ -159,5 +155,8 @@ class Engine:
             if not task.cancelling():
                 task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            if pending:
+                self._clean = False
+                logger.warning("%d charge points did not close within %g s", len(pending), timeout)
         self._loop.stop()

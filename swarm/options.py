@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +14,17 @@ SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
 
 
+SERIAL_PREFIX = re.compile(r"[A-Za-z0-9._~-]*")
+"""Characters that stand in a URL path as they are (RFC 3986 unreserved)."""
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: seconds cannot be negative")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be a finite number, 0 or more")
     return value
 
 
@@ -99,6 +105,8 @@ def config_from_options(options: Any) -> ChargePointConfig:
     if options.id_tags:
         values["id_tags"] = read_id_tags(options.id_tags)
     prefix = options.serial_prefix
-    if len(prefix) > SERIAL_PREFIX_MAX:
-        raise ValueError(f"--serial-prefix: at most {SERIAL_PREFIX_MAX} characters, got {prefix!r}")
+    if len(prefix) > SERIAL_PREFIX_MAX or not SERIAL_PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"--serial-prefix: up to {SERIAL_PREFIX_MAX} of A-Z a-z 0-9 . _ ~ -, got {prefix!r}"
+        )
     return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

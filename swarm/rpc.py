@@ -7,15 +7,15 @@ a :class:`Sample` to a sink.
 
 Timing: a round trip runs from just before the CALL frame is written to the transport to the
 moment its answer is read off the socket. The answer is stamped in the transport's read
-callback, before any task is woken, so no event-loop iteration sits between the frame's arrival
-and its timestamp however busy the loop is.
+callback, before any task is woken: no task switch sits between reading the frame and its
+timestamp. What a loop cannot avoid still counts: a frame that arrives while the loop runs
+other callbacks (or waits for the GIL) is read when they are done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
@@ -27,7 +27,8 @@ from websockets.protocol import State
 
 from . import ocppj
 
-SUBPROTOCOL = "ocpp1.6"
+CLOSE_TIMEOUT = 2.0
+"""Seconds to wait for the CSMS's side of the close handshake when a charge point stops."""
 
 OCPP = "OCPP"
 """Request type of charge-point-initiated round trips."""
@@ -67,6 +68,10 @@ class CallRejected(Exception):
 
 class CallTimeout(Exception):
     """The CSMS did not answer a CALL in time."""
+
+
+class InvalidAnswer(Exception):
+    """The CSMS answered a CALL with a malformed frame, or a payload its check refused."""
 
 
 def _set_result(future: asyncio.Future[Any], value: Any = None) -> None:
@@ -172,9 +177,8 @@ class OcppSession:
         self.answer_calls = True
         self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
+        self._last_id = 0  # unique ids are "1", "2", ...: a late answer shows by its id
         self._pending: _Pending | None = None
-        self._abandoned: str | None = None
         self._sleeper: asyncio.Future[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._closed: ConnectionClosed | None = None
@@ -184,45 +188,62 @@ class OcppSession:
     def closed(self) -> bool:
         return self._closed is not None
 
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Send a CALL and return the CALLRESULT's payload.
 
         Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
-        a CALLRESULT came back. Raises :class:`CallRejected`, :class:`CallTimeout` or
-        :class:`~websockets.exceptions.ConnectionClosed`.
+        a valid CALLRESULT came back; ``check`` may refuse its payload by raising
+        :class:`~swarm.ocppj.FrameError`. Raises :class:`CallRejected`, :class:`CallTimeout`,
+        :class:`InvalidAnswer` or :class:`~websockets.exceptions.ConnectionClosed`.
         """
         async with self._lock:
             if self._closed is not None:
                 raise self._closed
-            unique_id = str(next(self._ids))
+            self._last_id += 1
+            unique_id = str(self._last_id)
             future = self._loop.create_future()
             self._pending = _Pending(unique_id, future)
-            timer = self._loop.call_later(self.call_timeout, _set_exception, future, CallTimeout())
             frame = ocppj.call_frame(unique_id, action, payload)
+            timer = None
             sent = time.perf_counter()
             try:
+                timer = self._loop.call_later(
+                    self.call_timeout, _set_exception, future, CallTimeout()
+                )
                 await self.connection.send(frame)
                 arrived, answer = await future
             except CallTimeout:
-                self._report(
-                    action,
-                    self.call_timeout * 1000,
-                    f"CallTimeout: no answer in {self.call_timeout:g} s",
-                )
+                self._report(action, self.call_timeout * 1000, "CallTimeout")
                 raise
-            except ConnectionClosed as exc:
-                self._report(action, (time.perf_counter() - sent) * 1000, describe_close(exc))
+            except (InvalidAnswer, ConnectionClosed) as exc:
+                error = describe_close(exc) if isinstance(exc, ConnectionClosed) else str(exc)
+                self._report(action, (time.perf_counter() - sent) * 1000, error)
                 raise
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._pending = None
-                if not future.done() or future.cancelled() or future.exception() is not None:
-                    # Timed out or cancelled: its answer may still come, and is no stray.
-                    self._abandoned = unique_id
+                # Settle the future whatever ended the call (send() may raise before it is
+                # awaited), so that asyncio has no unretrieved exception to complain of.
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()
         elapsed = (arrived - sent) * 1000
         if isinstance(answer, ocppj.CallError):
             self._report(action, elapsed, f"CALLERROR {answer.code}")
             raise CallRejected(answer)
+        if check is not None:
+            try:
+                check(answer.payload)
+            except ocppj.FrameError as exc:
+                self._report(action, elapsed, f"invalid answer: {exc.description}")
+                raise InvalidAnswer(exc.description) from None
         self._report(action, elapsed, None)
         return answer.payload
 
@@ -245,43 +266,51 @@ class OcppSession:
     def _report(self, name: str, response_time: float, error: str | None) -> None:
         self.sink(Sample(OCPP, name, response_time, error))
 
-    # Read callback: runs in the transport's data_received, keep it short.
+    # Read callback: runs in the transport's data_received, keep it short. Error texts are
+    # fixed, not taken from the frame: Locust keeps one row per distinct error.
 
     def _on_message(self, data: bytes, opcode: Opcode, arrived: float) -> None:
         if opcode is Opcode.BINARY:
-            self.sink(
-                Sample(WEBSOCKET, "binary frame", 0.0, "binary frame received (OCPP-J is text)")
-            )
+            self.sink(Sample(WEBSOCKET, "binary frame", 0.0, "binary frame (OCPP-J is text)"))
             return
+        pending = self._pending
         try:
             message = ocppj.parse(data)
         except ocppj.FrameError as exc:
-            self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, f"{exc.code}: {exc.description}"))
-            if self.answer_calls:
+            error = f"{exc.code}: {exc.description}"
+            if (
+                exc.message_type in (ocppj.CALLRESULT, ocppj.CALLERROR)
+                and pending is not None
+                and exc.unique_id == pending.unique_id
+            ):
+                _set_exception(pending.future, InvalidAnswer(f"invalid answer: {error}"))
+                return
+            self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, error))
+            # A CALLERROR answers a CALL, or a frame too broken to tell ("-1" matches no id);
+            # never a bad answer, whose id may be one the CSMS is waiting on.
+            if self.answer_calls and (
+                exc.message_type == ocppj.CALL or exc.message_type is exc.unique_id is None
+            ):
                 frame = ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description)
                 self._spawn(self._send_quietly(frame))
             return
         if type(message) is ocppj.Call:
             self._spawn(self._answer(message, arrived))
             return
-        pending = self._pending
         if pending is not None and (
             message.unique_id == pending.unique_id
             or (type(message) is ocppj.CallError and message.unique_id in _LOST_IDS)
         ):
-            # Done already when the call timed out or was cancelled, and its task has not
-            # yet run its cleanup: still the answer to that call, no stray.
+            # Done already when the call timed out or was cancelled and its task has not yet
+            # run its cleanup: still the answer to that call, no stray.
             if not pending.future.done():
                 pending.future.set_result((arrived, message))
-        elif message.unique_id != self._abandoned:
-            self.sink(
-                Sample(
-                    WEBSOCKET,
-                    "unexpected answer",
-                    0.0,
-                    f"no CALL waits for id {message.unique_id!r}",
-                )
-            )
+        elif not self._is_ours(message.unique_id):
+            self.sink(Sample(WEBSOCKET, "unexpected answer", 0.0, "no CALL has its unique id"))
+
+    def _is_ours(self, unique_id: str) -> bool:
+        """Whether ``unique_id`` is one of our earlier CALLs': a late answer, reported already."""
+        return unique_id.isdigit() and 0 < int(unique_id) <= self._last_id
 
     async def _answer(self, call: ocppj.Call, arrived: float) -> None:
         # Decided here, not in the read callback: an answer read in the same callback, just
@@ -301,7 +330,7 @@ class OcppSession:
             error = f"CALLERROR {exc.code}"
         except Exception as exc:  # a bug in a handler must not kill the charge point
             frame = ocppj.error_frame(call.unique_id, ocppj.INTERNAL_ERROR, type(exc).__name__)
-            error = f"CALLERROR {ocppj.INTERNAL_ERROR}: {exc!r}"
+            error = f"CALLERROR {ocppj.INTERNAL_ERROR}: {type(exc).__name__}"
         await self._send_quietly(frame)
         self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
 
@@ -325,11 +354,15 @@ class OcppSession:
 
 
 def describe_close(exc: ConnectionClosed) -> str:
-    """``ConnectionClosed: code 1011 (reason)``, or 1006 when no close frame was exchanged."""
+    """``ConnectionClosed: code 1011``, or 1006 when no close frame was exchanged.
+
+    The reason the peer gave is left out: its text is the peer's to choose, and Locust keeps a
+    row per distinct error.
+    """
     frame = exc.rcvd or exc.sent
     if frame is None:
-        return "ConnectionClosed: no close frame (1006)"
-    return f"ConnectionClosed: code {frame.code}" + (f" ({frame.reason})" if frame.reason else "")
+        return "ConnectionClosed: code 1006 (no close frame)"
+    return f"ConnectionClosed: code {frame.code}"
 
 
 async def open_session(
@@ -351,11 +384,12 @@ async def open_session(
     try:
         connection = await connect(
             url,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[ocppj.SUBPROTOCOL],  # type: ignore[list-item]
             compression=None,  # 14 KiB instead of 64 KiB per connection, and OCPP frames are small
             proxy=None,  # else every connect scans the environment for proxy settings
             open_timeout=connect_timeout,
             ping_interval=None,  # OCPP has Heartbeat; the CSMS may still ping, pongs are automatic
+            close_timeout=CLOSE_TIMEOUT,
             create_connection=TimedConnection,
             **connect_kwargs,
         )
@@ -368,7 +402,7 @@ async def open_session(
         raise
     elapsed = (time.perf_counter() - started) * 1000
     assert isinstance(connection, TimedConnection)
-    if connection.subprotocol != SUBPROTOCOL:
+    if connection.subprotocol != ocppj.SUBPROTOCOL:
         sink(Sample(WEBSOCKET, "connect", elapsed, "the CSMS did not accept subprotocol ocpp1.6"))
         await connection.close(CloseCode.PROTOCOL_ERROR, "subprotocol ocpp1.6 is required")
         raise ConnectionRefusedError("the CSMS did not accept subprotocol ocpp1.6")
@@ -378,6 +412,4 @@ async def open_session(
 
 def _describe_error(exc: BaseException) -> str:
     text = str(exc)
-    if isinstance(exc, TimeoutError) and not text:
-        text = "timed out during the opening handshake"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

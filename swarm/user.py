@@ -35,7 +35,8 @@ from .options import add_arguments, config_from_options
 logger = logging.getLogger(__name__)
 
 PUMP_INTERVAL = 0.1
-"""Seconds between batches of samples handed to Locust: per-message work stays off the hub."""
+"""Seconds between batches of samples handed to Locust: the hub wakes ten times a second, not
+once per message (it still fires Locust's request event once per sample)."""
 
 
 class ChargePointUser(User):
@@ -124,9 +125,8 @@ class Swarm:
             self.environment.process_exit_code = 2
             return None
         self._refusal = None
-        # Resolve once, not on every connect, and never in the event loop (whose resolver
-        # would use an executor, and executor threads are greenlets under gevent).
-        config = _with_connect_options(config, address)
+        if not self.engine.resolves_names:
+            config = _with_connect_options(config, address)
         self._prepared = (key, (url, config))
         return url, config
 
@@ -158,7 +158,7 @@ class Swarm:
 
 def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     """Check a ``ws://`` or ``wss://`` CSMS URL; return it without a trailing slash, and the
-    address its host name resolves to."""
+    first address its host name resolves to (to connect to where the loop cannot resolve)."""
     if not host:
         raise ValueError(
             "no CSMS: give --host ws://HOST:PORT/PATH, or none to use the embedded CSMS"

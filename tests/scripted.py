@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 Handler = Callable[[ServerConnection, "Script"], Awaitable[None]]
 
@@ -70,15 +71,22 @@ async def answer_everything(
 async def scripted_csms(
     handler: Handler, *, subprotocol: bool = True
 ) -> AsyncIterator[tuple[str, Script]]:
-    """Serve ``handler`` on a free loopback port; yield the base URL and the :class:`Script`."""
+    """Serve ``handler`` on a free loopback port; yield the base URL and the :class:`Script`.
+
+    A handler that fails (an assertion in it, say) fails the test when the server closes; the
+    client going away is no failure.
+    """
     script = Script()
+    failures: list[BaseException] = []
 
     async def run(ws: ServerConnection) -> None:
         script.paths.append(ws.request.path)
         try:
             await handler(ws, script)
-        except Exception:  # the client went away: what the test checks is in the script
+        except ConnectionClosed:
             pass
+        except Exception as exc:
+            failures.append(exc)
         finally:
             await ws.wait_closed()
             script.close_codes.append(ws.close_code)
@@ -95,6 +103,8 @@ async def scripted_csms(
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}", script
         server.close()
+    if failures:
+        raise failures[0]
 
 
 # A server in this process, in its own asyncio loop on a background thread (no gevent here).

@@ -1,8 +1,10 @@
 """The charge point's state machine, as plain asyncio against the embedded and scripted CSMSs."""
 
 import asyncio
+import itertools
 import json
 import random
+import time
 
 import pytest
 
@@ -295,13 +297,10 @@ def test_heartbeat_loop_sleeps_once_per_beat_on_a_coarse_clock(monkeypatch):
     assert sleeps <= heartbeats + 2
 
 
-@pytest.mark.parametrize("interval", [-5, 0, "10", None, float("nan"), True])
-def test_a_boot_answer_without_a_usable_interval_falls_back(interval):
+@pytest.mark.parametrize("interval", [-5, 0, 10**400])
+def test_a_boot_interval_that_cannot_be_used_falls_back(interval):
     async def odd_interval(ws, script):
-        boot = dict(BOOT_ACCEPTED, interval=interval)
-        if interval is None:
-            del boot["interval"]
-        await answer_everything(ws, script, boot)
+        await answer_everything(ws, script, dict(BOOT_ACCEPTED, interval=interval))
 
     async def main():
         config = ChargePointConfig(authorize_interval=0, fallback_interval=0.1)
@@ -314,3 +313,68 @@ def test_a_boot_answer_without_a_usable_interval_falls_back(interval):
         assert 2 <= len(script.calls("Heartbeat")) <= 6
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"interval": "10"},
+        {"interval": None},
+        {"interval": True},
+        {"status": "accepted"},
+        {"status": None},
+    ],
+)
+def test_an_invalid_boot_answer_is_a_failure_and_the_boot_is_retried(change):
+    async def invalid_boot(ws, script):
+        boot = {k: v for k, v in dict(BOOT_ACCEPTED, **change).items() if v is not None}
+        await answer_everything(ws, script, boot)
+
+    async def main():
+        samples = []
+        config = ChargePointConfig(authorize_interval=0, fallback_interval=0.1)
+        async with scripted_csms(invalid_boot) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append)
+            task = await running(cp)
+            await until(lambda: len(script.calls("BootNotification")) >= 3)
+            state = cp.state
+            await stop(task)
+        assert state in (State.BOOT_FAILED, State.BOOTING)
+        assert not script.calls("Heartbeat")
+        boots = [s for s in samples if s.name == "BootNotification"]
+        assert boots and all(s.error.startswith("invalid answer: ") for s in boots), boots
+
+    run(main())
+
+
+def test_backoff_spreads_from_the_first_retry_and_is_bounded():
+    cp = ChargePoint(
+        "CP-1", "ws://x/CP-1", ChargePointConfig(), lambda s: None, rng=random.Random(7)
+    )
+    first = [cp._backoff(1) for _ in range(200)]
+    assert min(first) >= 1.0 and max(first) <= 2.0 and max(first) - min(first) > 0.5
+    assert all(1.0 <= cp._backoff(n) <= 60.0 for n in (5, 50, 5000))
+
+
+def test_backoff_grows_while_the_csms_drops_every_connection():
+    async def drop(ws, script):
+        await ws.close(1013, "try again later")
+
+    async def main():
+        config = ChargePointConfig(authorize_interval=0, reconnect_min=0.05, reconnect_max=10)
+        async with scripted_csms(drop) as (url, _):
+            connects = []
+
+            def sink(sample):
+                if sample.name == "connect":
+                    connects.append(time.monotonic())
+
+            cp = ChargePoint("CP-1", url + "/CP-1", config, sink)
+            task = await running(cp)
+            await until(lambda: len(connects) >= 6, timeout=15)
+            await stop(task)
+        return [b - a for a, b in itertools.pairwise(connects)]
+
+    gaps = run(main())
+    # Each gap is uniform in [0.05, 0.05 * 2**n]: the later ones may reach far beyond the first.
+    assert max(gaps[3:]) > 0.1, gaps

@@ -8,7 +8,14 @@ import pytest
 from swarm.charge_point import ChargePointConfig, State
 from swarm.engine import Engine
 from swarm.eventloop import _asyncio_loop, loop_factory
-from tests.scripted import answer_everything, call_in, in_thread, scripted_csms
+from tests.scripted import (
+    BOOT_ACCEPTED,
+    answer,
+    answer_everything,
+    call_in,
+    in_thread,
+    scripted_csms,
+)
 
 CONFIG = ChargePointConfig(heartbeat_interval=0.05, authorize_interval=0)
 LOOPS = {"uvloop": loop_factory(), "asyncio": _asyncio_loop}
@@ -71,3 +78,23 @@ def test_shutdown_of_an_engine_never_started_returns_at_once():
     started = time.monotonic()
     assert Engine().shutdown(timeout=5.0)
     assert time.monotonic() - started < 1
+
+
+def test_shutdown_says_so_when_the_csms_does_not_complete_the_close():
+    async def deaf(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(answer(frame, BOOT_ACCEPTED))
+        ws.transport.pause_reading()  # does not read the close frame, so does not answer it
+        await asyncio.sleep(1.5)  # past the engine's deadline
+        ws.transport.resume_reading()
+        await ws.wait_closed()
+
+    engine = Engine()
+    with in_thread(lambda: scripted_csms(deaf)) as ((url, _), _):
+        engine.start()
+        engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
+        deadline = time.monotonic() + 5
+        while engine.count_states()[State.ACCEPTED] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.count_states()[State.ACCEPTED] == 1
+        assert engine.shutdown(timeout=0.5) is False

@@ -318,7 +318,7 @@ def test_bad_input_is_refused_with_one_clear_line() -> None:
 
     assert bad_interval.returncode == 2, bad_interval.stderr
     assert "error: argument --heartbeat-interval:" in bad_interval.stderr
-    assert "seconds cannot be negative" in bad_interval.stderr
+    assert "seconds must be a finite number, 0 or more" in bad_interval.stderr
     assert "Traceback" not in bad_interval.stderr
 
     assert bad_tags.returncode == 2, bad_tags.stderr

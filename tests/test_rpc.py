@@ -8,7 +8,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 
 from swarm import ocppj
-from swarm.rpc import CSMS, OCPP, WEBSOCKET, CallRejected, CallTimeout, open_session
+from swarm.rpc import CSMS, OCPP, WEBSOCKET, CallRejected, CallTimeout, InvalidAnswer, open_session
 from tests.scripted import answer, answer_everything, scripted_csms
 
 
@@ -318,5 +318,32 @@ def test_answer_read_as_its_call_is_cancelled_is_no_stray():
                 await call
             await session.close()
         assert [s.name for s in samples] == ["connect"]
+
+    run(main())
+
+
+def test_malformed_answer_fails_its_call_at_once_and_gets_no_callerror():
+    async def malformed(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(json.dumps([3, frame[1], "not an object"]))
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(malformed) as (url, script):
+            session = await session_to(url, samples, call_timeout=10)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(InvalidAnswer):
+                await session.call("Heartbeat", {})
+            assert loop.time() - started < 2
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+        assert [f[0] for f in script.frames] == [2, 2]  # no CALLERROR for a bad answer
+        assert (
+            samples[1].error
+            == "invalid answer: FormationViolation: a CALLRESULT is [3, uniqueId, {payload}]"
+        )
+        assert samples[2].error is None
 
     run(main())
