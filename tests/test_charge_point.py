@@ -43,7 +43,7 @@ def ok(samples, request_type=OCPP):
     return [s.name for s in samples if s.request_type == request_type and s.error is None]
 
 
-def test_boot_sends_identity_then_heartbeats_at_the_csms_interval():
+def test_boot_then_heartbeats_at_the_csms_interval():
     async def main():
         samples = []
         async with Csms(CsmsConfig(port=0, heartbeat_interval=1)) as csms:

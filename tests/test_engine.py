@@ -18,7 +18,7 @@ from tests.scripted import (
 )
 
 CONFIG = ChargePointConfig(heartbeat_interval=0.05, authorize_interval=0)
-LOOPS = {"uvloop": loop_factory(), "asyncio": _asyncio_loop}
+LOOPS = {"default": loop_factory(), "asyncio": _asyncio_loop}  # default: uvloop where installed
 
 
 async def until(predicate, timeout=5.0):
