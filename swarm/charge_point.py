@@ -5,7 +5,9 @@ following OCPP 1.6 section 4.2 for the boot:
 
 - Accepted: heartbeat every ``interval`` seconds (or the configured override);
 - Pending: send no CALL, answer the CSMS's calls, boot again after ``interval``;
-- Rejected: send nothing and answer nothing until ``interval`` has passed, then boot again.
+- Rejected: send nothing and answer nothing until ``interval`` has passed, then boot again;
+- no valid answer (a CALLERROR, a timeout, an answer that breaks the schema): a failed boot,
+  reported, and retried after the fallback interval.
 
 A lost connection is reported and followed by a reconnect after an exponential backoff with full
 jitter, and a new boot. Everything runs in the event loop; the charge point knows nothing of Locust.

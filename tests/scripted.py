@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -49,15 +49,21 @@ BOOT_ACCEPTED = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "i
 
 
 async def answer_everything(
-    ws: ServerConnection, script: Script, boot: dict[str, Any] = BOOT_ACCEPTED
+    ws: ServerConnection,
+    script: Script,
+    boot: dict[str, Any] = BOOT_ACCEPTED,
+    fail: Collection[str] = (),
 ) -> None:
-    """A well-behaved CSMS: Accepted boot, then an empty-enough answer to every CALL."""
+    """A well-behaved CSMS: Accepted boot, then an empty-enough answer to every CALL, but a
+    CALLERROR InternalError to the actions in ``fail``."""
     while True:
         frame = await script.receive(ws)
         if frame[0] != 2:
             continue
         action = frame[2]
-        if action == "BootNotification":
+        if action in fail:
+            await ws.send(json.dumps([4, frame[1], "InternalError", "test", {}]))
+        elif action == "BootNotification":
             await ws.send(answer(frame, boot))
         elif action == "Heartbeat":
             await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))

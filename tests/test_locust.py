@@ -20,15 +20,15 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from websockets.asyncio.server import ServerConnection
 
 from swarm.csms import CONNECTIONS_TOTAL, Csms, CsmsConfig
-from tests.scripted import BOOT_ACCEPTED, Script, answer, call_in, in_thread, scripted_csms
+from tests.scripted import Script, answer_everything, call_in, in_thread, scripted_csms
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -148,6 +148,24 @@ def locust_run(
     return proc, json.loads(lines[-1])
 
 
+def steady_run(
+    users: int, seconds: float, interval: float, env: dict[str, str] | None = None
+) -> tuple[Child, dict[str, Any]]:
+    """All users started at once; Heartbeat and Authorize every ``interval``; no --host."""
+    return locust_run(
+        "--users",
+        users,
+        "--spawn-rate",
+        users,
+        "--heartbeat-interval",
+        interval,
+        "--authorize-interval",
+        interval,
+        seconds=seconds,
+        env=env,
+    )
+
+
 def heartbeat_bounds(users: int, seconds: float, interval: float) -> tuple[float, float]:
     """Bounds on the Heartbeats a fleet sends in a run of ``seconds`` (spawned at once).
 
@@ -193,17 +211,7 @@ def test_library_run_against_the_embedded_csms() -> None:
     # 50 users at 50/s spawn in under 1 s; each beats every 0.5 s for ~5-6 s:
     # 50 * 5 / 0.5 = 500 to 50 * (6 / 0.5 + 1) = 650 Heartbeats; accepted: 375 (3/4 of 500)
     # to 700 (650 + one more beat each around the stop), see heartbeat_bounds.
-    proc, result = locust_run(
-        "--users",
-        users,
-        "--spawn-rate",
-        users,
-        "--heartbeat-interval",
-        interval,
-        "--authorize-interval",
-        interval,
-        seconds=seconds,
-    )
+    proc, result = steady_run(users, seconds, interval)
     assert_clean_run(result, users, seconds, interval)
     # The embedded CSMS was this run's child, and is gone with it.
     csms_pid = result["csms_pid"]
@@ -277,18 +285,7 @@ def test_ids_are_unique_across_two_worker_processes() -> None:
 def test_library_run_without_uvloop() -> None:
     users, seconds, interval = 20, 4.0, 0.5
     # 20 * 3 / 0.5 = 120 to 20 * (4 / 0.5 + 1) = 180 Heartbeats; accepted: 90 to 200.
-    proc, result = locust_run(
-        "--users",
-        users,
-        "--spawn-rate",
-        users,
-        "--heartbeat-interval",
-        interval,
-        "--authorize-interval",
-        interval,
-        seconds=seconds,
-        env={"OCPP_SWARM_NO_UVLOOP": "1"},
-    )
+    proc, result = steady_run(users, seconds, interval, env={"OCPP_SWARM_NO_UVLOOP": "1"})
     assert_clean_run(result, users, seconds, interval)
     assert proc.stderr.count(UVLOOP_MISSING) == 1, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -330,22 +327,6 @@ def test_bad_input_is_refused_with_one_clear_line() -> None:
 # e. A CSMS that answers every Heartbeat with a CALLERROR.
 
 
-async def heartbeat_fails(ws: ServerConnection, script: Script) -> None:
-    while True:
-        frame = await script.receive(ws)
-        if frame[0] != 2:
-            continue
-        action = frame[2]
-        if action == "BootNotification":
-            await ws.send(answer(frame, BOOT_ACCEPTED))
-        elif action == "Heartbeat":
-            await ws.send(json.dumps([4, frame[1], "InternalError", "test", {}]))
-        elif action == "Authorize":
-            await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
-        else:
-            await ws.send(answer(frame, {}))
-
-
 async def all_closed(script: Script, connections: int) -> list[int | None]:
     await script.wait_for(lambda: len(script.close_codes) >= connections, timeout=5)
     return list(script.close_codes)
@@ -353,7 +334,7 @@ async def all_closed(script: Script, connections: int) -> list[int | None]:
 
 @contextlib.asynccontextmanager
 async def failing_csms() -> AsyncIterator[tuple[str, Script]]:
-    async with scripted_csms(heartbeat_fails) as served:
+    async with scripted_csms(partial(answer_everything, fail={"Heartbeat"})) as served:
         yield served
 
 
