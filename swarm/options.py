@@ -56,6 +56,12 @@ def add_arguments(parser: Any) -> None:
         help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
     )
     group.add_argument(
+        "--connectors",
+        type=int,
+        default=1,
+        help="Connectors per charge point (each reports its status after boot)",
+    )
+    group.add_argument(
         "--id-tags",
         default="",
         help="idTags to authorize with: comma-separated, or @FILE with one per line"
@@ -109,4 +115,8 @@ def config_from_options(options: Any) -> ChargePointConfig:
         raise ValueError(
             f"--serial-prefix: up to {SERIAL_PREFIX_MAX} of A-Z a-z 0-9 . _ ~ -, got {prefix!r}"
         )
+    try:
+        values["connectors"] = int(options.connectors)
+    except ValueError:
+        raise ValueError(f"--connectors: {options.connectors!r} is not a whole number") from None
     return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

@@ -247,17 +247,25 @@ class OcppSession:
         self._report(action, elapsed, None)
         return answer.payload
 
-    async def sleep(self, delay: float) -> None:
-        """Sleep ``delay`` seconds; raise ``ConnectionClosed`` as soon as the connection is lost."""
+    async def sleep(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds, or until :meth:`wake`; return whether the time ran out.
+
+        Raises ``ConnectionClosed`` as soon as the connection is lost.
+        """
         if self._closed is not None:
             raise self._closed
         self._sleeper = future = self._loop.create_future()
-        timer = self._loop.call_later(delay, _set_result, future)
+        timer = self._loop.call_later(delay, _set_result, future, True)
         try:
-            await future
+            return await future
         finally:
             timer.cancel()
             self._sleeper = None
+
+    def wake(self) -> None:
+        """End the current :meth:`sleep` early (it returns False); nothing if none sleeps."""
+        if self._sleeper is not None:
+            _set_result(self._sleeper, False)
 
     async def close(self) -> None:
         """Close the WebSocket with a normal closure and wait for the close handshake."""

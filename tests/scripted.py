@@ -22,6 +22,7 @@ class Script:
     def __init__(self) -> None:
         self.frames: list[list[Any]] = []
         self.paths: list[str] = []
+        self.connections: list[ServerConnection] = []
         self.close_codes: list[int | None] = []
         self.frame_arrived = asyncio.Event()
 
@@ -87,6 +88,7 @@ async def scripted_csms(
 
     async def run(ws: ServerConnection) -> None:
         script.paths.append(ws.request.path)
+        script.connections.append(ws)
         try:
             await handler(ws, script)
         except ConnectionClosed:

@@ -191,8 +191,11 @@ def assert_clean_run(result: dict[str, Any], users: int, seconds: float, interva
     low, high = heartbeat_bounds(users, seconds, interval)
     assert low <= stats["OCPP Heartbeat"]["requests"] <= high, (low, high, stats)
     assert stats["OCPP Authorize"]["requests"] > 0
+    # One for the charge point (connector 0) and one for its connector, after the boot.
+    assert stats["OCPP StatusNotification"]["requests"] == 2 * users
     assert set(stats) == {
         "OCPP BootNotification",
+        "OCPP StatusNotification",
         "OCPP Heartbeat",
         "OCPP Authorize",
         "WebSocket connect",

@@ -1,0 +1,228 @@
+"""CSMS-initiated commands: the charge point's answers, and what they set off.
+
+Every answer is checked against the ocpp package's OCPP 1.6 response schema.
+"""
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+
+from swarm import schemas
+from swarm.charge_point import ChargePoint, ChargePointConfig, State
+from swarm.rpc import CSMS
+from tests.scripted import answer_everything, scripted_csms
+
+CONFIG = ChargePointConfig(authorize_interval=0, connectors=2, reconnect_min=0.1)
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+async def until(predicate, timeout=5.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def booted(config=CONFIG):
+    """A charge point booted against a scripted CSMS that answers everything (interval 60)."""
+    samples = []
+    async with scripted_csms(answer_everything) as (url, script):
+        cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append)
+        task = asyncio.create_task(cp.run())
+        await until(lambda: len(script.calls("StatusNotification")) == config.connectors + 1)
+        try:
+            yield cp, script, samples
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def command(script, action, payload, unique_id="c1"):
+    """Send a CALL to the newest connection; return the answer's payload (or the CALLERROR)."""
+    await script.connections[-1].send(json.dumps([2, unique_id, action, payload]))
+    answers = lambda: [f for f in script.frames if f[0] in (3, 4) and f[1] == unique_id]  # noqa: E731
+    await until(lambda: answers())
+    frame = answers()[0]
+    if frame[0] == 3:
+        schemas.validate(action, frame[2], response=True)
+        return frame[2]
+    return frame
+
+
+def test_statuses_of_every_connector_follow_the_boot():
+    async def main():
+        async with booted() as (_, script, _samples):
+            statuses = [f[3] for f in script.calls("StatusNotification")]
+        for payload in statuses:
+            schemas.validate("StatusNotification", payload)
+        assert [(s["connectorId"], s["status"]) for s in statuses] == [
+            (0, "Available"),
+            (1, "Available"),
+            (2, "Available"),
+        ]
+        assert [f[2] for f in script.calls()][:1] == ["BootNotification"]
+
+    run(main())
+
+
+def test_get_configuration_reports_known_and_unknown_keys():
+    async def main():
+        async with booted() as (_, script, samples):
+            everything = await command(script, "GetConfiguration", {}, "all")
+            some = await command(
+                script, "GetConfiguration", {"key": ["HeartbeatInterval", "Nope"]}, "some"
+            )
+        keys = {entry["key"]: entry for entry in everything["configurationKey"]}
+        assert keys["NumberOfConnectors"] == {
+            "key": "NumberOfConnectors",
+            "readonly": True,
+            "value": "2",
+        }
+        assert keys["HeartbeatInterval"]["value"] == "60"  # from the boot answer
+        assert some["unknownKey"] == ["Nope"]
+        assert [entry["key"] for entry in some["configurationKey"]] == ["HeartbeatInterval"]
+        assert any(
+            s.request_type == CSMS and s.name == "GetConfiguration" and not s.error for s in samples
+        )
+
+    run(main())
+
+
+def test_a_changed_heartbeat_interval_takes_effect_at_once():
+    async def main():
+        async with booted() as (cp, script, _):
+            answer = await command(
+                script, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "1"}
+            )
+            await asyncio.sleep(2.5)
+            heartbeats = len(script.calls("Heartbeat"))
+            readonly = await command(
+                script, "ChangeConfiguration", {"key": "NumberOfConnectors", "value": "3"}, "ro"
+            )
+        assert answer == {"status": "Accepted"}
+        assert cp.heartbeat_interval == 1
+        assert 2 <= heartbeats <= 3  # the CSMS said 60 at boot: none would have come
+        assert readonly == {"status": "Rejected"}
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("message", "sent"),
+    [
+        ("Heartbeat", ["Heartbeat"]),
+        ("StatusNotification", ["StatusNotification"] * 3),
+        ("MeterValues", ["MeterValues"] * 2),
+        ("FirmwareStatusNotification", ["FirmwareStatusNotification"]),
+        ("DiagnosticsStatusNotification", ["DiagnosticsStatusNotification"]),
+        ("BootNotification", ["BootNotification"]),
+    ],
+)
+def test_trigger_message_answers_first_then_sends(message, sent):
+    async def main():
+        async with booted() as (_, script, _samples):
+            before = len(script.frames)
+            answer = await command(script, "TriggerMessage", {"requestedMessage": message})
+            await until(lambda: len(script.calls()) - before >= len(sent))
+            after = script.frames[before:]
+        assert answer == {"status": "Accepted"}
+        assert after[0][:2] == [3, "c1"]  # the answer comes before what it triggers
+        calls = [f for f in after if f[0] == 2]
+        assert [f[2] for f in calls] == sent
+        for frame in calls:
+            schemas.validate(frame[2], frame[3])
+
+    run(main())
+
+
+def test_trigger_message_for_a_connector_that_does_not_exist_is_rejected():
+    async def main():
+        async with booted() as (_, script, _samples):
+            answer = await command(
+                script,
+                "TriggerMessage",
+                {"requestedMessage": "StatusNotification", "connectorId": 7},
+            )
+        assert answer == {"status": "Rejected"}
+
+    run(main())
+
+
+def test_reset_reboots_and_boots_again_without_a_failure():
+    async def main():
+        async with booted() as (cp, script, samples):
+            answer = await command(script, "Reset", {"type": "Soft"})
+            await until(lambda: len(script.calls("BootNotification")) == 2)
+            await until(lambda: cp.state is State.ACCEPTED)
+        assert answer == {"status": "Accepted"}
+        assert script.close_codes[0] == 1000
+        assert not [s for s in samples if s.error], [s for s in samples if s.error]
+
+    run(main())
+
+
+def test_change_availability_reports_the_new_status():
+    async def main():
+        async with booted() as (cp, script, _):
+            before = len(script.calls("StatusNotification"))
+            answer = await command(
+                script, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}
+            )
+            await until(lambda: len(script.calls("StatusNotification")) == before + 1)
+            status = script.calls("StatusNotification")[-1][3]
+            unknown = await command(
+                script, "ChangeAvailability", {"connectorId": 5, "type": "Operative"}, "c2"
+            )
+        assert answer == {"status": "Accepted"}
+        assert (status["connectorId"], status["status"]) == (1, "Unavailable")
+        assert cp.connector_status == ["Available", "Unavailable", "Available"]
+        assert unknown == {"status": "Rejected"}
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "expected"),
+    [
+        ("UnlockConnector", {"connectorId": 1}, {"status": "Unlocked"}),
+        ("UnlockConnector", {"connectorId": 9}, {"status": "NotSupported"}),
+        ("ClearCache", {}, {"status": "Accepted"}),
+        ("DataTransfer", {"vendorId": "acme"}, {"status": "UnknownVendorId"}),
+    ],
+)
+def test_simple_commands(action, payload, expected):
+    async def main():
+        async with booted() as (_, script, _samples):
+            return await command(script, action, payload)
+
+    assert run(main()) == expected
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "code"),
+    [
+        ("TriggerMessage", {"requestedMessage": "Coffee"}, "PropertyConstraintViolation"),
+        ("Reset", {}, "OccurenceConstraintViolation"),
+        (
+            "ChangeAvailability",
+            {"connectorId": "1", "type": "Operative"},
+            "TypeConstraintViolation",
+        ),
+        ("RemoteStartTransaction", {"idTag": "A"}, "NotSupported"),
+        ("MakeCoffee", {}, "NotImplemented"),
+    ],
+)
+def test_bad_or_unsupported_commands_get_the_right_callerror(action, payload, code):
+    async def main():
+        async with booted() as (cp, script, _samples):
+            frame = await command(script, action, payload)
+            assert cp.state is State.ACCEPTED
+        return frame
+
+    frame = run(main())
+    assert frame[:3] == [4, "c1", code]
