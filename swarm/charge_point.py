@@ -9,10 +9,12 @@ following OCPP 1.6 section 4.2 for the boot:
 - no valid answer (a CALLERROR, a timeout, an answer that breaks the schema): a failed boot,
   reported, and retried after the fallback interval.
 
-Once accepted, it reports each connector's status and answers what a CSMS asks: configuration
-keys (a changed HeartbeatInterval takes effect at once), TriggerMessage, Reset (a reboot and a new
-boot), ChangeAvailability, UnlockConnector, ClearCache and DataTransfer. Other OCPP 1.6 commands
-get a NotSupported CALLERROR.
+Once accepted, it reports each connector's status, runs charging sessions (Authorize,
+StartTransaction, MeterValues, StopTransaction, with status changes around them) and answers
+what a CSMS asks: configuration keys (a changed HeartbeatInterval takes effect at once),
+TriggerMessage, Remote Start/Stop, Reset (sessions stop, a reboot, a new boot),
+ChangeAvailability, UnlockConnector, ClearCache and DataTransfer. Other OCPP 1.6 commands get a
+NotSupported CALLERROR.
 
 A lost connection is reported and followed by a reconnect after an exponential backoff with full
 jitter, and a new boot. Everything runs in the event loop; the charge point knows nothing of Locust.
@@ -27,7 +29,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -86,6 +88,15 @@ class ChargePointConfig:
     reconnect_max: float = 60.0
     connectors: int = 1
     """Connectors per charge point (OCPP connector ids 1..n; 0 is the charge point itself)."""
+    session_interval: float = 0.0
+    """Mean seconds between charging sessions arriving at a charge point (exponential); 0: none
+    but those a CSMS starts remotely."""
+    session_duration: float = 1800.0
+    """Mean length of a charging session in seconds (each uniform in 0.5x to 1.5x of it)."""
+    charging_power: float = 11000.0
+    """Watts an EV draws at most; each session draws a steady 50 to 100 % of it."""
+    meter_interval: float = 0.0
+    """Seconds between MeterValues in a session; 0 uses MeterValueSampleInterval (60 s)."""
     connect_options: Mapping[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
@@ -98,18 +109,31 @@ class ChargePointConfig:
                 )
         if len(self.firmware_version) > 50:
             raise ValueError("firmware_version must be at most 50 characters (OCPP CiString50)")
-        for name in ("heartbeat_interval", "authorize_interval"):
+        for name in (
+            "heartbeat_interval",
+            "authorize_interval",
+            "session_interval",
+            "meter_interval",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
-        for name in ("call_timeout", "connect_timeout", "fallback_interval", "reconnect_min"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be more than 0 seconds, got {getattr(self, name)}")
+        for name in (
+            "call_timeout",
+            "connect_timeout",
+            "fallback_interval",
+            "reconnect_min",
+            "session_duration",
+            "charging_power",
+        ):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number above 0, got {value}")
         if not 1 <= self.connectors <= 99:
             raise ValueError(f"connectors must be 1 to 99, got {self.connectors}")
         if self.reconnect_max < self.reconnect_min:
             raise ValueError("reconnect_max must be at least reconnect_min")
-        if self.authorize_interval and not self.id_tags:
-            raise ValueError("id_tags must name at least one idTag when authorizing")
+        if (self.authorize_interval or self.session_interval) and not self.id_tags:
+            raise ValueError("id_tags must name at least one idTag to authorize with")
         for tag in self.id_tags:
             if not 0 < len(tag) <= 20:
                 raise ValueError(
@@ -118,6 +142,22 @@ class ChargePointConfig:
 
 
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
+
+Job = Callable[[OcppSession], Awaitable[None]]
+"""Something a CSMS call set off, run by the charge point's loop after the call's answer."""
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A charging session on one connector, from StartTransaction to StopTransaction."""
+
+    id: int
+    connector: int
+    id_tag: str
+    power: float
+    """Watts, steady for the session."""
+    metered_at: float
+    """Loop time up to which the connector's energy register has counted this session."""
 
 
 class ChargePoint:
@@ -147,13 +187,16 @@ class ChargePoint:
         self.configuration.on_change("HeartbeatInterval", self._heartbeat_interval_changed)
         self.connector_status = ["Available"] * (config.connectors + 1)
         """OCPP status of each connector; index 0 is the charge point itself."""
-        self.energy_wh = [0] * (config.connectors + 1)
+        self.energy_wh = [0.0] * (config.connectors + 1)
         """Energy register of each connector (index 0 unused): it only ever grows."""
+        self.transactions: dict[int, Transaction] = {}
+        """Charging sessions in progress, by connector."""
         self._rng = rng or random
         self._session: OcppSession | None = None
-        self._outbox: list[tuple[str, dict[str, Any]]] = []
-        self._reschedule = False
-        self._reboot = False
+        self._jobs: list[Job] = []
+        self._timers: dict[str, float] = {}
+        self._boot_asked = False
+        self._reboot: str | None = None  # the Reset type, while one is pending
 
     async def run(self) -> None:
         """Connect, boot and operate; after a lost connection, back off and do it again.
@@ -183,7 +226,7 @@ class ChargePoint:
                 failures = 0 if self.state is State.ACCEPTED else failures + 1
                 self.state = State.OFFLINE
                 if self._reboot:  # a Reset: back after a reboot's pause, not a backoff
-                    self._reboot = False
+                    self._reboot = None
                     await asyncio.sleep(self.config.reconnect_min)
                 else:
                     await asyncio.sleep(self._backoff(failures))
@@ -198,14 +241,18 @@ class ChargePoint:
         return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
 
     async def _operate(self, session: OcppSession) -> None:
-        """Boot and heartbeat on one connection until it is lost. Never raises but to cancel."""
-        self._outbox.clear()
+        """Boot and work on one connection until it is lost. Never raises but to cancel."""
+        self._jobs.clear()
         try:
             interval = await self._boot(session)
             if not self._reboot:
                 self._set_heartbeat_interval(self.config.heartbeat_interval or interval)
                 await self._send_statuses(session, range(len(self.connector_status)))
-                await self._heartbeat_and_authorize(session)
+                await self._work(session)
+            await self._stop_transactions(
+                session, "HardReset" if self._reboot == "Hard" else "SoftReset"
+            )
+            await session.close()
         except ConnectionClosed as exc:
             if not self._reboot:
                 self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
@@ -214,6 +261,10 @@ class ChargePoint:
             logger.debug("charge point %s failed", self.id, exc_info=True)
             self.sink(Sample(WEBSOCKET, "charge point error", 0.0, type(exc).__name__))
             await session.close()
+        finally:
+            # Sessions do not outlive the connection here (no offline queue yet).
+            for connector in list(self.transactions):
+                self._end_locally(connector)
 
     def _boot_payload(self) -> dict[str, Any]:
         return {
@@ -229,6 +280,7 @@ class ChargePoint:
         loop = asyncio.get_running_loop()
         while True:
             self.state = State.BOOTING
+            self._boot_asked = False
             session.answer_calls = True
             try:
                 answer = await session.call(
@@ -247,56 +299,192 @@ class ChargePoint:
             session.answer_calls = status == "Pending"
             deadline = loop.time() + interval
             while not await session.sleep(max(0.0, deadline - loop.time())):
-                if await self._after_wake(session, booted=False) or self._reboot:
+                await self._run_jobs(session)
+                if self._boot_asked or self._reboot:
                     break
             if self._reboot:
-                await session.close()
                 return interval
 
-    async def _heartbeat_and_authorize(self, session: OcppSession) -> None:
+    # Once booted: one loop, one CALL at a time. Timers name what the charge point does by
+    # itself and when; jobs are what CSMS calls set off.
+
+    async def _work(self, session: OcppSession) -> None:
         loop = asyncio.get_running_loop()
-        authorize_mean = self.config.authorize_interval
-        interval = self.heartbeat_interval or self.config.fallback_interval
+        config, timers = self.config, self._timers
+        timers.clear()
         # The first beat at a random phase: charge points that booted together (Locust starts
         # a whole second's worth of users at once) would otherwise beat in step forever.
-        next_heartbeat = loop.time() + self._rng.uniform(0, interval)
-        next_authorize = (
-            loop.time() + self._rng.expovariate(1 / authorize_mean)
-            if authorize_mean
-            else float("inf")
-        )
+        timers["heartbeat"] = loop.time() + self._rng.uniform(0, self._heartbeat())
+        if config.authorize_interval:
+            timers["authorize"] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
+        if config.session_interval:
+            timers["arrival"] = loop.time() + self._rng.expovariate(1 / config.session_interval)
         while True:
-            due = min(next_heartbeat, next_authorize)
+            due = min(timers.values(), default=loop.time() + 3600)
             if not await session.sleep(max(0.0, due - loop.time())):
-                await self._after_wake(session, booted=True)
+                await self._run_jobs(session)
                 if self._reboot:
-                    await session.close()
                     return
-                if self._reschedule:  # a new HeartbeatInterval takes effect at once
-                    self._reschedule = False
-                    interval = self.heartbeat_interval or interval
-                    next_heartbeat = loop.time() + interval
                 continue
             # Act on what was due when the timer fired; re-reading the clock here would spin,
             # for a loop's clock is coarser than the deadlines (1 ms under uvloop).
-            if next_heartbeat <= due:
-                await self._call_quietly(session, "Heartbeat", {})
-                next_heartbeat = next_beat(next_heartbeat, interval, loop.time())
-            if next_authorize <= due:
-                tag = self._rng.choice(self.config.id_tags)
-                await self._call_quietly(session, "Authorize", {"idTag": tag})
-                next_authorize = loop.time() + self._rng.expovariate(1 / authorize_mean)
+            for name in [name for name, deadline in timers.items() if deadline <= due]:
+                deadline = timers.pop(name, None)
+                if deadline is not None:
+                    await self._on_timer(session, name, deadline)
 
-    async def _after_wake(self, session: OcppSession, *, booted: bool) -> bool:
-        """Send what CSMS calls triggered; return whether a BootNotification is asked for."""
-        boot_asked = False
-        while self._outbox:
-            action, payload = self._outbox.pop(0)
-            if action == "BootNotification" and not booted:
-                boot_asked = True  # the boot loop sends it, and acts on the answer
-            else:
-                await self._call_quietly(session, action, payload)
-        return boot_asked
+    async def _on_timer(self, session: OcppSession, name: str, deadline: float) -> None:
+        loop, config = asyncio.get_running_loop(), self.config
+        if name == "heartbeat":
+            await self._call_quietly(session, "Heartbeat", {})
+            self._timers[name] = next_beat(deadline, self._heartbeat(), loop.time())
+        elif name == "authorize":
+            tag = self._rng.choice(config.id_tags)
+            await self._call_quietly(session, "Authorize", {"idTag": tag})
+            self._timers[name] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
+        elif name == "arrival":
+            free = [c for c in range(1, len(self.connector_status)) if self._is_free(c)]
+            if free:
+                await self._charge(
+                    session, self._rng.choice(free), self._rng.choice(config.id_tags)
+                )
+            self._timers[name] = loop.time() + self._rng.expovariate(1 / config.session_interval)
+        elif name.startswith("meter:"):
+            connector = int(name[6:])
+            if connector in self.transactions:
+                await self._call_quietly(session, "MeterValues", self._meter_values(connector))
+                self._timers[name] = loop.time() + self._meter_interval()
+        elif name.startswith("end:"):
+            await self._stop_transaction(session, int(name[4:]), "EVDisconnected")
+
+    async def _run_jobs(self, session: OcppSession) -> None:
+        while self._jobs:
+            await self._jobs.pop(0)(session)
+
+    def _soon(self, job: Job) -> None:
+        """Run ``job`` in the charge point's loop: after the current answer is sent."""
+        self._jobs.append(job)
+        if self._session is not None:
+            self._session.wake()
+
+    def _send_soon(self, action: str, payload: dict[str, Any]) -> None:
+        self._soon(lambda session: self._call_quietly(session, action, payload))
+
+    def _heartbeat(self) -> float:
+        return self.heartbeat_interval or self.config.fallback_interval
+
+    def _meter_interval(self) -> float:
+        return (
+            self.config.meter_interval
+            or self.configuration.int_value("MeterValueSampleInterval")
+            or self.config.fallback_interval
+        )
+
+    # Charging sessions (OCPP 1.6, 4.8 to 4.10 and 5.11, 5.12).
+
+    def _is_free(self, connector: int) -> bool:
+        return (
+            connector not in self.transactions and self.connector_status[connector] == "Available"
+        )
+
+    async def _charge(
+        self, session: OcppSession, connector: int, id_tag: str, *, authorize: bool = True
+    ) -> None:
+        """An EV plugs in: authorize, start the transaction, charge until its end is due."""
+        loop = asyncio.get_running_loop()
+        await self._set_status(session, connector, "Preparing")
+        if authorize:
+            answer = await self._call_or_none(session, "Authorize", {"idTag": id_tag})
+            if _id_status(answer) != "Accepted":  # Blocked, Invalid, Expired: no session
+                await self._set_status(session, connector, "Available")
+                return
+        start = {
+            "connectorId": connector,
+            "idTag": id_tag,
+            "meterStart": int(self.energy_wh[connector]),
+            "timestamp": _now(),
+        }
+        answer = await self._call_or_none(session, "StartTransaction", start)
+        if answer is None:
+            await self._set_status(session, connector, "Available")
+            return
+        power = self.config.charging_power * self._rng.uniform(0.5, 1.0)
+        self.transactions[connector] = Transaction(
+            answer["transactionId"], connector, id_tag, power, loop.time()
+        )
+        if _id_status(answer) != "Accepted" and self.configuration.bool_value(
+            "StopTransactionOnInvalidId"
+        ):
+            await self._stop_transaction(session, connector, "DeAuthorized")
+            return
+        await self._set_status(session, connector, "Charging")
+        duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
+        self._timers[f"meter:{connector}"] = loop.time() + self._meter_interval()
+        self._timers[f"end:{connector}"] = loop.time() + duration
+
+    async def _stop_transaction(self, session: OcppSession, connector: int, reason: str) -> None:
+        transaction = self.transactions.get(connector)
+        if transaction is None:
+            return
+        self._meter(transaction)
+        self._end_locally(connector)
+        await self._set_status(session, connector, "Finishing")
+        stop = {
+            "transactionId": transaction.id,
+            "idTag": transaction.id_tag,
+            "meterStop": int(self.energy_wh[connector]),
+            "timestamp": _now(),
+            "reason": reason,
+        }
+        await self._call_quietly(session, "StopTransaction", stop)
+        await self._set_status(session, connector, "Available")
+
+    async def _stop_transactions(self, session: OcppSession, reason: str) -> None:
+        for connector in list(self.transactions):
+            await self._stop_transaction(session, connector, reason)
+
+    def _end_locally(self, connector: int) -> None:
+        self.transactions.pop(connector, None)
+        self._timers.pop(f"meter:{connector}", None)
+        self._timers.pop(f"end:{connector}", None)
+        self.connector_status[connector] = "Available"
+
+    def _meter(self, transaction: Transaction) -> None:
+        """Bring the connector's energy register up to now."""
+        now = asyncio.get_running_loop().time()
+        hours = (now - transaction.metered_at) / 3600
+        self.energy_wh[transaction.connector] += transaction.power * hours
+        transaction.metered_at = now
+
+    def _meter_values(self, connector: int) -> dict[str, Any]:
+        transaction = self.transactions.get(connector)
+        values = [
+            {
+                "value": str(int(self.energy_wh[connector])),
+                "context": "Sample.Periodic",
+                "measurand": "Energy.Active.Import.Register",
+                "unit": "Wh",
+            }
+        ]
+        payload: dict[str, Any] = {"connectorId": connector}
+        if transaction is not None:
+            self._meter(transaction)
+            values[0]["value"] = str(int(self.energy_wh[connector]))
+            values.append(
+                {
+                    "value": str(round(transaction.power)),
+                    "context": "Sample.Periodic",
+                    "measurand": "Power.Active.Import",
+                    "unit": "W",
+                }
+            )
+            payload["transactionId"] = transaction.id
+        payload["meterValue"] = [{"timestamp": _now(), "sampledValue": values}]
+        return payload
+
+    async def _set_status(self, session: OcppSession, connector: int, status: str) -> None:
+        self.connector_status[connector] = status
+        await self._call_quietly(session, "StatusNotification", self._status(connector))
 
     async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
         for connector in connectors:
@@ -315,19 +503,23 @@ class ChargePoint:
         with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
             await session.call(action, payload)
 
+    @staticmethod
+    async def _call_or_none(
+        session: OcppSession, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The answer's payload, checked against the 1.6 schema; None if there is no good one."""
+        try:
+            return await session.call(action, payload, check=_response_check(action))
+        except (CallRejected, CallTimeout, InvalidAnswer):
+            return None
+
     def _set_heartbeat_interval(self, interval: float) -> None:
         # The key holds whole seconds (OCPP); the swarm's override may be a fraction of one.
         self.heartbeat_interval = interval
         self.configuration.set("HeartbeatInterval", max(1, min(round(interval), 2**31 - 1)))
 
-    def _send_soon(self, action: str, payload: dict[str, Any]) -> None:
-        """Queue a CALL for the charge point's loop: it goes after the current answer."""
-        self._outbox.append((action, payload))
-        if self._session is not None:
-            self._session.wake()
-
     # CSMS-initiated calls. Each handler returns the answer's payload; what the call sets off
-    # (a triggered message, a reboot) is queued and happens after the answer is sent.
+    # (a triggered message, a session, a reboot) is a job, run after the answer is sent.
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Answer a CSMS-initiated CALL after checking its payload against the 1.6 schema."""
@@ -347,10 +539,15 @@ class ChargePoint:
         return answer
 
     def _heartbeat_interval_changed(self, name: str, value: str) -> None:
-        self.heartbeat_interval = float(value) or self.config.fallback_interval
-        self._reschedule = True
-        if self._session is not None:
-            self._session.wake()
+        # Takes effect at once: the next beat is one new interval from now.
+        self.heartbeat_interval = float(value)
+
+        async def reschedule(session: OcppSession) -> None:
+            if "heartbeat" in self._timers:
+                loop = asyncio.get_running_loop()
+                self._timers["heartbeat"] = loop.time() + self._heartbeat()
+
+        self._soon(reschedule)
 
     def _on_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
         message, connector = payload["requestedMessage"], payload.get("connectorId")
@@ -358,43 +555,61 @@ class ChargePoint:
             return {"status": "Rejected"}
         connectors = [connector] if connector is not None else range(len(self.connector_status))
         if message == "BootNotification":
-            self._send_soon(message, self._boot_payload())
+            if self.state is State.ACCEPTED:
+                self._send_soon(message, self._boot_payload())
+            else:
+                self._boot_asked = True  # the boot loop sends it, and acts on the answer
+                self._soon(_nothing)
         elif message == "Heartbeat":
             self._send_soon(message, {})
         elif message == "StatusNotification":
             for each in connectors:
-                self._send_soon(message, self._status(each))
+                self._soon(lambda session, c=each: self._send_statuses(session, [c]))
         elif message == "MeterValues":
             for each in connectors:
                 if each:  # connector 0 has no meter of its own here
-                    self._send_soon(message, self._meter_values(each))
+                    self._soon(
+                        lambda session, c=each: self._call_quietly(
+                            session, "MeterValues", self._meter_values(c)
+                        )
+                    )
         elif message in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
             self._send_soon(message, {"status": "Idle"})
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
 
-    def _meter_values(self, connector: int) -> dict[str, Any]:
-        return {
-            "connectorId": connector,
-            "meterValue": [
-                {
-                    "timestamp": _now(),
-                    "sampledValue": [
-                        {
-                            "value": str(self.energy_wh[connector]),
-                            "measurand": "Energy.Active.Import.Register",
-                            "unit": "Wh",
-                        }
-                    ],
-                }
-            ],
-        }
+    def _on_remote_start_transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector = payload.get("connectorId")
+        if connector is None:  # the charge point picks a free connector
+            free = [c for c in range(1, len(self.connector_status)) if self._is_free(c)]
+            connector = free[0] if free else None
+        if (
+            self.state is not State.ACCEPTED
+            or connector is None
+            or not 0 < connector < len(self.connector_status)
+            or not self._is_free(connector)
+        ):
+            return {"status": "Rejected"}
+        authorize = self.configuration.bool_value("AuthorizeRemoteTxRequests")
+        self.connector_status[connector] = "Preparing"  # taken: a second request is rejected
+        self._soon(
+            lambda session: self._charge(session, connector, payload["idTag"], authorize=authorize)
+        )
+        return {"status": "Accepted"}
+
+    def _on_remote_stop_transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for connector, transaction in self.transactions.items():
+            if transaction.id == payload["transactionId"]:
+                self._soon(
+                    lambda session, c=connector: self._stop_transaction(session, c, "Remote")
+                )
+                return {"status": "Accepted"}
+        return {"status": "Rejected"}
 
     def _on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self._reboot = True  # after the answer: close, come back after a pause, boot again
-        if self._session is not None:
-            self._session.wake()
+        self._reboot = payload["type"]  # after the answer: stop sessions, close, boot again
+        self._soon(_nothing)
         return {"status": "Accepted"}
 
     def _on_change_availability(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -402,16 +617,22 @@ class ChargePoint:
         if not 0 <= connector < len(self.connector_status):
             return {"status": "Rejected"}
         status = "Available" if payload["type"] == "Operative" else "Unavailable"
-        for each in [connector] if connector else range(len(self.connector_status)):
+        targets = [connector] if connector else range(len(self.connector_status))
+        if any(each in self.transactions for each in targets):
+            return {"status": "Scheduled"}  # not while charging; a CSMS asks again later
+        for each in targets:
             if self.connector_status[each] != status:
                 self.connector_status[each] = status
-                self._send_soon("StatusNotification", self._status(each))
+                self._soon(lambda session, c=each: self._send_statuses(session, [c]))
         return {"status": "Accepted"}
 
     def _on_unlock_connector(self, payload: dict[str, Any]) -> dict[str, Any]:
         connector = payload["connectorId"]
-        ok = 0 < connector < len(self.connector_status)
-        return {"status": "Unlocked" if ok else "NotSupported"}
+        if not 0 < connector < len(self.connector_status):
+            return {"status": "NotSupported"}
+        if connector in self.transactions:  # unlocking ends the session (OCPP 1.6, 5.18)
+            self._soon(lambda session: self._stop_transaction(session, connector, "UnlockCommand"))
+        return {"status": "Unlocked"}
 
     def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {"status": "Accepted"}
@@ -425,10 +646,24 @@ class ChargePoint:
         "ClearCache": _on_clear_cache,
         "DataTransfer": _on_data_transfer,
         "GetConfiguration": _on_get_configuration,
+        "RemoteStartTransaction": _on_remote_start_transaction,
+        "RemoteStopTransaction": _on_remote_stop_transaction,
         "Reset": _on_reset,
         "TriggerMessage": _on_trigger_message,
         "UnlockConnector": _on_unlock_connector,
     }
+
+
+async def _nothing(session: OcppSession) -> None:
+    """A job that only wakes the loop, to look at what a CSMS call changed."""
+
+
+def _id_status(answer: dict[str, Any] | None) -> str | None:
+    return answer["idTagInfo"]["status"] if answer else None
+
+
+def _response_check(action: str) -> Callable[[dict[str, Any]], None]:
+    return lambda payload: schemas.validate(action, payload, response=True)
 
 
 def _now() -> str:
@@ -446,8 +681,7 @@ def _seconds(value: object) -> float:
     return seconds if 0 < seconds < math.inf else 0.0
 
 
-def _boot_answer(payload: dict[str, Any]) -> None:
-    schemas.validate("BootNotification", payload, response=True)
+_boot_answer = _response_check("BootNotification")
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

@@ -62,6 +62,32 @@ def add_arguments(parser: Any) -> None:
         help="Connectors per charge point (each reports its status after boot)",
     )
     group.add_argument(
+        "--session-interval",
+        type=_seconds,
+        default=0.0,
+        help="Mean seconds between charging sessions arriving per charge point (random,"
+        " exponential); 0 (default): only sessions a CSMS starts remotely",
+    )
+    group.add_argument(
+        "--session-duration",
+        type=_seconds,
+        default=1800.0,
+        help="Mean seconds a charging session lasts (each 0.5x to 1.5x of it)",
+    )
+    group.add_argument(
+        "--charging-power",
+        type=float,
+        default=11000.0,
+        help="Watts an EV draws at most; each session draws 50 to 100 %% of it",
+    )
+    group.add_argument(
+        "--meter-interval",
+        type=_seconds,
+        default=0.0,
+        help="Seconds between MeterValues in a session; 0 (default) uses the"
+        " MeterValueSampleInterval key (60 s)",
+    )
+    group.add_argument(
         "--id-tags",
         default="",
         help="idTags to authorize with: comma-separated, or @FILE with one per line"
@@ -102,7 +128,15 @@ def config_from_options(options: Any) -> ChargePointConfig:
     Values may be strings (the web UI sends some so); raises ``ValueError`` naming the option.
     """
     values: dict[str, Any] = {}
-    for name in ("heartbeat_interval", "authorize_interval", "call_timeout", "connect_timeout"):
+    for name in (
+        "heartbeat_interval",
+        "authorize_interval",
+        "call_timeout",
+        "connect_timeout",
+        "session_interval",
+        "session_duration",
+        "meter_interval",
+    ):
         raw = getattr(options, name)
         try:
             values[name] = _seconds(str(raw))
@@ -119,4 +153,8 @@ def config_from_options(options: Any) -> ChargePointConfig:
         values["connectors"] = int(options.connectors)
     except ValueError:
         raise ValueError(f"--connectors: {options.connectors!r} is not a whole number") from None
+    try:
+        values["charging_power"] = float(options.charging_power)
+    except ValueError:
+        raise ValueError(f"--charging-power: {options.charging_power!r} is not watts") from None
     return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

@@ -224,7 +224,8 @@ def test_csms_calls_are_refused_with_the_right_code():
     async def commanding(ws, script):
         frame = await script.receive(ws)
         await ws.send(answer(frame, BOOT_ACCEPTED))
-        await ws.send(json.dumps([2, "r", "RemoteStartTransaction", {"idTag": "A"}]))
+        firmware = {"location": "ftp://fw/2.bin", "retrieveDate": "2026-01-01T00:00:00Z"}
+        await ws.send(json.dumps([2, "r", "UpdateFirmware", firmware]))
         await ws.send(json.dumps([2, "u", "Frobnicate", {}]))
         await answer_everything(ws, script)
 

@@ -213,7 +213,11 @@ def test_simple_commands(action, payload, expected):
             {"connectorId": "1", "type": "Operative"},
             "TypeConstraintViolation",
         ),
-        ("RemoteStartTransaction", {"idTag": "A"}, "NotSupported"),
+        (
+            "UpdateFirmware",
+            {"location": "ftp://fw/1.bin", "retrieveDate": "2026-01-01T00:00:00Z"},
+            "NotSupported",
+        ),
         ("MakeCoffee", {}, "NotImplemented"),
     ],
 )

@@ -62,3 +62,17 @@ def test_seconds_must_be_finite_and_not_negative(value, capsys):
 def test_bad_values_are_refused_with_a_message_naming_them(argv, message):
     with pytest.raises(ValueError, match=message):
         config_from_options(parse(*argv))
+
+
+def test_session_options_make_the_session_config():
+    config = config_from_options(
+        parse("--session-interval", "600", "--session-duration", "3600", "--meter-interval", "15")
+    )
+    assert (config.session_interval, config.session_duration, config.meter_interval) == (
+        600,
+        3600,
+        15,
+    )
+    assert config.charging_power == 11000
+    with pytest.raises(ValueError, match="charging_power"):
+        config_from_options(parse("--charging-power", "0"))

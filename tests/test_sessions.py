@@ -1,0 +1,213 @@
+"""Charging sessions: arrival, Authorize, StartTransaction, MeterValues, StopTransaction.
+
+Against the embedded CSMS (which validates every payload against the 1.6 schemas) and scripted
+ones; the checks follow the state machine: no StopTransaction without a Start, energy never
+goes back, nothing but Boot before Accepted, one CALL in flight.
+"""
+
+import asyncio
+import json
+
+import pytest
+
+from swarm import schemas
+from swarm.charge_point import ChargePoint, ChargePointConfig, State
+from swarm.csms import Csms, CsmsConfig
+from swarm.rpc import OCPP
+from tests.scripted import BOOT_ACCEPTED, answer, scripted_csms
+
+SESSIONS = ChargePointConfig(
+    authorize_interval=0,
+    connectors=2,
+    session_interval=0.2,
+    session_duration=0.6,
+    meter_interval=0.1,
+    charging_power=36000,  # 10 Wh a second: the register moves within a test
+)
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+async def until(predicate, timeout=5.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def test_sessions_against_the_embedded_csms():
+    async def main():
+        samples = []
+        async with Csms(CsmsConfig(port=0)) as csms:
+            cp = ChargePoint("CP-1", csms.url + "/CP-1", SESSIONS, samples.append)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: csms.stats["StopTransaction"] >= 3, timeout=10)
+            energy = list(cp.energy_wh)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            stats = dict(csms.stats)
+        return samples, stats, energy
+
+    samples, stats, energy = run(main())
+    assert not [s for s in samples if s.error], [s for s in samples if s.error][:3]
+    assert stats["StartTransaction"] >= stats["StopTransaction"] >= 3
+    assert stats["MeterValues"] >= 3
+    assert stats.get("sent.callerror", 0) == 0  # every payload passed the CSMS's schemas
+    assert sum(energy) > 0
+    names = {s.name for s in samples if s.request_type == OCPP}
+    assert {"Authorize", "StartTransaction", "MeterValues", "StopTransaction"} <= names
+
+
+def recording_csms(id_tag_status="Accepted"):
+    """A scripted CSMS that answers sessions and records transactions by connector."""
+    transaction_ids = iter(range(100, 1000))
+
+    async def handler(ws, script):
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] != 2:
+                continue
+            action, payload = frame[2], frame[3]
+            if action == "BootNotification":
+                reply = BOOT_ACCEPTED
+            elif action == "Authorize":
+                reply = {"idTagInfo": {"status": id_tag_status}}
+            elif action == "StartTransaction":
+                transaction = next(transaction_ids)
+                script.transactions[payload["connectorId"]] = transaction
+                script.started[transaction] = payload["connectorId"]
+                reply = {"idTagInfo": {"status": "Accepted"}, "transactionId": transaction}
+            elif action == "Heartbeat":
+                reply = {"currentTime": "2026-01-01T00:00:00Z"}
+            else:
+                reply = {}
+            await ws.send(answer(frame, reply))
+
+    return handler
+
+
+def test_a_session_keeps_the_state_machine_and_its_energy_only_grows():
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", SESSIONS, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: len(script.calls("StopTransaction")) >= 3, timeout=10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script
+
+    script = run(main())
+    calls = script.calls()
+    assert calls[0][2] == "BootNotification"
+    open_by_connector = {}
+    energy = {}
+    for _, _, action, payload in calls:
+        schemas.validate(action, payload)
+        if action == "StartTransaction":
+            connector = payload["connectorId"]
+            assert connector not in open_by_connector, "a second Start on a busy connector"
+            open_by_connector[connector] = payload["meterStart"]
+            assert payload["meterStart"] >= energy.get(connector, 0)
+            energy[connector] = payload["meterStart"]
+        elif action == "MeterValues":
+            connector = payload["connectorId"]
+            value = int(payload["meterValue"][0]["sampledValue"][0]["value"])
+            assert value >= energy.get(connector, 0), "energy went back"
+            energy[connector] = value
+            assert script.started[payload["transactionId"]] == connector
+        elif action == "StopTransaction":
+            connector = script.started[payload["transactionId"]]
+            assert connector in open_by_connector, "a StopTransaction without a Start"
+            assert payload["meterStop"] >= open_by_connector.pop(connector)
+            energy[connector] = payload["meterStop"]
+            assert payload["reason"] == "EVDisconnected"
+    statuses = [p["status"] for _, _, a, p in calls if a == "StatusNotification"]
+    assert {"Preparing", "Charging", "Finishing", "Available"} <= set(statuses)
+
+
+@pytest.mark.parametrize("status", ["Invalid", "Blocked"])
+def test_a_refused_id_tag_starts_no_transaction(status):
+    async def main():
+        async with scripted_csms(recording_csms(id_tag_status=status)) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", SESSIONS, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: len(script.calls("Authorize")) >= 3)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script
+
+    script = run(main())
+    assert not script.calls("StartTransaction")
+    assert not script.calls("StopTransaction")
+
+
+def test_remote_start_and_stop():
+    config = ChargePointConfig(authorize_interval=0, connectors=1, meter_interval=0.1)
+
+    async def main():
+        samples = []
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: cp.state is State.ACCEPTED and script.calls("StatusNotification"))
+            ws = script.connections[-1]
+            await ws.send(json.dumps([2, "s1", "RemoteStartTransaction", {"idTag": "REMOTE-1"}]))
+            await until(lambda: script.calls("StartTransaction"))
+            await ws.send(json.dumps([2, "s2", "RemoteStartTransaction", {"idTag": "REMOTE-2"}]))
+            await until(lambda: len(script.calls("MeterValues")) >= 2)
+            transaction = script.transactions[1]
+            await ws.send(
+                json.dumps([2, "s3", "RemoteStopTransaction", {"transactionId": transaction}])
+            )
+            await until(lambda: script.calls("StopTransaction"))
+            await ws.send(json.dumps([2, "s4", "RemoteStopTransaction", {"transactionId": 999}]))
+            await until(lambda: any(f[0] == 3 and f[1] == "s4" for f in script.frames))
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script, samples
+
+    script, samples = run(main())
+    answers = {f[1]: f[2] for f in script.frames if f[0] == 3 and f[1].startswith("s")}
+    assert answers == {
+        "s1": {"status": "Accepted"},
+        "s2": {"status": "Rejected"},  # the only connector is busy
+        "s3": {"status": "Accepted"},
+        "s4": {"status": "Rejected"},
+    }
+    for key, payload in answers.items():
+        action = {"s1": "RemoteStartTransaction", "s2": "RemoteStartTransaction"}.get(
+            key, "RemoteStopTransaction"
+        )
+        schemas.validate(action, payload, response=True)
+    (start,) = [p for _, _, a, p in script.calls() if a == "StartTransaction"]
+    assert start["idTag"] == "REMOTE-1"
+    (stop,) = [p for _, _, a, p in script.calls() if a == "StopTransaction"]
+    assert (stop["transactionId"], stop["reason"]) == (script.transactions[1], "Remote")
+    assert not [s for s in samples if s.error]
+
+
+def test_reset_stops_sessions_first():
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            config = ChargePointConfig(
+                authorize_interval=0, session_interval=0.05, session_duration=60, reconnect_min=0.1
+            )
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: script.calls("StartTransaction"))
+            await script.connections[-1].send(json.dumps([2, "r", "Reset", {"type": "Hard"}]))
+            await until(lambda: len(script.calls("BootNotification")) == 2)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script
+
+    script = run(main())
+    actions = [a for _, _, a, _ in script.calls()]
+    stop = actions.index("StopTransaction")
+    assert stop < actions.index("BootNotification", 1)
+    assert script.calls("StopTransaction")[0][3]["reason"] == "HardReset"
