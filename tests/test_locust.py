@@ -375,3 +375,34 @@ def test_callerrors_are_locust_failures() -> None:
     assert stats["WebSocket connect"]["requests"] == users
     # At quit every charge point closed its WebSocket with a normal closure.
     assert close_codes == [1000] * users, close_codes
+
+
+# f. Charging sessions under Locust, against the embedded CSMS (it validates every payload).
+
+
+@pytest.mark.timeout(60)
+def test_charging_sessions_under_locust() -> None:
+    users = 20
+    _, result = locust_run(
+        "--users",
+        users,
+        "--spawn-rate",
+        users,
+        "--connectors",
+        2,
+        "--session-interval",
+        0.5,
+        "--session-duration",
+        1,
+        "--meter-interval",
+        0.2,
+        "--authorize-interval",
+        0,
+        seconds=5.0,
+    )
+    stats = result["stats"]
+    assert result["errors"] == [], result["errors"]
+    for action in ("Authorize", "StartTransaction", "MeterValues", "StopTransaction"):
+        assert stats[f"OCPP {action}"]["requests"] > users, (action, stats)
+    # Every session that stopped had started; some may still be running at the end.
+    assert stats["OCPP StartTransaction"]["requests"] >= stats["OCPP StopTransaction"]["requests"]
