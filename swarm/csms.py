@@ -5,6 +5,10 @@ response that is valid per the 1.6 schemas, validates incoming payloads, and cou
 receives. It is built to stay out of the way of a load test: no per-message logging, no
 ``ocpp.ChargePoint``, one dict lookup to dispatch.
 
+It also sends the CSMS's own calls: :meth:`Csms.call` to one charge point, :meth:`Csms.campaign`
+to many (a share of the fleet, at a given rate), and with ``--control-port`` the HTTP API in
+:mod:`swarm.control` does the same for a scenario from outside the process.
+
 Run it with ``python -m swarm.csms --port 9000``; a parent process can run it as a child with
 :class:`CsmsProcess`.
 """
@@ -17,7 +21,9 @@ import collections
 import contextlib
 import itertools
 import logging
+import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -25,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import IO, Any, Literal, Self
@@ -35,7 +41,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from swarm import eventloop, ocppj, schemas
+from swarm import control, eventloop, ocppj, schemas
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +49,8 @@ MAX_MESSAGE_SIZE = 1 << 20
 CLOSE_TIMEOUT = 2.0
 BOOT_POLICIES = ("accept", "pending", "reject")
 
-# Counter keys besides the action names (which never contain a dot).
+# Counter keys besides the action names (which never contain a dot). The CSMS's own calls are
+# counted as "<outcome>.<Action>" too (see Csms).
 CONNECTIONS_CURRENT = "connections.current"
 CONNECTIONS_TOTAL = "connections.total"
 RECEIVED_RESULTS = "received.callresult"
@@ -86,19 +93,72 @@ class CsmsConfig:
         object.__setattr__(self, "reject_id_tags", frozenset(self.reject_id_tags))
 
 
+class NotConnectedError(LookupError):
+    """The charge point is not connected, or its connection closed before it answered."""
+
+
 @dataclass(eq=False, slots=True)
 class CsmsConnection:
     """One connected charge point."""
 
     charge_point_id: str
     websocket: ServerConnection
+    # The CSMS's own CALL: OCPP 1.6 allows one in flight per direction. Its future gets the
+    # answer, or None when the connection closes first.
+    call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: tuple[str, asyncio.Future[ocppj.CallResult | ocppj.CallError | None]] | None = None
+    closed: bool = False
+
+    def resolve(self, answer: ocppj.CallResult | ocppj.CallError) -> None:
+        """Hand ``answer`` to the CSMS's call in flight if it answers that; drop it otherwise."""
+        pending = self.pending
+        if pending is not None and pending[0] == answer.unique_id and not pending[1].done():
+            pending[1].set_result(answer)
+
+
+@dataclass(slots=True)
+class CampaignResult:
+    """What the calls of a campaign came to.
+
+    ``answered`` counts CALLRESULTs whatever they say (``statuses`` counts their ``status``
+    fields), ``callerrors`` CALLERRORs (``errors`` counts their codes); ``disconnected`` counts
+    the charge points not connected when their call was due or whose connection closed before
+    they answered.
+    """
+
+    action: str
+    targeted: int = 0
+    answered: int = 0
+    callerrors: int = 0
+    timed_out: int = 0
+    disconnected: int = 0
+    statuses: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
+        return {
+            "action": self.action,
+            "targeted": self.targeted,
+            "answered": self.answered,
+            "callerrors": self.callerrors,
+            "timed_out": self.timed_out,
+            "disconnected": self.disconnected,
+            "statuses": dict(self.statuses),
+            "errors": dict(self.errors),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class Csms:
     """The CSMS server.
 
     ``stats`` counts received CALLs by action, plus the ``connections.*``, ``received.*`` and
-    ``sent.callerror`` keys; ``connections`` maps connected charge point ids to their connection.
+    ``sent.callerror`` keys, and the CSMS's own calls as ``sent.<Action>``,
+    ``answered.<Action>`` (a CALLRESULT), ``callerror.<Action>``, ``timeout.<Action>`` and
+    ``disconnected.<Action>``; ``connections`` maps connected charge point ids to their
+    connection.
     """
 
     def __init__(self, config: CsmsConfig | None = None) -> None:
@@ -107,6 +167,8 @@ class Csms:
         self.connections: dict[str, CsmsConnection] = {}
         self._server: Server | None = None
         self._transaction_ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
+        self._stopping = asyncio.Event()
         self._booted: set[str] = set()  # charge point ids whose first boot was answered
         self._clock_second = -1
         self._clock_text = ""
@@ -131,6 +193,7 @@ class Csms:
         """Start listening."""
         if self._server is not None:
             raise RuntimeError("the CSMS is already started")
+        self._stopping = asyncio.Event()
         self._server = await serve(
             self._serve_connection,
             self.config.host,
@@ -151,6 +214,7 @@ class Csms:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()
         server.close()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
@@ -210,14 +274,153 @@ class Csms:
                     await send(answer(connection, message))
                 elif type(message) is ocppj.CallResult:
                     stats[RECEIVED_RESULTS] += 1
+                    connection.resolve(message)
                 else:
                     stats[RECEIVED_ERRORS] += 1
+                    connection.resolve(message)
         except ConnectionClosed:
             pass
         finally:
+            connection.closed = True
+            if connection.pending is not None and not connection.pending[1].done():
+                connection.pending[1].set_result(None)
             stats[CONNECTIONS_CURRENT] -= 1
             if self.connections.get(charge_point_id) is connection:
                 del self.connections[charge_point_id]
+
+    # The CSMS's own calls.
+
+    async def call(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float = 30.0,
+    ) -> ocppj.CallResult | ocppj.CallError:
+        """Send ``action`` to a connected charge point and return its answer.
+
+        Raises ValueError, before anything is sent, for an action a CSMS does not send or a
+        payload that breaks its 1.6 schema; NotConnectedError if the charge point is not
+        connected or its connection closes before it answers; TimeoutError if no answer comes
+        within ``timeout`` seconds, the wait for a call already in flight to it included.
+        """
+        _check_request(action, payload)
+        _check_positive("timeout", timeout)
+        return await self._call(charge_point_id, action, payload, timeout)
+
+    async def campaign(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        rate: float | None = None,
+        timeout: float = 30.0,
+    ) -> CampaignResult:
+        """Send ``action`` to many charge points at once, or ``rate`` per second; count the answers.
+
+        The targets are ``charge_point_ids`` (an id not connected when its call is due counts
+        as disconnected), or else a random ``share`` (0 < share <= 1, rounded, at least one) of
+        the charge points connected now. Every target gets the same ``payload``. With ``rate``,
+        the calls start evenly spaced; without it, all at once. Each is bounded by ``timeout``.
+        Stopping the CSMS ends the campaign: calls not yet started count as disconnected.
+        Raises ValueError for a bad action, payload or argument, before anything is sent.
+        """
+        _check_request(action, payload)
+        _check_positive("timeout", timeout)
+        if rate is not None:
+            _check_positive("rate", rate)
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+        if charge_point_ids is None:
+            connected = list(self.connections)
+            count = max(1, round(share * len(connected))) if connected else 0
+            targets = random.sample(connected, min(count, len(connected)))
+        elif share != 1.0:
+            raise ValueError("give a share or charge_point_ids, not both")
+        elif isinstance(charge_point_ids, str):
+            raise ValueError("charge_point_ids must be a list of ids, not one string")
+        else:
+            targets = list(dict.fromkeys(charge_point_ids))
+        result = CampaignResult(action, targeted=len(targets))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def send(charge_point_id: str) -> None:
+            try:
+                answer = await self._call(charge_point_id, action, payload, timeout)
+            except TimeoutError:
+                result.timed_out += 1
+            except NotConnectedError:
+                result.disconnected += 1
+            else:
+                if type(answer) is ocppj.CallResult:
+                    result.answered += 1
+                    status = answer.payload.get("status")
+                    if isinstance(status, str):
+                        # Cut short: a charge point's text must not grow the result unbounded.
+                        result.statuses[status[:64]] += 1
+                else:
+                    result.callerrors += 1
+                    result.errors[answer.code[:64]] += 1
+
+        stopping = self._stopping
+        async with asyncio.TaskGroup() as group:
+            for index, charge_point_id in enumerate(targets):
+                if rate is not None:
+                    delay = started + index / rate - loop.time()
+                    if delay > 0:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(delay):
+                                await stopping.wait()
+                if stopping.is_set():
+                    result.disconnected += len(targets) - index
+                    break
+                group.create_task(send(charge_point_id))
+        result.seconds = loop.time() - started
+        return result
+
+    async def _call(
+        self, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float
+    ) -> ocppj.CallResult | ocppj.CallError:
+        stats = self.stats
+        try:
+            connection = self.connections.get(charge_point_id)
+            if connection is None:
+                raise NotConnectedError(f"{charge_point_id!r} is not connected")
+            async with asyncio.timeout(timeout), connection.call_lock:
+                if connection.closed:
+                    raise NotConnectedError(f"{charge_point_id!r} closed its connection")
+                unique_id = str(next(self._call_ids))
+                future: asyncio.Future[ocppj.CallResult | ocppj.CallError | None]
+                future = asyncio.get_running_loop().create_future()
+                connection.pending = (unique_id, future)
+                try:
+                    await connection.websocket.send(ocppj.call_frame(unique_id, action, payload))
+                    stats[f"sent.{action}"] += 1
+                    answer = await future
+                finally:
+                    connection.pending = None
+                if answer is None:
+                    raise NotConnectedError(
+                        f"{charge_point_id!r} closed its connection before answering"
+                    )
+        except TimeoutError:
+            stats[f"timeout.{action}"] += 1
+            raise
+        except ConnectionClosed:
+            stats[f"disconnected.{action}"] += 1
+            raise NotConnectedError(f"{charge_point_id!r} closed its connection") from None
+        except NotConnectedError:
+            stats[f"disconnected.{action}"] += 1
+            raise
+        if type(answer) is ocppj.CallResult:
+            stats[f"answered.{action}"] += 1
+        else:
+            stats[f"callerror.{action}"] += 1
+        return answer
 
     def _answer(self, connection: CsmsConnection, call: ocppj.Call) -> str:
         action = call.action
@@ -298,6 +501,25 @@ class Csms:
         return _EMPTY if id_tag is None else self._id_tag_info(id_tag)
 
 
+def _check_request(action: str, payload: dict[str, Any]) -> None:
+    """Raise ValueError unless ``action`` is a CSMS's to send and ``payload`` fits its schema."""
+    if not isinstance(action, str) or action not in schemas.CSMS_ACTIONS:
+        raise ValueError(f"{action!r} is not an OCPP 1.6 call a CSMS sends")
+    if not isinstance(payload, dict):
+        raise ValueError(f"the payload of {action} must be an object, not {type(payload).__name__}")
+    try:
+        schemas.validate(action, payload)
+    except ocppj.FrameError as err:
+        raise ValueError(f"invalid {action} payload: {err.description}") from None
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be positive and finite, not {value!r}")
+
+
 def _charge_point_id(request: Request | None) -> str:
     """The last segment of the request path, URL-decoded: ``/ocpp/CP-1`` is ``CP-1``."""
     path = request.path if request is not None else ""
@@ -372,6 +594,13 @@ def _parser() -> argparse.ArgumentParser:
         help="do not check incoming payloads against the OCPP 1.6 schemas",
     )
     parser.add_argument(
+        "--control-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the control API (JSON over HTTP, no authentication) on this port of --host;"
+        " 0 picks a free one; off by default",
+    )
+    parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help="stop when standard input reaches end of file (when run by a parent process)",
@@ -399,11 +628,13 @@ def main(argv: list[str] | None = None) -> int:
     # Refused handshakes and closing notices would otherwise be logged at INFO.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(_run(config, exit_with_stdin=args.exit_with_stdin))
+        eventloop.run(
+            _run(config, control_port=args.control_port, exit_with_stdin=args.exit_with_stdin)
+        )
     return 0
 
 
-async def _run(config: CsmsConfig, *, exit_with_stdin: bool) -> None:
+async def _run(config: CsmsConfig, *, control_port: int | None, exit_with_stdin: bool) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -414,6 +645,9 @@ async def _run(config: CsmsConfig, *, exit_with_stdin: bool) -> None:
             target=_wait_for_stdin_eof, args=(loop, stopping.set), name="stdin-eof", daemon=True
         ).start()
     async with Csms(config) as csms:
+        control_server = None
+        if control_port is not None:
+            control_server = await control.serve_control(csms, config.host, control_port)
         logger.info(
             "CSMS listening on %s (boot %s, heartbeat interval %d s, validation %s)",
             csms.url,
@@ -422,7 +656,13 @@ async def _run(config: CsmsConfig, *, exit_with_stdin: bool) -> None:
             "on" if config.validate else "off",
         )
         print(f"listening on {csms.url}", flush=True)
-        await stopping.wait()
+        if control_server is not None:
+            print(f"control on {control.url(control_server)}", flush=True)
+        try:
+            await stopping.wait()
+        finally:
+            if control_server is not None:
+                control_server.close()
 
 
 def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
@@ -441,11 +681,22 @@ def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None
 
 
 class CsmsProcess:
-    """A CSMS in a child process that dies with its parent (it stops when its stdin closes)."""
+    """A CSMS in a child process that dies with its parent (it stops when its stdin closes).
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, stderr: IO[bytes]) -> None:
+    ``control_url`` is the control API's ``http://host:port`` when it was started with
+    ``--control-port``, else None.
+    """
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        url: str,
+        stderr: IO[bytes],
+        control_url: str | None = None,
+    ) -> None:
         self.process = process
         self.url = url
+        self.control_url = control_url
         self._stderr = stderr
 
     @property
@@ -457,7 +708,8 @@ class CsmsProcess:
         """Launch ``python -m swarm.csms --port 0 --exit-with-stdin *args``; wait until it listens.
 
         Raises RuntimeError, with the tail of its stderr, if it exits or does not print its
-        ``listening on`` line within ``timeout`` seconds.
+        ``listening on`` line (and with ``--control-port``, its ``control on`` line) within
+        ``timeout`` seconds.
         """
         command = [sys.executable, "-m", "swarm.csms", "--port", "0", "--exit-with-stdin"]
         # A file, not a pipe: a pipe nobody drains would block the child once full.
@@ -473,19 +725,32 @@ class CsmsProcess:
             stderr.close()
             raise
         child = cls(process, "", stderr)
-        lines: list[bytes] = []
+        # Without the control API the child prints one line; reading for a second would block.
+        expected = 2 if any(arg.startswith("--control-port") for arg in args or ()) else 1
+        lines: list[str] = []
+
+        def read() -> None:
+            for _ in range(expected):
+                line = process.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    break
+                lines.append(line.decode(errors="replace").strip())
+
         # A thread (a greenlet under gevent's monkey-patching) reads, so the wait can time out.
-        reader = threading.Thread(
-            target=lambda: lines.append(process.stdout.readline()),  # type: ignore[union-attr]
-            name="csms-stdout",
-            daemon=True,
-        )
+        reader = threading.Thread(target=read, name="csms-stdout", daemon=True)
         reader.start()
         reader.join(timeout)
-        line = lines[0].decode(errors="replace").strip() if lines else ""
-        if line.startswith("listening on "):
-            child.url = line.removeprefix("listening on ")
+        got = lines[:]  # a snapshot: the reader may still be appending
+        prefixes = ("listening on ", "control on ")[:expected]
+        if len(got) == expected and all(map(str.startswith, got, prefixes)):
+            child.url = got[0].removeprefix(prefixes[0])
+            if expected == 2:
+                child.control_url = got[1].removeprefix(prefixes[1])
             return child
+        line = " | ".join(got)
+        if not reader.is_alive():  # its stdout closed: it is exiting, or has
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(1.0)
         exited = process.poll() is not None
         child.stop(timeout=1.0, close_stderr=False)
         reader.join(1.0)

@@ -201,12 +201,16 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         logger.error("ocpp-swarm: %s", exc)
         sys.exit(2)
     if environment.host is None and not isinstance(runner, WorkerRunner):
-        csms = CsmsProcess.start([])
+        csms = CsmsProcess.start(["--control-port", "0"])
         environment.ocpp_swarm_csms = csms  # type: ignore[attr-defined]
         environment.host = csms.url
         if environment.parsed_options is not None:
             environment.parsed_options.host = csms.url
-        logger.info("ocpp-swarm: no --host given, started the embedded CSMS at %s", csms.url)
+        logger.info(
+            "ocpp-swarm: no --host given, started the embedded CSMS at %s (control API: %s)",
+            csms.url,
+            csms.control_url,
+        )
     if not isinstance(runner, MasterRunner):
         swarm = Swarm(environment)
         environment.ocpp_swarm = swarm  # type: ignore[attr-defined]

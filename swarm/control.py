@@ -1,0 +1,231 @@
+"""The embedded CSMS's control API: JSON over HTTP, to send the CSMS's calls to the fleet.
+
+``python -m swarm.csms --control-port 8900`` serves it on the CSMS's ``--host`` (loopback by
+default). It has no authentication: anyone who can reach it can command the fleet. One request
+per connection; every answer is JSON::
+
+    GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n}
+    GET  /stats          -> the CSMS's counters
+    POST /calls          {"action": "Reset", "payload": {"type": "Soft"},
+                          "share": 0.1  or  "charge_points": ["CP-0-000001", ...],
+                          "rate": 50, "timeout": 30}
+                         -> the campaign's result (see :class:`swarm.csms.CampaignResult`)
+
+``share`` defaults to 1 (every connected charge point), ``rate`` (calls per second) to none
+(all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. An id in ``charge_points`` that is
+not connected counts as ``disconnected`` in the result. POST /calls needs
+``Content-Type: application/json`` (which a web page cannot send to another site without
+asking), and answers when the campaign is over. Errors are ``{"error": "..."}`` with status 400
+(a bad request or call), 404, 405, 408, 411, 413, 415 or 431.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from swarm.csms import Csms
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD = 16 << 10
+MAX_BODY = 1 << 20
+READ_TIMEOUT = 10.0  # seconds for the whole request
+WRITE_TIMEOUT = 10.0
+LIST_LIMIT = 1000  # ids in GET /charge-points; its count is always complete
+
+ROUTES = {"/charge-points": "GET", "/stats": "GET", "/calls": "POST"}
+CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
+
+
+class HttpError(Exception):
+    """An answer other than 200: its status, its ``error`` text and extra header lines."""
+
+    def __init__(self, status: HTTPStatus, message: str, headers: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = tuple(headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request, read whole."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+async def serve_control(csms: Csms, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+    """Serve the control API of ``csms`` on ``host:port`` (0 picks a free port) in this loop."""
+    server = await asyncio.start_server(partial(_serve, csms), host, port, limit=MAX_HEAD)
+    if not _is_loopback(host):
+        logger.warning(
+            "the control API listens on %s without authentication: whoever reaches it can"
+            " send commands to every charge point",
+            host,
+        )
+    logger.info("control API on %s", url(server))
+    return server
+
+
+def url(server: asyncio.Server) -> str:
+    """``http://host:port`` of a started control server."""
+    host, port = server.sockets[0].getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _serve(csms: Csms, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        headers: tuple[str, ...] = ()
+        try:
+            try:
+                async with asyncio.timeout(READ_TIMEOUT):
+                    request = await _read_request(reader, writer)
+            except TimeoutError:
+                raise HttpError(HTTPStatus.REQUEST_TIMEOUT, "request not read in time") from None
+            status, body = HTTPStatus.OK, await _route(csms, request)
+        except HttpError as err:
+            status, body, headers = err.status, {"error": err.message}, err.headers
+        except Exception:
+            logger.exception("control API: unexpected error")
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
+        writer.write(_response(status, body, headers))
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await writer.drain()
+    except (OSError, EOFError, TimeoutError):
+        pass  # the client went away or stopped reading: nobody to answer
+    finally:
+        writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        raise HttpError(
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"request head over {MAX_HEAD} bytes"
+        ) from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "malformed request line")
+    method, target, _ = parts
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise HttpError(HTTPStatus.BAD_REQUEST, "malformed header line")
+            headers[name.strip().lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        raise HttpError(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
+    length = headers.get("content-length", "0")
+    if not (length.isascii() and length.isdigit()):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
+    if int(length) > MAX_BODY:
+        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY} bytes")
+    if int(length) and headers.get("expect", "").lower() == "100-continue":
+        # curl asks first for bodies over 1 KiB, and waits a second when nobody answers.
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    body = await reader.readexactly(int(length))
+    return Request(method, target.partition("?")[0], headers, body)
+
+
+async def _route(csms: Csms, request: Request) -> Any:
+    allowed = ROUTES.get(request.path)
+    if allowed is None:
+        raise HttpError(
+            HTTPStatus.NOT_FOUND,
+            "no such path; there are GET /charge-points, GET /stats and POST /calls",
+        )
+    if request.method != allowed:
+        raise HttpError(
+            HTTPStatus.METHOD_NOT_ALLOWED, f"{request.path} takes {allowed}", [f"Allow: {allowed}"]
+        )
+    if request.path == "/charge-points":
+        connected = csms.connections
+        return {"connected": heapq.nsmallest(LIST_LIMIT, connected), "count": len(connected)}
+    if request.path == "/stats":
+        return dict(sorted(csms.stats.items()))
+    return await _calls(csms, request)
+
+
+async def _calls(csms: Csms, request: Request) -> Any:
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
+    try:
+        call = json.loads(request.body)
+    except ValueError as err:  # UnicodeDecodeError is one too
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {err}") from None
+    if not isinstance(call, dict):
+        raise _bad("the body must be a JSON object")
+    unknown = call.keys() - CALL_KEYS
+    if unknown:
+        raise _bad(f"unknown keys: {', '.join(sorted(unknown)[:10])}")
+    action = call.get("action")
+    if not isinstance(action, str):
+        raise _bad('action must be a string, e.g. "Reset"')
+    payload = call.get("payload", {})
+    if not isinstance(payload, dict):
+        raise _bad("payload must be a JSON object")
+    if "share" in call and "charge_points" in call:
+        raise _bad("give share or charge_points, not both")
+    ids = call.get("charge_points")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise _bad("charge_points must be a list of charge point ids")
+    share = _number(call, "share", 1.0)
+    rate = _number(call, "rate", None)
+    timeout = _number(call, "timeout", 30.0)
+    try:
+        result = await csms.campaign(
+            action, payload, share=share, charge_point_ids=ids, rate=rate, timeout=timeout
+        )
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    logger.info("control API: POST /calls -> %s", json.dumps(result.as_dict()))
+    return result.as_dict()
+
+
+def _number(call: dict[str, Any], key: str, default: float | None) -> Any:
+    value = call.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"{key} must be a number")
+    return value
+
+
+def _bad(message: str) -> HttpError:
+    return HttpError(HTTPStatus.BAD_REQUEST, message)
+
+
+def _response(status: HTTPStatus, body: Any, headers: Iterable[str] = ()) -> bytes:
+    data = json.dumps(body).encode() + b"\n"
+    head = [
+        f"HTTP/1.1 {status.value} {status.phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        "Connection: close",
+        *headers,
+    ]
+    return "\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + data

@@ -1,0 +1,391 @@
+"""swarm.control: the embedded CSMS's HTTP control API, in process and through the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psutil
+import pytest
+
+from swarm import control
+from swarm.csms import Csms, CsmsConfig, CsmsProcess
+from tests.fleet import fleet, refuse, status
+
+TIMEOUT = 5.0
+RESET = {"action": "Reset", "payload": {"type": "Soft"}}
+
+
+def run(coro_fn: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
+    """Run an async test body with a bound on its duration."""
+
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout):
+            await coro_fn()
+
+    asyncio.run(bounded())
+
+
+@asynccontextmanager
+async def served() -> AsyncIterator[tuple[Csms, str]]:
+    """A CSMS and its control API on free loopback ports: the CSMS and the API's base URL."""
+    async with Csms(CsmsConfig(port=0)) as csms:
+        server = await control.serve_control(csms, "127.0.0.1", 0)
+        try:
+            yield csms, control.url(server)
+        finally:
+            server.close()
+
+
+async def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    data: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any, dict[str, str]]:
+    """One request with urllib in a thread: the status, the decoded JSON body and the headers."""
+    if body is not None:
+        data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+
+    def send() -> tuple[int, Any, dict[str, str]]:
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                return response.status, json.load(response), dict(response.headers)
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, json.load(err), dict(err.headers)
+
+    return await asyncio.to_thread(send)
+
+
+async def raw(base_url: str, request: bytes) -> bytes:
+    """Send ``request`` as it is on a fresh connection; return everything read until EOF."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(TIMEOUT):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+# Routes.
+
+
+def test_get_charge_points_lists_the_connected_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-3", "CP-1", "CP-2"]):
+            code, answer, headers = await http("GET", f"{url}/charge-points")
+            assert code == 200
+            assert answer == {"connected": ["CP-1", "CP-2", "CP-3"], "count": 3}
+            assert headers["Content-Type"] == "application/json"
+            assert headers["Connection"] == "close"
+            monkeypatch.setattr(control, "LIST_LIMIT", 2)
+            _, answer, _ = await http("GET", f"{url}/charge-points?ignored=1")
+            assert answer == {"connected": ["CP-1", "CP-2"], "count": 3}
+
+    run(body)
+
+
+def test_get_stats_returns_the_counters() -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1", "CP-2"]):
+            code, answer, _ = await http("GET", f"{url}/stats")
+            assert code == 200
+            assert answer == {
+                "Heartbeat": 2,
+                "connections.current": 2,
+                "connections.total": 2,
+            }
+
+    run(body)
+
+
+def test_post_calls_sends_to_a_share_of_the_fleet() -> None:
+    async def body() -> None:
+        ids = [f"CP-{i}" for i in range(4)]
+        async with served() as (csms, url), fleet(csms.url, ids) as fakes:
+            code, answer, _ = await http("POST", f"{url}/calls", {**RESET, "share": 0.5})
+            assert code == 200
+            assert answer == {
+                "action": "Reset",
+                "targeted": 2,
+                "answered": 2,
+                "callerrors": 0,
+                "timed_out": 0,
+                "disconnected": 0,
+                "statuses": {"Accepted": 2},
+                "errors": {},
+                "seconds": pytest.approx(0.0, abs=0.5),
+            }
+            assert sum(len(fake.calls) for fake in fakes) == 2
+            assert csms.stats["sent.Reset"] == 2
+
+    run(body)
+
+
+def test_post_calls_sends_to_named_charge_points_at_a_rate() -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1", "CP-2", "CP-3"]) as fakes:
+            fakes[0].reply = status("Rejected")
+            fakes[1].reply = refuse
+            call = {
+                "action": "ClearCache",
+                "charge_points": ["CP-1", "CP-2", "CP-9"],
+                "rate": 50,
+                "timeout": 2,
+            }
+            code, answer, _ = await http("POST", f"{url}/calls", call)
+            assert code == 200
+            counts = {k: answer[k] for k in ("targeted", "answered", "callerrors", "disconnected")}
+            assert counts == {"targeted": 3, "answered": 1, "callerrors": 1, "disconnected": 1}
+            assert answer["statuses"] == {"Rejected": 1}
+            assert answer["errors"] == {"NotSupported": 1}
+            assert answer["seconds"] >= 0.04  # three calls at 50 a second
+            assert fakes[2].calls == []
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ([], "the body must be a JSON object"),
+        ({**RESET, "chargePoints": ["CP-1"]}, "unknown keys: chargePoints"),
+        ({"payload": {}}, "action must be a string"),
+        ({"action": "Frobnicate"}, "'Frobnicate' is not an OCPP 1.6 call a CSMS sends"),
+        ({"action": "Heartbeat"}, "'Heartbeat' is not an OCPP 1.6 call a CSMS sends"),
+        ({"action": "Reset"}, "invalid Reset payload: payload: 'type' is a required property"),
+        ({"action": "Reset", "payload": {"type": "Sideways"}}, "not one of Hard, Soft"),
+        ({**RESET, "payload": ["Soft"]}, "payload must be a JSON object"),
+        ({**RESET, "share": 0}, "share must be a number in (0, 1]"),
+        ({**RESET, "share": 1.5}, "share must be a number in (0, 1]"),
+        ({**RESET, "share": "half"}, "share must be a number"),
+        ({**RESET, "share": 0.5, "charge_points": ["CP-1"]}, "share or charge_points, not both"),
+        ({**RESET, "charge_points": "CP-1"}, "charge_points must be a list"),
+        ({**RESET, "charge_points": [1]}, "charge_points must be a list"),
+        ({**RESET, "rate": 0}, "rate must be positive"),
+        ({**RESET, "rate": True}, "rate must be a number"),
+        ({**RESET, "timeout": -1}, "timeout must be positive"),
+        ({**RESET, "timeout": None}, "timeout must be a number"),
+    ],
+)
+def test_post_calls_refuses_a_bad_call_with_400(call: Any, error: str) -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1"]) as [cp]:
+            code, answer, _ = await http("POST", f"{url}/calls", call)
+            assert code == 400
+            assert list(answer) == ["error"]
+            assert error in answer["error"]
+            assert cp.calls == []
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "code", "error"),
+    [
+        (b'{"action": ', "application/json", 400, "malformed JSON"),
+        (b"\xff\xfe\xfa", "application/json", 400, "malformed JSON"),
+        (b"", "application/json", 400, "malformed JSON"),
+        (b'{"action": "ClearCache", "share": NaN}', "application/json", 400, "share"),
+        (json.dumps(RESET).encode(), "text/plain", 415, "application/json"),
+        (json.dumps(RESET).encode(), "application/json; charset=utf-8", 200, None),
+    ],
+)
+def test_post_calls_takes_json_only(
+    data: bytes, content_type: str, code: int, error: str | None
+) -> None:
+    async def body() -> None:
+        async with served() as (_, url):
+            got, answer, _ = await http(
+                "POST", f"{url}/calls", data=data, content_type=content_type
+            )
+            assert got == code
+            if error is None:
+                assert answer["targeted"] == 0
+            else:
+                assert error in answer["error"]
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code", "allow"),
+    [
+        ("GET", "/", 404, None),
+        ("GET", "/calls/", 404, None),
+        ("POST", "/nothing", 404, None),
+        ("GET", "/calls", 405, "POST"),
+        ("PUT", "/calls", 405, "POST"),
+        ("POST", "/stats", 405, "GET"),
+        ("DELETE", "/charge-points", 405, "GET"),
+    ],
+)
+def test_unknown_paths_and_wrong_methods(
+    method: str, path: str, code: int, allow: str | None
+) -> None:
+    async def body() -> None:
+        async with served() as (_, url):
+            data = b"{}" if method in ("POST", "PUT") else None
+            got, answer, headers = await http(method, url + path, data=data)
+            assert got == code
+            assert answer["error"]
+            assert headers.get("Allow") == allow
+
+    run(body)
+
+
+# The HTTP layer, byte by byte.
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status_line"),
+    [
+        (b"GET /stats\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+        (b"GET /stats SPDY/3\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+        (b"GET /stats HTTP/1.1\r\nno colon\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+        (b"POST /calls HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+        (
+            b"POST /calls HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n",
+            b"HTTP/1.1 413 Request Entity Too Large",
+        ),
+        (
+            b"POST /calls HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 411 Length Required",
+        ),
+        (b"GET /stats HTTP/1.0\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK"),
+    ],
+)
+def test_malformed_requests_get_an_error(request_bytes: bytes, status_line: bytes) -> None:
+    async def body() -> None:
+        async with served() as (_, url):
+            response = await raw(url, request_bytes)
+            head, _, data = response.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0] == status_line
+            json.loads(data)
+
+    run(body)
+
+
+def test_an_oversized_request_head_gets_431(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "MAX_HEAD", 1024)
+
+    async def body() -> None:
+        async with served() as (_, url):
+            response = await raw(url, b"GET /stats HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n")
+            assert response.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+    run(body)
+
+
+def test_a_stalled_request_gets_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "READ_TIMEOUT", 0.2)
+
+    async def body() -> None:
+        async with served() as (_, url):
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            response = await raw(url, b"POST /calls HTTP/1.1\r\nContent-Length: 10\r\n\r\n{")
+            assert response.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+            assert loop.time() - started < 1.0
+
+    run(body)
+
+
+def test_expect_100_continue_is_answered_before_the_body() -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1"]):
+            data = json.dumps(RESET).encode()
+            host, port = url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                writer.write(
+                    b"POST /calls HTTP/1.1\r\nContent-Type: application/json\r\n"
+                    b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(data)
+                )
+                async with asyncio.timeout(TIMEOUT):
+                    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+                    writer.write(data)
+                    response = await reader.read()
+            finally:
+                writer.close()
+            head, _, data = response.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert json.loads(data)["answered"] == 1
+
+    run(body)
+
+
+def test_url_brackets_an_ipv6_address() -> None:
+    async def body() -> None:
+        async with Csms(CsmsConfig(port=0)) as csms:
+            try:
+                server = await control.serve_control(csms, "::1", 0)
+            except OSError:
+                pytest.skip("no IPv6 loopback")
+            try:
+                assert control.url(server).startswith("http://[::1]:")
+                code, _, _ = await http("GET", control.url(server) + "/stats")
+                assert code == 200
+            finally:
+                server.close()
+
+    run(body)
+
+
+# The command line.
+
+
+def test_the_cli_serves_the_control_api_and_stops() -> None:
+    with CsmsProcess.start(["--control-port", "0"]) as child:
+        assert child.control_url is not None
+        assert child.control_url.startswith("http://127.0.0.1:")
+
+        async def body() -> None:
+            url = child.control_url
+            async with fleet(child.url, ["CP-1", "CP-2"]) as fakes:
+                fakes[1].reply = status("Rejected")
+                code, answer, _ = await http("POST", f"{url}/calls", RESET)
+                assert code == 200
+                assert (answer["targeted"], answer["answered"]) == (2, 2)
+                assert answer["statuses"] == {"Accepted": 1, "Rejected": 1}
+                assert [len(fake.calls) for fake in fakes] == [1, 1]
+                _, stats, _ = await http("GET", f"{url}/stats")
+                assert (stats["sent.Reset"], stats["answered.Reset"]) == (2, 2)
+                _, listed, _ = await http("GET", f"{url}/charge-points")
+                assert listed == {"connected": ["CP-1", "CP-2"], "count": 2}
+
+        run(body)
+        assert child.stop() == 0
+    assert child.process.poll() is not None
+    assert not psutil.pid_exists(child.pid)
+
+
+def test_the_cli_refuses_a_bad_control_port() -> None:
+    with pytest.raises(RuntimeError, match="--control-port: not a TCP port"):
+        CsmsProcess.start(["--control-port", "70000"])
+
+
+def test_the_cli_reports_a_control_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = {p.pid for p in psutil.Process().children()}
+        with pytest.raises(RuntimeError, match=r"(?is)exited with code 1.*address already in use"):
+            CsmsProcess.start(["--control-port", str(port)])
+        assert {p.pid for p in psutil.Process().children()} <= before
