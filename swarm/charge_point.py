@@ -31,6 +31,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from websockets.exceptions import ConnectionClosed
@@ -97,6 +98,10 @@ class ChargePointConfig:
     """Watts an EV draws at most; each session draws a steady 50 to 100 % of it."""
     meter_interval: float = 0.0
     """Seconds between MeterValues in a session; 0 uses MeterValueSampleInterval (60 s)."""
+    update_step: float = 3.0
+    """Seconds each step of a firmware update (download, install) or diagnostics upload takes."""
+    update_failures: float = 0.0
+    """Share (0 to 1) of firmware updates and diagnostics uploads that fail."""
     connect_options: Mapping[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
@@ -128,6 +133,12 @@ class ChargePointConfig:
             value = getattr(self, name)
             if not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a finite number above 0, got {value}")
+        if not 0 <= self.update_failures <= 1:
+            raise ValueError(
+                f"update_failures must be a share from 0 to 1, got {self.update_failures}"
+            )
+        if not 0 <= self.update_step < math.inf:
+            raise ValueError(f"update_step must be 0 or more seconds, got {self.update_step}")
         if not 1 <= self.connectors <= 99:
             raise ValueError(f"connectors must be 1 to 99, got {self.connectors}")
         if self.reconnect_max < self.reconnect_min:
@@ -158,6 +169,14 @@ class Transaction:
     """Watts, steady for the session."""
     metered_at: float
     """Loop time up to which the connector's energy register has counted this session."""
+
+
+@dataclass(slots=True)
+class _Update:
+    """A firmware update or diagnostics upload in progress: the statuses still to report."""
+
+    steps: list[str]
+    version: str = ""
 
 
 class ChargePoint:
@@ -196,7 +215,20 @@ class ChargePoint:
         self._jobs: list[Job] = []
         self._timers: dict[str, float] = {}
         self._boot_asked = False
-        self._reboot: str | None = None  # the Reset type, while one is pending
+        self._reboot: str | None = None
+        """While a reboot is due: the reason its StopTransactions give."""
+        self.firmware_version = config.firmware_version
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
+        self._firmware: _Update | None = None
+        self._diagnostics: _Update | None = None
+        self.reservations: dict[int, tuple[int, str]] = {}
+        """Reservations by connector: (reservationId, idTag)."""
+        self.local_list: dict[str, dict[str, Any]] = {}
+        """The local authorization list: idTagInfo by idTag (OCPP 1.6, 3.5.3)."""
+        self.local_list_version = 0
+        self.charging_profiles: dict[int, list[dict[str, Any]]] = {}
+        """Charging profiles by connector, as a CSMS set them (OCPP 1.6, 3.13)."""
 
     async def run(self) -> None:
         """Connect, boot and operate; after a lost connection, back off and do it again.
@@ -243,15 +275,16 @@ class ChargePoint:
     async def _operate(self, session: OcppSession) -> None:
         """Boot and work on one connection until it is lost. Never raises but to cancel."""
         self._jobs.clear()
+        self._timers.clear()
+        self._firmware = self._diagnostics = None  # an update does not survive a lost connection
+        self.firmware_status = self.diagnostics_status = "Idle"
         try:
             interval = await self._boot(session)
             if not self._reboot:
                 self._set_heartbeat_interval(self.config.heartbeat_interval or interval)
                 await self._send_statuses(session, range(len(self.connector_status)))
                 await self._work(session)
-            await self._stop_transactions(
-                session, "HardReset" if self._reboot == "Hard" else "SoftReset"
-            )
+            await self._stop_transactions(session, self._reboot or "Other")
             await session.close()
         except ConnectionClosed as exc:
             if not self._reboot:
@@ -272,7 +305,7 @@ class ChargePoint:
             "chargePointModel": self.config.model,
             "chargePointSerialNumber": self.id,
             "chargeBoxSerialNumber": self.id,
-            "firmwareVersion": self.config.firmware_version,
+            "firmwareVersion": self.firmware_version,
         }
 
     async def _boot(self, session: OcppSession) -> float:
@@ -311,7 +344,6 @@ class ChargePoint:
     async def _work(self, session: OcppSession) -> None:
         loop = asyncio.get_running_loop()
         config, timers = self.config, self._timers
-        timers.clear()
         # The first beat at a random phase: charge points that booted together (Locust starts
         # a whole second's worth of users at once) would otherwise beat in step forever.
         timers["heartbeat"] = loop.time() + self._rng.uniform(0, self._heartbeat())
@@ -320,12 +352,13 @@ class ChargePoint:
         if config.session_interval:
             timers["arrival"] = loop.time() + self._rng.expovariate(1 / config.session_interval)
         while True:
+            # Jobs first: CSMS calls may have queued some while a timer's CALL was in flight.
+            await self._run_jobs(session)
+            if self._reboot:  # a Reset, or a firmware update installed
+                return
             due = min(timers.values(), default=loop.time() + 3600)
             if not await session.sleep(max(0.0, due - loop.time())):
-                await self._run_jobs(session)
-                if self._reboot:
-                    return
-                continue
+                continue  # woken: a job to run
             # Act on what was due when the timer fired; re-reading the clock here would spin,
             # for a loop's clock is coarser than the deadlines (1 ms under uvloop).
             for name in [name for name, deadline in timers.items() if deadline <= due]:
@@ -356,6 +389,25 @@ class ChargePoint:
                 self._timers[name] = loop.time() + self._meter_interval()
         elif name.startswith("end:"):
             await self._stop_transaction(session, int(name[4:]), "EVDisconnected")
+        elif name == "firmware" and self._firmware is not None:
+            status = await self._advance(
+                session, name, self._firmware, "FirmwareStatusNotification"
+            )
+            self.firmware_status = status if self._firmware.steps else "Idle"
+            if not self._firmware.steps:
+                if status == "Installed":
+                    self.firmware_version = self._firmware.version
+                    self._reboot = "Reboot"  # to run the new firmware; it boots reporting it
+                self._firmware = None
+        elif name == "diagnostics" and self._diagnostics is not None:
+            status = await self._advance(
+                session, name, self._diagnostics, "DiagnosticsStatusNotification"
+            )
+            self.diagnostics_status = status if self._diagnostics.steps else "Idle"
+            if not self._diagnostics.steps:
+                self._diagnostics = None
+        elif name.startswith("reservation:"):
+            self._end_reservation(int(name[12:]))
 
     async def _run_jobs(self, session: OcppSession) -> None:
         while self._jobs:
@@ -379,6 +431,28 @@ class ChargePoint:
             or self.configuration.int_value("MeterValueSampleInterval")
             or self.config.fallback_interval
         )
+
+    # Firmware updates and diagnostics uploads (OCPP 1.6, 4.4, 4.5, 5.8, 5.19): a list of the
+    # statuses still to report, one timer step apart.
+
+    async def _advance(self, session: OcppSession, timer: str, update: _Update, action: str) -> str:
+        status = update.steps.pop(0)
+        await self._call_quietly(session, action, {"status": status})
+        if update.steps:
+            delay = self.config.update_step * _STEP_WEIGHT.get(status, 0)
+            self._timers[timer] = asyncio.get_running_loop().time() + delay
+        return status
+
+    def _start_timer(self, name: str, delay: float) -> Job:
+        async def start(session: OcppSession) -> None:
+            self._timers[name] = asyncio.get_running_loop().time() + delay
+
+        return start
+
+    def _outcome(self) -> bool:
+        """Whether an update or upload is to succeed (``update_failures`` is the share that
+        does not)."""
+        return self._rng.random() >= self.config.update_failures
 
     # Charging sessions (OCPP 1.6, 4.8 to 4.10 and 5.11, 5.12).
 
@@ -448,6 +522,14 @@ class ChargePoint:
         self._timers.pop(f"meter:{connector}", None)
         self._timers.pop(f"end:{connector}", None)
         self.connector_status[connector] = "Available"
+
+    def _end_reservation(self, connector: int) -> None:
+        """A reservation expired or was cancelled: the connector is free again."""
+        if self.reservations.pop(connector, None) is not None:
+            self._timers.pop(f"reservation:{connector}", None)
+            if self.connector_status[connector] == "Reserved":
+                self.connector_status[connector] = "Available"
+                self._soon(lambda session: self._send_statuses(session, [connector]))
 
     def _meter(self, transaction: Transaction) -> None:
         """Bring the connector's energy register up to now."""
@@ -573,8 +655,10 @@ class ChargePoint:
                             session, "MeterValues", self._meter_values(c)
                         )
                     )
-        elif message in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
-            self._send_soon(message, {"status": "Idle"})
+        elif message == "FirmwareStatusNotification":
+            self._send_soon(message, {"status": self.firmware_status})
+        elif message == "DiagnosticsStatusNotification":
+            self._send_soon(message, {"status": self.diagnostics_status})
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
@@ -584,13 +668,19 @@ class ChargePoint:
         if connector is None:  # the charge point picks a free connector
             free = [c for c in range(1, len(self.connector_status)) if self._is_free(c)]
             connector = free[0] if free else None
+        reserved_for_this_tag = (
+            connector in self.reservations and self.reservations[connector][1] == payload["idTag"]
+        )
         if (
             self.state is not State.ACCEPTED
             or connector is None
             or not 0 < connector < len(self.connector_status)
-            or not self._is_free(connector)
+            or not (self._is_free(connector) or reserved_for_this_tag)
         ):
             return {"status": "Rejected"}
+        if reserved_for_this_tag:  # the reservation is used up by this session
+            self.reservations.pop(connector)
+            self._timers.pop(f"reservation:{connector}", None)
         authorize = self.configuration.bool_value("AuthorizeRemoteTxRequests")
         self.connector_status[connector] = "Preparing"  # taken: a second request is rejected
         self._soon(
@@ -607,8 +697,29 @@ class ChargePoint:
                 return {"status": "Accepted"}
         return {"status": "Rejected"}
 
+    def _on_update_firmware(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._firmware is None:  # one update at a time; the answer has no status to refuse
+            if self._outcome():
+                steps = ["Downloading", "Downloaded", "Installing", "Installed"]
+            elif self._rng.random() < 0.5:
+                steps = ["Downloading", "DownloadFailed"]
+            else:
+                steps = ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
+            self._firmware = _Update(steps, _version_of(payload["location"]))
+            self._soon(self._start_timer("firmware", _seconds_until(payload["retrieveDate"])))
+        return {}
+
+    def _on_get_diagnostics(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._diagnostics is not None:
+            return {}  # busy with an upload: no file this time
+        self._diagnostics = _Update(
+            ["Uploading", "Uploaded" if self._outcome() else "UploadFailed"]
+        )
+        self._soon(self._start_timer("diagnostics", 0.0))
+        return {"fileName": f"{self.id}-diagnostics.log"}
+
     def _on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self._reboot = payload["type"]  # after the answer: stop sessions, close, boot again
+        self._reboot = f"{payload['type']}Reset"  # after the answer: stop sessions, reboot
         self._soon(_nothing)
         return {"status": "Accepted"}
 
@@ -634,6 +745,109 @@ class ChargePoint:
             self._soon(lambda session: self._stop_transaction(session, connector, "UnlockCommand"))
         return {"status": "Unlocked"}
 
+    def _on_reserve_now(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector = payload["connectorId"]
+        if connector == 0 or not 0 < connector < len(self.connector_status):
+            return {"status": "Rejected"}  # ReserveConnectorZeroSupported is false
+        status = self.connector_status[connector]
+        if status == "Unavailable":
+            return {"status": "Unavailable"}
+        if connector in self.transactions or status not in ("Available", "Reserved"):
+            return {"status": "Occupied"}
+        if connector in self.reservations and (
+            self.reservations[connector][0] != payload["reservationId"]
+        ):
+            return {"status": "Occupied"}
+        expiry = _seconds_until(payload["expiryDate"])
+        if not expiry:
+            return {"status": "Rejected"}  # expired already
+        self.reservations[connector] = (payload["reservationId"], payload["idTag"])
+        self._soon(self._start_timer(f"reservation:{connector}", expiry))
+        if status != "Reserved":
+            self.connector_status[connector] = "Reserved"
+            self._soon(lambda session: self._send_statuses(session, [connector]))
+        return {"status": "Accepted"}
+
+    def _on_cancel_reservation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for connector, (reservation, _) in self.reservations.items():
+            if reservation == payload["reservationId"]:
+                self._end_reservation(connector)
+                return {"status": "Accepted"}
+        return {"status": "Rejected"}
+
+    def _on_get_local_list_version(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"listVersion": self.local_list_version}
+
+    def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
+        entries = payload.get("localAuthorizationList", [])
+        if payload["updateType"] == "Full":
+            updated = {e["idTag"]: e["idTagInfo"] for e in entries if "idTagInfo" in e}
+        else:  # Differential: an entry without idTagInfo removes its idTag
+            updated = dict(self.local_list)
+            for entry in entries:
+                if "idTagInfo" in entry:
+                    updated[entry["idTag"]] = entry["idTagInfo"]
+                else:
+                    updated.pop(entry["idTag"], None)
+        if len(updated) > self.configuration.int_value("LocalAuthListMaxLength"):
+            return {"status": "Failed"}
+        self.local_list, self.local_list_version = updated, payload["listVersion"]
+        return {"status": "Accepted"}
+
+    def _on_set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector, profile = payload["connectorId"], payload["csChargingProfiles"]
+        if not 0 <= connector < len(self.connector_status):
+            return {"status": "Rejected"}
+        if profile["chargingProfilePurpose"] == "TxProfile" and connector not in self.transactions:
+            return {"status": "Rejected"}  # a TxProfile needs a transaction (OCPP 1.6, 5.16)
+        kept = [
+            p
+            for p in self.charging_profiles.get(connector, [])
+            if p["chargingProfileId"] != profile["chargingProfileId"]
+            and (p["chargingProfilePurpose"], p["stackLevel"])
+            != (profile["chargingProfilePurpose"], profile["stackLevel"])
+        ]
+        self.charging_profiles[connector] = [*kept, profile]
+        return {"status": "Accepted"}
+
+    def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        def matches(connector: int, profile: dict[str, Any]) -> bool:
+            if "id" in payload:
+                return profile["chargingProfileId"] == payload["id"]
+            return all(
+                value == (connector if key == "connectorId" else profile.get(key))
+                for key, value in payload.items()
+            )
+
+        cleared = 0
+        for connector, profiles in self.charging_profiles.items():
+            kept = [p for p in profiles if not matches(connector, p)]
+            cleared += len(profiles) - len(kept)
+            self.charging_profiles[connector] = kept
+        return {"status": "Accepted" if cleared else "Unknown"}
+
+    def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The stored profile of highest stack level for the connector (or the charge point),
+        reported back; no real composition of several profiles."""
+        connector = payload["connectorId"]
+        if not 0 <= connector < len(self.connector_status):
+            return {"status": "Rejected"}
+        profiles = self.charging_profiles.get(connector) or self.charging_profiles.get(0) or []
+        if not profiles:
+            return {"status": "Rejected"}
+        profile = max(profiles, key=lambda p: p["stackLevel"])
+        schedule = dict(profile["chargingSchedule"])
+        schedule["duration"] = min(
+            schedule.get("duration", payload["duration"]), payload["duration"]
+        )
+        schedule.pop("startSchedule", None)
+        return {
+            "status": "Accepted",
+            "connectorId": connector,
+            "scheduleStart": _now(),
+            "chargingSchedule": schedule,
+        }
+
     def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {"status": "Accepted"}
 
@@ -641,17 +855,46 @@ class ChargePoint:
         return {"status": "UnknownVendorId"}  # no vendor extensions here
 
     _handlers: ClassVar[dict[str, Callable[[ChargePoint, dict[str, Any]], dict[str, Any]]]] = {
+        "CancelReservation": _on_cancel_reservation,
         "ChangeAvailability": _on_change_availability,
         "ChangeConfiguration": _on_change_configuration,
         "ClearCache": _on_clear_cache,
+        "ClearChargingProfile": _on_clear_charging_profile,
         "DataTransfer": _on_data_transfer,
+        "GetCompositeSchedule": _on_get_composite_schedule,
         "GetConfiguration": _on_get_configuration,
+        "GetDiagnostics": _on_get_diagnostics,
+        "GetLocalListVersion": _on_get_local_list_version,
         "RemoteStartTransaction": _on_remote_start_transaction,
         "RemoteStopTransaction": _on_remote_stop_transaction,
+        "ReserveNow": _on_reserve_now,
         "Reset": _on_reset,
+        "SendLocalList": _on_send_local_list,
+        "SetChargingProfile": _on_set_charging_profile,
         "TriggerMessage": _on_trigger_message,
         "UnlockConnector": _on_unlock_connector,
+        "UpdateFirmware": _on_update_firmware,
     }
+
+
+_STEP_WEIGHT = {"Downloading": 1.0, "Installing": 1.0, "Uploading": 1.0}
+"""How many ``update_step``s follow each status before the next; 0 for the rest."""
+
+
+def _version_of(location: str) -> str:
+    """A firmware version from its file's name: ``ftp://fw/vc-2.1.0.bin`` is ``vc-2.1.0``."""
+    name = location.rstrip("/").rsplit("/", 1)[-1]
+    return (name.rsplit(".", 1)[0] if "." in name else name)[:50] or "updated"
+
+
+def _seconds_until(timestamp: str) -> float:
+    try:
+        when = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 async def _nothing(session: OcppSession) -> None:

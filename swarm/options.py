@@ -88,6 +88,19 @@ def add_arguments(parser: Any) -> None:
         " MeterValueSampleInterval key (60 s)",
     )
     group.add_argument(
+        "--update-step",
+        type=_seconds,
+        default=3.0,
+        help="Seconds each step of a firmware update (download, install) or diagnostics"
+        " upload takes",
+    )
+    group.add_argument(
+        "--update-failures",
+        type=float,
+        default=0.0,
+        help="Share (0 to 1) of firmware updates and diagnostics uploads that fail",
+    )
+    group.add_argument(
         "--id-tags",
         default="",
         help="idTags to authorize with: comma-separated, or @FILE with one per line"
@@ -136,6 +149,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
         "session_interval",
         "session_duration",
         "meter_interval",
+        "update_step",
     ):
         raw = getattr(options, name)
         try:
@@ -155,6 +169,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
         raise ValueError(f"--connectors: {options.connectors!r} is not a whole number") from None
     try:
         values["charging_power"] = float(options.charging_power)
-    except ValueError:
-        raise ValueError(f"--charging-power: {options.charging_power!r} is not watts") from None
+        values["update_failures"] = float(options.update_failures)
+    except ValueError as exc:
+        raise ValueError(f"--charging-power or --update-failures: {exc}") from None
     return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

@@ -224,8 +224,8 @@ def test_csms_calls_are_refused_with_the_right_code():
     async def commanding(ws, script):
         frame = await script.receive(ws)
         await ws.send(answer(frame, BOOT_ACCEPTED))
-        firmware = {"location": "ftp://fw/2.bin", "retrieveDate": "2026-01-01T00:00:00Z"}
-        await ws.send(json.dumps([2, "r", "UpdateFirmware", firmware]))
+        certificates = {"certificateType": "CentralSystemRootCertificate"}
+        await ws.send(json.dumps([2, "r", "GetInstalledCertificateIds", certificates]))
         await ws.send(json.dumps([2, "u", "Frobnicate", {}]))
         await answer_everything(ws, script)
 

@@ -214,8 +214,8 @@ def test_simple_commands(action, payload, expected):
             "TypeConstraintViolation",
         ),
         (
-            "UpdateFirmware",
-            {"location": "ftp://fw/1.bin", "retrieveDate": "2026-01-01T00:00:00Z"},
+            "GetInstalledCertificateIds",
+            {"certificateType": "CentralSystemRootCertificate"},
             "NotSupported",
         ),
         ("MakeCoffee", {}, "NotImplemented"),
