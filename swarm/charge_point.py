@@ -387,6 +387,12 @@ class ChargePoint:
             if connector in self.transactions:
                 await self._call_quietly(session, "MeterValues", self._meter_values(connector))
                 self._timers[name] = loop.time() + self._meter_interval()
+        elif name.startswith("full:"):
+            transaction = self.transactions.get(int(name[5:]))
+            if transaction is not None:
+                self._meter(transaction)
+                transaction.power = 0.0
+                await self._set_status(session, transaction.connector, "SuspendedEV")
         elif name.startswith("end:"):
             await self._stop_transaction(session, int(name[4:]), "EVDisconnected")
         elif name == "firmware" and self._firmware is not None:
@@ -495,6 +501,10 @@ class ChargePoint:
         duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
         self._timers[f"meter:{connector}"] = loop.time() + self._meter_interval()
         self._timers[f"end:{connector}"] = loop.time() + duration
+        # Some EVs are full before they leave: they stop drawing power (SuspendedEV).
+        full = duration * self._rng.uniform(0.6, 1.2)
+        if full < duration:
+            self._timers[f"full:{connector}"] = loop.time() + full
 
     async def _stop_transaction(self, session: OcppSession, connector: int, reason: str) -> None:
         transaction = self.transactions.get(connector)
@@ -521,6 +531,7 @@ class ChargePoint:
         self.transactions.pop(connector, None)
         self._timers.pop(f"meter:{connector}", None)
         self._timers.pop(f"end:{connector}", None)
+        self._timers.pop(f"full:{connector}", None)
         self.connector_status[connector] = "Available"
 
     def _end_reservation(self, connector: int) -> None:
@@ -599,6 +610,18 @@ class ChargePoint:
         # The key holds whole seconds (OCPP); the swarm's override may be a fraction of one.
         self.heartbeat_interval = interval
         self.configuration.set("HeartbeatInterval", max(1, min(round(interval), 2**31 - 1)))
+
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> None:
+        """Send a DataTransfer soon (once booted): for scenarios with vendor extensions."""
+        payload: dict[str, Any] = {"vendorId": vendor_id}
+        if message_id is not None:
+            payload["messageId"] = message_id
+        if data is not None:
+            payload["data"] = data
+        schemas.validate("DataTransfer", payload)  # a bad one is the scenario's error, at once
+        self._send_soon("DataTransfer", payload)
 
     # CSMS-initiated calls. Each handler returns the answer's payload; what the call sets off
     # (a triggered message, a session, a reboot) is a job, run after the answer is sent.

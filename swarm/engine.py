@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from . import eventloop
+from . import eventloop, ocppj
 from .charge_point import ChargePoint, ChargePointConfig, State
 from .rpc import Sample
 
@@ -87,6 +87,18 @@ class Engine:
         """Stop a charge point: its WebSocket is closed cleanly, in the loop."""
         self._loop.call_soon_threadsafe(self._stop, charge_point_id)
 
+    def data_transfer(
+        self,
+        charge_point_id: str,
+        vendor_id: str,
+        message_id: str | None = None,
+        data: str | None = None,
+    ) -> None:
+        """Have a charge point send a DataTransfer (see :meth:`ChargePoint.data_transfer`)."""
+        self._loop.call_soon_threadsafe(
+            self._data_transfer, charge_point_id, vendor_id, message_id, data
+        )
+
     def drain(self) -> list[Sample]:
         """Take every sample recorded so far."""
         samples = self._samples
@@ -138,6 +150,15 @@ class Engine:
             del self._charge_points[charge_point_id]
         if not task.cancelled() and task.exception() is not None:
             logger.error("charge point %s failed", charge_point_id, exc_info=task.exception())
+
+    def _data_transfer(self, charge_point_id: str, *args: str | None) -> None:
+        entry = self._charge_points.get(charge_point_id)
+        if entry is None:
+            return
+        try:
+            entry[0].data_transfer(*args)  # type: ignore[arg-type]
+        except ocppj.FrameError as exc:
+            logger.error("DataTransfer for %s: %s", charge_point_id, exc.description)
 
     def _stop(self, charge_point_id: str) -> None:
         entry = self._charge_points.get(charge_point_id)

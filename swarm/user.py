@@ -68,6 +68,14 @@ class ChargePointUser(User):
         if hasattr(self, "charge_point_id"):
             Swarm.of(self.environment).engine.stop_charge_point(self.charge_point_id)
 
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> None:
+        """Have this charge point send a DataTransfer; its round trip shows in Locust."""
+        Swarm.of(self.environment).engine.data_transfer(
+            self.charge_point_id, vendor_id, message_id, data
+        )
+
     @task
     def hold(self) -> None:
         """Nothing to do here: the charge point works in the event loop."""

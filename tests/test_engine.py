@@ -98,3 +98,23 @@ def test_shutdown_says_so_when_the_csms_does_not_complete_the_close():
             time.sleep(0.01)
         assert engine.count_states()[State.ACCEPTED] == 1
         assert engine.shutdown(timeout=0.5) is False
+
+
+def test_a_scenario_has_a_charge_point_send_a_data_transfer():
+    engine = Engine()
+    with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), csms_loop):
+        engine.start()
+        engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
+        deadline = time.monotonic() + 5
+        while engine.count_states()[State.ACCEPTED] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.data_transfer("CP-1", "acme", "ping", "42")
+        engine.data_transfer("CP-1", "x" * 300)  # too long a vendorId: refused, nothing sent
+        while time.monotonic() < deadline and not call_in(
+            csms_loop, lambda: script.calls("DataTransfer")
+        ):
+            time.sleep(0.01)
+        calls = call_in(csms_loop, lambda: script.calls("DataTransfer"))
+        assert engine.shutdown(5.0)
+    assert [c[3] for c in calls] == [{"vendorId": "acme", "messageId": "ping", "data": "42"}]
+    assert any(s.name == "DataTransfer" and s.error is None for s in engine.drain())

@@ -7,6 +7,7 @@ goes back, nothing but Boot before Accepted, one CALL in flight.
 
 import asyncio
 import json
+import random
 
 import pytest
 
@@ -211,3 +212,80 @@ def test_reset_stops_sessions_first():
     stop = actions.index("StopTransaction")
     assert stop < actions.index("BootNotification", 1)
     assert script.calls("StopTransaction")[0][3]["reason"] == "HardReset"
+
+
+def test_an_ev_that_is_full_is_suspended_and_draws_nothing():
+    config = ChargePointConfig(
+        authorize_interval=0, session_interval=0.05, session_duration=1.0, meter_interval=0.05
+    )
+
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(3))
+            task = asyncio.create_task(cp.run())
+            await until(
+                lambda: any(
+                    p["status"] == "SuspendedEV"
+                    for _, _, a, p in script.calls()
+                    if a == "StatusNotification"
+                ),
+                timeout=10,
+            )
+            await until(lambda: script.calls("StopTransaction"), timeout=10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script
+
+    script = run(main())
+    suspended = False
+    energy_when_suspended = None
+    for _, _, action, payload in script.calls():
+        if action == "StatusNotification" and payload["status"] == "SuspendedEV":
+            suspended = True
+        elif action == "MeterValues" and suspended:
+            sampled = {v["measurand"]: v["value"] for v in payload["meterValue"][0]["sampledValue"]}
+            assert sampled["Power.Active.Import"] == "0"
+            energy = int(sampled["Energy.Active.Import.Register"])
+            energy_when_suspended = energy_when_suspended or energy
+            assert energy == energy_when_suspended, "a full EV draws no energy"
+        elif action == "StopTransaction" and suspended:
+            break
+    assert suspended
+
+
+def test_nothing_but_boot_before_accepted_even_with_sessions_due():
+    boots = 0
+
+    async def pending_then_accepted(ws, script):
+        nonlocal boots
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] != 2:
+                continue
+            if frame[2] == "BootNotification":
+                boots += 1
+                status = "Pending" if boots == 1 else "Accepted"
+                await ws.send(answer(frame, {**BOOT_ACCEPTED, "status": status, "interval": 1}))
+            elif frame[2] == "StartTransaction":
+                reply = {"idTagInfo": {"status": "Accepted"}, "transactionId": 1}
+                await ws.send(answer(frame, reply))
+            elif frame[2] == "Authorize":
+                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
+            else:
+                await ws.send(answer(frame, {}))
+
+    config = ChargePointConfig(authorize_interval=0.05, session_interval=0.05, session_duration=5)
+
+    async def main():
+        async with scripted_csms(pending_then_accepted) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: script.calls("StartTransaction"), timeout=10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return [f[2] for f in script.calls()]
+
+    actions = run(main())
+    second_boot = actions.index("BootNotification", 1)
+    assert actions[: second_boot + 1] == ["BootNotification", "BootNotification"]
