@@ -23,6 +23,7 @@ jitter, and a new boot. Everything runs in the event loop; the charge point know
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -213,6 +214,10 @@ class ChargePoint:
         self._rng = rng or random
         self._session: OcppSession | None = None
         self._jobs: list[Job] = []
+        self._requests: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(
+            maxlen=100
+        )
+        """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
         self._timers: dict[str, float] = {}
         self._boot_asked = False
         self._reboot: str | None = None
@@ -356,6 +361,8 @@ class ChargePoint:
             await self._run_jobs(session)
             if self._reboot:  # a Reset, or a firmware update installed
                 return
+            while self._requests:
+                await self._call_quietly(session, *self._requests.popleft())
             due = min(timers.values(), default=loop.time() + 3600)
             if not await session.sleep(max(0.0, due - loop.time())):
                 continue  # woken: a job to run
@@ -614,14 +621,16 @@ class ChargePoint:
     def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None
     ) -> None:
-        """Send a DataTransfer soon (once booted): for scenarios with vendor extensions."""
+        """Send a DataTransfer once booted (the last 100 asked for are kept meanwhile)."""
         payload: dict[str, Any] = {"vendorId": vendor_id}
         if message_id is not None:
             payload["messageId"] = message_id
         if data is not None:
             payload["data"] = data
         schemas.validate("DataTransfer", payload)  # a bad one is the scenario's error, at once
-        self._send_soon("DataTransfer", payload)
+        self._requests.append(("DataTransfer", payload))
+        if self._session is not None and self.state is State.ACCEPTED:
+            self._session.wake()
 
     # CSMS-initiated calls. Each handler returns the answer's payload; what the call sets off
     # (a triggered message, a session, a reboot) is a job, run after the answer is sent.

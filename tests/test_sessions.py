@@ -280,8 +280,12 @@ def test_nothing_but_boot_before_accepted_even_with_sessions_due():
     async def main():
         async with scripted_csms(pending_then_accepted) as (url, script):
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
+            cp.data_transfer("acme", "early")  # a scenario asks before it even connects
             task = asyncio.create_task(cp.run())
-            await until(lambda: script.calls("StartTransaction"), timeout=10)
+            await until(
+                lambda: script.calls("StartTransaction") and script.calls("DataTransfer"),
+                timeout=10,
+            )
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return [f[2] for f in script.calls()]
@@ -289,3 +293,4 @@ def test_nothing_but_boot_before_accepted_even_with_sessions_due():
     actions = run(main())
     second_boot = actions.index("BootNotification", 1)
     assert actions[: second_boot + 1] == ["BootNotification", "BootNotification"]
+    assert actions.count("DataTransfer") == 1
