@@ -103,6 +103,8 @@ class ChargePointConfig:
     """Seconds each step of a firmware update (download, install) or diagnostics upload takes."""
     update_failures: float = 0.0
     """Share (0 to 1) of firmware updates and diagnostics uploads that fail."""
+    faults: float = 0.0
+    """Share (0 to 1) of charging sessions in which the connector faults (GroundFailure)."""
     connect_options: Mapping[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
@@ -134,6 +136,8 @@ class ChargePointConfig:
             value = getattr(self, name)
             if not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a finite number above 0, got {value}")
+        if not 0 <= self.faults <= 1:
+            raise ValueError(f"faults must be a share from 0 to 1, got {self.faults}")
         if not 0 <= self.update_failures <= 1:
             raise ValueError(
                 f"update_failures must be a share from 0 to 1, got {self.update_failures}"
@@ -167,9 +171,18 @@ class Transaction:
     connector: int
     id_tag: str
     power: float
-    """Watts, steady for the session."""
+    """Watts the EV draws while it charges, steady for the session."""
     metered_at: float
     """Loop time up to which the connector's energy register has counted this session."""
+    full: bool = False
+    """The EV is full and draws nothing (SuspendedEV)."""
+    limited: bool = False
+    """A charging profile limits the connector to 0 (SuspendedEVSE)."""
+
+    @property
+    def drawing(self) -> float:
+        """Watts drawn now."""
+        return 0.0 if self.full or self.limited else self.power
 
 
 @dataclass(slots=True)
@@ -207,6 +220,8 @@ class ChargePoint:
         self.configuration.on_change("HeartbeatInterval", self._heartbeat_interval_changed)
         self.connector_status = ["Available"] * (config.connectors + 1)
         """OCPP status of each connector; index 0 is the charge point itself."""
+        self.connector_errors: dict[int, str] = {}
+        """ChargePointErrorCode of each Faulted connector."""
         self.energy_wh = [0.0] * (config.connectors + 1)
         """Energy register of each connector (index 0 unused): it only ever grows."""
         self.transactions: dict[int, Transaction] = {}
@@ -398,8 +413,15 @@ class ChargePoint:
             transaction = self.transactions.get(int(name[5:]))
             if transaction is not None:
                 self._meter(transaction)
-                transaction.power = 0.0
-                await self._set_status(session, transaction.connector, "SuspendedEV")
+                transaction.full = True
+                if not transaction.limited:
+                    await self._set_status(session, transaction.connector, "SuspendedEV")
+        elif name.startswith("fault:"):
+            await self._fault(session, int(name[6:]))
+        elif name.startswith("recover:"):
+            connector = int(name[8:])
+            self.connector_errors.pop(connector, None)
+            await self._set_status(session, connector, "Available")
         elif name.startswith("end:"):
             await self._stop_transaction(session, int(name[4:]), "EVDisconnected")
         elif name == "firmware" and self._firmware is not None:
@@ -512,6 +534,10 @@ class ChargePoint:
         full = duration * self._rng.uniform(0.6, 1.2)
         if full < duration:
             self._timers[f"full:{connector}"] = loop.time() + full
+        if self._rng.random() < self.config.faults:
+            self._timers[f"fault:{connector}"] = loop.time() + duration * self._rng.uniform(
+                0.1, 0.9
+            )
 
     async def _stop_transaction(self, session: OcppSession, connector: int, reason: str) -> None:
         transaction = self.transactions.get(connector)
@@ -530,6 +556,27 @@ class ChargePoint:
         await self._call_quietly(session, "StopTransaction", stop)
         await self._set_status(session, connector, "Available")
 
+    async def _fault(self, session: OcppSession, connector: int) -> None:
+        """The connector faults mid-session: Faulted, the session stops, and a while later the
+        connector is Available again."""
+        transaction = self.transactions.get(connector)
+        if transaction is None:
+            return
+        self._meter(transaction)
+        self._end_locally(connector)
+        self.connector_errors[connector] = "GroundFailure"
+        await self._set_status(session, connector, "Faulted")
+        stop = {
+            "transactionId": transaction.id,
+            "idTag": transaction.id_tag,
+            "meterStop": int(self.energy_wh[connector]),
+            "timestamp": _now(),
+            "reason": "Other",
+        }
+        await self._call_quietly(session, "StopTransaction", stop)
+        self._timers[f"recover:{connector}"] = asyncio.get_running_loop().time() + FAULT_RECOVERY
+        self.connector_status[connector] = "Faulted"  # not free until it recovers
+
     async def _stop_transactions(self, session: OcppSession, reason: str) -> None:
         for connector in list(self.transactions):
             await self._stop_transaction(session, connector, reason)
@@ -539,6 +586,7 @@ class ChargePoint:
         self._timers.pop(f"meter:{connector}", None)
         self._timers.pop(f"end:{connector}", None)
         self._timers.pop(f"full:{connector}", None)
+        self._timers.pop(f"fault:{connector}", None)
         self.connector_status[connector] = "Available"
 
     def _end_reservation(self, connector: int) -> None:
@@ -553,7 +601,7 @@ class ChargePoint:
         """Bring the connector's energy register up to now."""
         now = asyncio.get_running_loop().time()
         hours = (now - transaction.metered_at) / 3600
-        self.energy_wh[transaction.connector] += transaction.power * hours
+        self.energy_wh[transaction.connector] += transaction.drawing * hours
         transaction.metered_at = now
 
     def _meter_values(self, connector: int) -> dict[str, Any]:
@@ -572,7 +620,7 @@ class ChargePoint:
             values[0]["value"] = str(int(self.energy_wh[connector]))
             values.append(
                 {
-                    "value": str(round(transaction.power)),
+                    "value": str(round(transaction.drawing)),
                     "context": "Sample.Periodic",
                     "measurand": "Power.Active.Import",
                     "unit": "W",
@@ -593,7 +641,7 @@ class ChargePoint:
     def _status(self, connector: int) -> dict[str, Any]:
         return {
             "connectorId": connector,
-            "errorCode": "NoError",
+            "errorCode": self.connector_errors.get(connector, "NoError"),
             "status": self.connector_status[connector],
         }
 
@@ -840,7 +888,23 @@ class ChargePoint:
             != (profile["chargingProfilePurpose"], profile["stackLevel"])
         ]
         self.charging_profiles[connector] = [*kept, profile]
+        transaction = self.transactions.get(connector)
+        if transaction is not None:
+            periods = profile["chargingSchedule"]["chargingSchedulePeriod"]
+            self._soon(lambda session: self._limit(session, transaction, periods[0]["limit"] == 0))
         return {"status": "Accepted"}
+
+    async def _limit(self, session: OcppSession, transaction: Transaction, to_zero: bool) -> None:
+        """A profile limits a session to 0 (SuspendedEVSE), or lifts that limit."""
+        if self.transactions.get(transaction.connector) is not transaction:
+            return
+        if to_zero != transaction.limited:
+            self._meter(transaction)
+            transaction.limited = to_zero
+            status = (
+                "SuspendedEVSE" if to_zero else "SuspendedEV" if transaction.full else "Charging"
+            )
+            await self._set_status(session, transaction.connector, status)
 
     def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
         def matches(connector: int, profile: dict[str, Any]) -> bool:
@@ -908,6 +972,9 @@ class ChargePoint:
         "UpdateFirmware": _on_update_firmware,
     }
 
+
+FAULT_RECOVERY = 5.0
+"""Seconds a faulted connector takes to be Available again."""
 
 _STEP_WEIGHT = {"Downloading": 1.0, "Installing": 1.0, "Uploading": 1.0}
 """How many ``update_step``s follow each status before the next; 0 for the rest."""

@@ -88,6 +88,12 @@ def add_arguments(parser: Any) -> None:
         " MeterValueSampleInterval key (60 s)",
     )
     group.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        help="Share (0 to 1) of charging sessions in which the connector faults",
+    )
+    group.add_argument(
         "--update-step",
         type=_seconds,
         default=3.0,
@@ -170,6 +176,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
     try:
         values["charging_power"] = float(options.charging_power)
         values["update_failures"] = float(options.update_failures)
+        values["faults"] = float(options.faults)
     except ValueError as exc:
-        raise ValueError(f"--charging-power or --update-failures: {exc}") from None
+        raise ValueError(f"--charging-power, --update-failures or --faults: {exc}") from None
     return ChargePointConfig(vendor=options.vendor, model=options.model, **values)

@@ -294,3 +294,74 @@ def test_nothing_but_boot_before_accepted_even_with_sessions_due():
     second_boot = actions.index("BootNotification", 1)
     assert actions[: second_boot + 1] == ["BootNotification", "BootNotification"]
     assert actions.count("DataTransfer") == 1
+
+
+def test_a_fault_stops_the_session_and_the_connector_recovers(monkeypatch):
+    monkeypatch.setattr("swarm.charge_point.FAULT_RECOVERY", 0.2)
+    config = ChargePointConfig(
+        authorize_interval=0,
+        session_interval=0.05,
+        session_duration=1.0,
+        meter_interval=0.1,
+        faults=1.0,
+    )
+
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            statuses = lambda: [p for _, _, a, p in script.calls() if a == "StatusNotification"]  # noqa: E731
+            await until(lambda: any(p["status"] == "Faulted" for p in statuses()), timeout=10)
+            await until(lambda: statuses()[-1]["status"] == "Available", timeout=10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return script, statuses()
+
+    script, statuses = run(main())
+    faulted = next(p for p in statuses if p["status"] == "Faulted")
+    assert faulted["errorCode"] == "GroundFailure"
+    assert script.calls("StopTransaction")[0][3]["reason"] == "Other"
+    assert statuses[-1]["errorCode"] == "NoError"
+
+
+def test_a_zero_limit_suspends_the_session_until_lifted():
+    config = ChargePointConfig(authorize_interval=0, meter_interval=0.05, session_duration=60)
+    profile = {
+        "chargingProfileId": 5,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0}],
+        },
+    }
+
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(1))
+            task = asyncio.create_task(cp.run())
+            await until(lambda: cp.state is State.ACCEPTED and script.calls("StatusNotification"))
+            ws = script.connections[-1]
+            await ws.send(json.dumps([2, "s", "RemoteStartTransaction", {"idTag": "T"}]))
+            await until(lambda: cp.connector_status[1] == "Charging")
+            limit = {"connectorId": 1, "csChargingProfiles": profile}
+            await ws.send(json.dumps([2, "p0", "SetChargingProfile", limit]))
+            await until(lambda: cp.connector_status[1] == "SuspendedEVSE")
+            energy = cp.energy_wh[1]
+            await asyncio.sleep(0.3)
+            suspended_energy = cp.energy_wh[1]
+            lifted = json.loads(json.dumps(limit))
+            lifted["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0][
+                "limit"
+            ] = 16
+            await ws.send(json.dumps([2, "p1", "SetChargingProfile", lifted]))
+            await until(lambda: cp.connector_status[1] == "Charging")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return energy, suspended_energy
+
+    energy, suspended_energy = run(main())
+    assert suspended_energy == energy  # nothing drawn while the EVSE holds it at 0
