@@ -373,7 +373,8 @@ class ChargePoint:
             timers["arrival"] = loop.time() + self._rng.expovariate(1 / config.session_interval)
         while True:
             # Jobs first: CSMS calls may have queued some while a timer's CALL was in flight.
-            await self._run_jobs(session)
+            if self._jobs:
+                await self._run_jobs(session)
             if self._reboot:  # a Reset, or a firmware update installed
                 return
             while self._requests:
@@ -385,15 +386,17 @@ class ChargePoint:
             # for a loop's clock is coarser than the deadlines (1 ms under uvloop).
             for name in [name for name, deadline in timers.items() if deadline <= due]:
                 deadline = timers.pop(name, None)
-                if deadline is not None:
-                    await self._on_timer(session, name, deadline)
+                if deadline is None:
+                    continue  # an earlier timer's work removed it
+                if name == "heartbeat":  # the hot path: no detour through _on_timer
+                    await self._call_quietly(session, "Heartbeat", {})
+                    timers[name] = next_beat(deadline, self._heartbeat(), loop.time())
+                else:
+                    await self._on_timer(session, name)
 
-    async def _on_timer(self, session: OcppSession, name: str, deadline: float) -> None:
+    async def _on_timer(self, session: OcppSession, name: str) -> None:
         loop, config = asyncio.get_running_loop(), self.config
-        if name == "heartbeat":
-            await self._call_quietly(session, "Heartbeat", {})
-            self._timers[name] = next_beat(deadline, self._heartbeat(), loop.time())
-        elif name == "authorize":
+        if name == "authorize":
             tag = self._rng.choice(config.id_tags)
             await self._call_quietly(session, "Authorize", {"idTag": tag})
             self._timers[name] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
