@@ -546,18 +546,22 @@ class ChargePoint:
         transaction = self.transactions.get(connector)
         if transaction is None:
             return
-        self._meter(transaction)
-        self._end_locally(connector)
         await self._set_status(session, connector, "Finishing")
+        await self._send_stop(session, transaction, reason)
+        await self._set_status(session, connector, "Available")
+
+    async def _send_stop(self, session: OcppSession, transaction: Transaction, reason: str) -> None:
+        """End the transaction here, then report it with the energy register's reading."""
+        self._meter(transaction)
+        self._end_locally(transaction.connector)
         stop = {
             "transactionId": transaction.id,
             "idTag": transaction.id_tag,
-            "meterStop": int(self.energy_wh[connector]),
+            "meterStop": int(self.energy_wh[transaction.connector]),
             "timestamp": _now(),
             "reason": reason,
         }
         await self._call_quietly(session, "StopTransaction", stop)
-        await self._set_status(session, connector, "Available")
 
     async def _fault(self, session: OcppSession, connector: int) -> None:
         """The connector faults mid-session: Faulted, the session stops, and a while later the
@@ -565,18 +569,9 @@ class ChargePoint:
         transaction = self.transactions.get(connector)
         if transaction is None:
             return
-        self._meter(transaction)
-        self._end_locally(connector)
         self.connector_errors[connector] = "GroundFailure"
         await self._set_status(session, connector, "Faulted")
-        stop = {
-            "transactionId": transaction.id,
-            "idTag": transaction.id_tag,
-            "meterStop": int(self.energy_wh[connector]),
-            "timestamp": _now(),
-            "reason": "Other",
-        }
-        await self._call_quietly(session, "StopTransaction", stop)
+        await self._send_stop(session, transaction, "Other")
         self._timers[f"recover:{connector}"] = asyncio.get_running_loop().time() + FAULT_RECOVERY
         self.connector_status[connector] = "Faulted"  # not free until it recovers
 

@@ -46,6 +46,18 @@ def answer(frame: list[Any], payload: dict[str, Any]) -> str:
     return json.dumps([3, frame[1], payload])
 
 
+def run(coroutine: Awaitable[Any], timeout: float = 30.0) -> Any:
+    """Run a test's coroutine to the end, within ``timeout`` seconds."""
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds, checking every 10 ms; fail after ``timeout`` s."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
 BOOT_ACCEPTED = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 60}
 
 

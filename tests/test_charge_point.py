@@ -12,21 +12,11 @@ from swarm.charge_point import ChargePoint, ChargePointConfig, State, next_beat
 from swarm.csms import Csms, CsmsConfig
 from swarm.eventloop import loop_factory
 from swarm.rpc import OCPP, WEBSOCKET, OcppSession
-from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, scripted_csms
+from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
 
 FAST = ChargePointConfig(
     authorize_interval=0, reconnect_min=0.05, reconnect_max=0.1, call_timeout=2
 )
-
-
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 30))
-
-
-async def until(predicate, timeout=5.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def running(charge_point):

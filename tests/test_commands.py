@@ -12,19 +12,9 @@ import pytest
 from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.rpc import CSMS
-from tests.scripted import answer_everything, scripted_csms
+from tests.scripted import answer_everything, run, scripted_csms, until
 
 CONFIG = ChargePointConfig(authorize_interval=0, connectors=2, reconnect_min=0.1)
-
-
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 30))
-
-
-async def until(predicate, timeout=5.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,19 +17,10 @@ import pytest
 from swarm import control
 from swarm.csms import Csms, CsmsConfig, CsmsProcess
 from tests.fleet import fleet, refuse, status
+from tests.scripted import run
 
 TIMEOUT = 5.0
 RESET = {"action": "Reset", "payload": {"type": "Soft"}}
-
-
-def run(coro_fn: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
-    """Run an async test body with a bound on its duration."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await coro_fn()
-
-    asyncio.run(bounded())
 
 
 @asynccontextmanager
@@ -97,7 +88,7 @@ def test_get_charge_points_lists_the_connected_ids(monkeypatch: pytest.MonkeyPat
             _, answer, _ = await http("GET", f"{url}/charge-points?ignored=1")
             assert answer == {"connected": ["CP-1", "CP-2"], "count": 3}
 
-    run(body)
+    run(body())
 
 
 def test_get_stats_returns_the_counters() -> None:
@@ -111,7 +102,7 @@ def test_get_stats_returns_the_counters() -> None:
                 "connections.total": 2,
             }
 
-    run(body)
+    run(body())
 
 
 def test_post_calls_sends_to_a_share_of_the_fleet() -> None:
@@ -134,7 +125,7 @@ def test_post_calls_sends_to_a_share_of_the_fleet() -> None:
             assert sum(len(fake.calls) for fake in fakes) == 2
             assert csms.stats["sent.Reset"] == 2
 
-    run(body)
+    run(body())
 
 
 def test_post_calls_sends_to_named_charge_points_at_a_rate() -> None:
@@ -157,7 +148,7 @@ def test_post_calls_sends_to_named_charge_points_at_a_rate() -> None:
             assert answer["seconds"] >= 0.04  # three calls at 50 a second
             assert fakes[2].calls == []
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -192,7 +183,7 @@ def test_post_calls_refuses_a_bad_call_with_400(call: Any, error: str) -> None:
             assert error in answer["error"]
             assert cp.calls == []
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -220,7 +211,7 @@ def test_post_calls_takes_json_only(
             else:
                 assert error in answer["error"]
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -246,7 +237,7 @@ def test_unknown_paths_and_wrong_methods(
             assert answer["error"]
             assert headers.get("Allow") == allow
 
-    run(body)
+    run(body())
 
 
 # The HTTP layer, byte by byte.
@@ -278,7 +269,7 @@ def test_malformed_requests_get_an_error(request_bytes: bytes, status_line: byte
             assert head.split(b"\r\n")[0] == status_line
             json.loads(data)
 
-    run(body)
+    run(body())
 
 
 def test_an_oversized_request_head_gets_431(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -289,7 +280,7 @@ def test_an_oversized_request_head_gets_431(monkeypatch: pytest.MonkeyPatch) -> 
             response = await raw(url, b"GET /stats HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n")
             assert response.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
 
-    run(body)
+    run(body())
 
 
 def test_a_stalled_request_gets_408(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,7 +294,7 @@ def test_a_stalled_request_gets_408(monkeypatch: pytest.MonkeyPatch) -> None:
             assert response.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
             assert loop.time() - started < 1.0
 
-    run(body)
+    run(body())
 
 
 def test_expect_100_continue_is_answered_before_the_body() -> None:
@@ -327,7 +318,7 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
             assert head.startswith(b"HTTP/1.1 200 OK\r\n")
             assert json.loads(data)["answered"] == 1
 
-    run(body)
+    run(body())
 
 
 def test_url_brackets_an_ipv6_address() -> None:
@@ -344,7 +335,7 @@ def test_url_brackets_an_ipv6_address() -> None:
             finally:
                 server.close()
 
-    run(body)
+    run(body())
 
 
 # The command line.
@@ -369,7 +360,7 @@ def test_the_cli_serves_the_control_api_and_stops() -> None:
                 _, listed, _ = await http("GET", f"{url}/charge-points")
                 assert listed == {"connected": ["CP-1", "CP-2"], "count": 2}
 
-        run(body)
+        run(body())
         assert child.stop() == 0
     assert child.process.poll() is not None
     assert not psutil.pid_exists(child.pid)

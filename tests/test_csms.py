@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from swarm import ocppj, schemas
 from swarm.csms import Csms, CsmsConfig, CsmsProcess, NotConnectedError, main
 from swarm.schemas import CSMS_ACTIONS
 from tests.fleet import fleet, never, refuse, status
+from tests.scripted import run
 
 TIMEOUT = 5.0
 NOW = "2024-05-01T12:00:00Z"
@@ -57,16 +58,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "LogStatusNotification": {"status": "Idle", "requestId": 1},
     "SignedFirmwareStatusNotification": {"status": "Idle", "requestId": 1},
 }
-
-
-def run(coro_fn: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
-    """Run an async test body with a bound on its duration."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await coro_fn()
-
-    asyncio.run(bounded())
 
 
 @asynccontextmanager
@@ -107,7 +98,7 @@ def test_boot_accept_sends_the_heartbeat_interval() -> None:
                 assert reply["interval"] == 42
                 assert reply["currentTime"].endswith("Z")
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(("policy", "first"), [("pending", "Pending"), ("reject", "Rejected")])
@@ -130,7 +121,7 @@ def test_boot_policy_applies_to_the_first_boot_of_each_charge_point(
                 reply = await call(ws, "BootNotification", EXAMPLES["BootNotification"])
                 assert reply["status"] == "Accepted"
 
-    run(body)
+    run(body())
 
 
 # Handlers.
@@ -145,7 +136,7 @@ def test_heartbeat_returns_the_current_utc_time() -> None:
             sent = datetime.fromisoformat(reply["currentTime"].replace("Z", "+00:00"))
             assert abs((datetime.now(UTC) - sent).total_seconds()) < 5
 
-    run(body)
+    run(body())
 
 
 def test_authorize_rejects_configured_id_tags() -> None:
@@ -161,7 +152,7 @@ def test_authorize_rejects_configured_id_tags() -> None:
             assert reply["idTagInfo"] == {"status": "Invalid"}
             assert isinstance(reply["transactionId"], int)
 
-    run(body)
+    run(body())
 
 
 def test_transaction_ids_are_unique_and_increasing_across_charge_points() -> None:
@@ -179,7 +170,7 @@ def test_transaction_ids_are_unique_and_increasing_across_charge_points() -> Non
             assert ids == sorted(set(ids))
             assert len(ids) == 5
 
-    run(body)
+    run(body())
 
 
 def test_stop_transaction_answers_id_tag_info_only_for_an_id_tag() -> None:
@@ -194,7 +185,7 @@ def test_stop_transaction_answers_id_tag_info_only_for_an_id_tag() -> None:
             reply = await call(ws, "StopTransaction", {**stop, "idTag": "BAD"})
             assert reply == {"idTagInfo": {"status": "Invalid"}}
 
-    run(body)
+    run(body())
 
 
 def test_examples_cover_every_charge_point_initiated_action_the_ocpp_package_knows() -> None:
@@ -222,7 +213,7 @@ def test_every_response_validates_against_the_16_response_schema() -> None:
             assert csms.stats["Heartbeat"] == 1
             assert csms.stats["BootNotification"] == 2
 
-    run(body)
+    run(body())
 
 
 # Errors.
@@ -259,7 +250,7 @@ def test_invalid_payload_gets_the_mapped_code_and_the_calls_id(
             # The connection stays usable.
             assert "currentTime" in await call(ws, "Heartbeat", {}, "next")
 
-    run(body)
+    run(body())
 
 
 def test_validation_can_be_switched_off() -> None:
@@ -271,7 +262,7 @@ def test_validation_can_be_switched_off() -> None:
             assert reply[:3] == [ocppj.CALLERROR, "2", ocppj.INTERNAL_ERROR]
             assert "currentTime" in await call(ws, "Heartbeat", {}, "3")
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -294,7 +285,7 @@ def test_bad_frames_get_a_callerror(frame: str | bytes, uid: str, code: str) -> 
             assert reply[:3] == [ocppj.CALLERROR, uid, code]
             assert "currentTime" in await call(ws, "Heartbeat", {}, "next")
 
-    run(body)
+    run(body())
 
 
 def test_answers_from_the_charge_point_are_counted_not_answered() -> None:
@@ -307,7 +298,7 @@ def test_answers_from_the_charge_point_are_counted_not_answered() -> None:
             assert csms.stats["received.callresult"] == 1
             assert csms.stats["received.callerror"] == 1
 
-    run(body)
+    run(body())
 
 
 # The CSMS's own calls.
@@ -325,7 +316,7 @@ def test_csms_call_returns_the_charge_points_answer() -> None:
             assert (csms.stats["sent.Reset"], csms.stats["answered.Reset"]) == (1, 1)
             assert csms.stats["received.callresult"] == 1
 
-    run(body)
+    run(body())
 
 
 def test_csms_call_returns_a_callerror() -> None:
@@ -337,7 +328,7 @@ def test_csms_call_returns_a_callerror() -> None:
             assert csms.stats["callerror.ClearCache"] == 1
             assert csms.stats["answered.ClearCache"] == 0
 
-    run(body)
+    run(body())
 
 
 def test_csms_call_times_out_and_a_late_answer_is_not_taken_for_the_next() -> None:
@@ -356,7 +347,7 @@ def test_csms_call_times_out_and_a_late_answer_is_not_taken_for_the_next() -> No
             assert csms.stats["received.callresult"] == 2
             assert csms.stats["answered.Reset"] == 1
 
-    run(body)
+    run(body())
 
 
 def test_csms_call_to_a_charge_point_not_connected_raises() -> None:
@@ -367,7 +358,7 @@ def test_csms_call_to_a_charge_point_not_connected_raises() -> None:
             assert csms.stats["disconnected.Reset"] == 1
             assert csms.stats["sent.Reset"] == 0
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -395,7 +386,7 @@ def test_csms_call_refuses_a_bad_call_before_sending_anything(
             counted = {key for key in csms.stats if "." in key and "connections" not in key}
             assert counted == {"sent.ClearCache", "answered.ClearCache", "received.callresult"}
 
-    run(body)
+    run(body())
 
 
 def test_one_csms_call_in_flight_per_charge_point() -> None:
@@ -412,7 +403,7 @@ def test_one_csms_call_in_flight_per_charge_point() -> None:
             assert events == [("call", a), ("answer", a), ("call", b), ("answer", b)]
             assert csms.stats["sent.Reset"] == csms.stats["sent.ClearCache"] == 1
 
-    run(body)
+    run(body())
 
 
 def test_calls_to_different_charge_points_run_concurrently() -> None:
@@ -424,7 +415,7 @@ def test_calls_to_different_charge_points_run_concurrently() -> None:
             assert time.monotonic() - started < 1.0
             assert [a.payload for a in answers] == [{"status": "Ok"}] * 5
 
-    run(body)
+    run(body())
 
 
 def test_a_closing_connection_fails_the_pending_call_at_once() -> None:
@@ -441,7 +432,7 @@ def test_a_closing_connection_fails_the_pending_call_at_once() -> None:
             with pytest.raises(NotConnectedError):
                 await csms.call("CP-1", "Reset", RESET)
 
-    run(body)
+    run(body())
 
 
 def test_campaign_targets_a_random_share_of_the_connected_charge_points() -> None:
@@ -460,7 +451,7 @@ def test_campaign_targets_a_random_share_of_the_connected_charge_points() -> Non
             assert (result.targeted, result.answered) == (10, 10)
             assert csms.stats["sent.Reset"] == 16
 
-    run(body)
+    run(body())
 
 
 def test_campaign_counts_every_kind_of_outcome() -> None:
@@ -502,7 +493,7 @@ def test_campaign_counts_every_kind_of_outcome() -> None:
                 "disconnected": 1,
             }
 
-    run(body)
+    run(body())
 
 
 def test_campaign_at_a_rate_spreads_its_calls_evenly() -> None:
@@ -519,7 +510,7 @@ def test_campaign_at_a_rate_spreads_its_calls_evenly() -> None:
             assert min(gaps) > 0.02, gaps
             assert 0.4 <= arrivals[-1] - arrivals[0] <= 1.0
 
-    run(body)
+    run(body())
 
 
 def test_campaign_ends_when_the_csms_stops() -> None:
@@ -539,7 +530,7 @@ def test_campaign_ends_when_the_csms_stops() -> None:
         finally:
             await csms.stop()
 
-    run(body)
+    run(body())
 
 
 def test_campaign_without_charge_points_targets_none() -> None:
@@ -550,7 +541,7 @@ def test_campaign_without_charge_points_targets_none() -> None:
             result = await csms.campaign("Reset", RESET, charge_point_ids=["CP-1"], rate=1)
             assert (result.targeted, result.disconnected) == (1, 1)
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize(
@@ -576,7 +567,7 @@ def test_campaign_refuses_bad_arguments(kwargs: dict[str, Any], match: str) -> N
                 await csms.campaign("Reset", {"type": "Now"})
             assert cp.calls == []
 
-    run(body)
+    run(body())
 
 
 # Handshake and connections.
@@ -593,7 +584,7 @@ def test_a_client_without_ocpp16_is_refused(subprotocols: list[str] | None) -> N
             assert info.value.response.status_code == 400
             assert csms.stats["connections.total"] == 0
 
-    run(body)
+    run(body())
 
 
 def test_the_negotiated_subprotocol_is_ocpp16() -> None:
@@ -603,7 +594,7 @@ def test_the_negotiated_subprotocol_is_ocpp16() -> None:
             async with connect(url, subprotocols=["ocpp2.0.1", "ocpp1.6"]) as ws:
                 assert ws.subprotocol == "ocpp1.6"
 
-    run(body)
+    run(body())
 
 
 @pytest.mark.parametrize("path", ["/", "/ocpp/", "/ocpp/?a=b"])
@@ -615,7 +606,7 @@ def test_an_empty_charge_point_id_is_refused(path: str) -> None:
                     pass
             assert info.value.response.status_code == 404
 
-    run(body)
+    run(body())
 
 
 def test_connections_are_registered_by_charge_point_id() -> None:
@@ -637,7 +628,7 @@ def test_connections_are_registered_by_charge_point_id() -> None:
             assert csms.stats["connections.current"] == 0
             assert csms.stats["connections.total"] == 2
 
-    run(body)
+    run(body())
 
 
 def test_stop_closes_connections_with_going_away() -> None:
@@ -653,7 +644,7 @@ def test_stop_closes_connections_with_going_away() -> None:
             assert ws.close_code == 1001
         await csms.stop()  # idempotent
 
-    run(body)
+    run(body())
 
 
 # Configuration and command line.
@@ -715,7 +706,7 @@ def test_csms_process_serves_and_stops() -> None:
                     "idTagInfo": {"status": "Invalid"}
                 }
 
-        run(body)
+        run(body())
         assert child.stop() == 0
     assert child.process.poll() is not None
 

@@ -11,14 +11,11 @@ import pytest
 
 from swarm import schemas
 from swarm.charge_point import ChargePointConfig, State
-from tests.test_commands import booted, command, until
+from tests.scripted import run, until
+from tests.test_commands import booted, command
 
 FAST = ChargePointConfig(authorize_interval=0, connectors=2, update_step=0.1, reconnect_min=0.1)
 PAST = "2020-01-01T00:00:00Z"
-
-
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 30))
 
 
 def statuses(script, action):

@@ -15,7 +15,7 @@ from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import OCPP
-from tests.scripted import BOOT_ACCEPTED, answer, scripted_csms
+from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 
 SESSIONS = ChargePointConfig(
     authorize_interval=0,
@@ -25,16 +25,6 @@ SESSIONS = ChargePointConfig(
     meter_interval=0.1,
     charging_power=36000,  # 10 Wh a second: the register moves within a test
 )
-
-
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 30))
-
-
-async def until(predicate, timeout=5.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def test_sessions_against_the_embedded_csms():
