@@ -11,6 +11,7 @@ import pytest
 
 from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
+from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import CSMS
 from tests.scripted import answer_everything, run, scripted_csms, until
 
@@ -220,3 +221,31 @@ def test_bad_or_unsupported_commands_get_the_right_callerror(action, payload, co
 
     frame = run(main())
     assert frame[:3] == [4, "c1", code]
+
+
+def test_the_embedded_csms_commands_a_fleet_of_charge_points():
+    async def main():
+        async with Csms(CsmsConfig(port=0)) as csms:
+            fleet = [
+                ChargePoint(f"CP-{n}", f"{csms.url}/CP-{n}", CONFIG, lambda s: None)
+                for n in range(4)
+            ]
+            tasks = [asyncio.create_task(cp.run()) for cp in fleet]
+            await until(lambda: all(cp.state is State.ACCEPTED for cp in fleet))
+            await until(lambda: csms.stats["StatusNotification"] == 4 * 3)
+            beats = csms.stats["Heartbeat"]
+            trigger = await csms.campaign(
+                "TriggerMessage", {"requestedMessage": "Heartbeat"}, share=0.5
+            )
+            await until(lambda: csms.stats["Heartbeat"] == beats + 2)
+            reset = await csms.campaign("Reset", {"type": "Soft"}, rate=20)
+            await until(lambda: csms.stats["BootNotification"] == 8)
+            await until(lambda: all(cp.state is State.ACCEPTED for cp in fleet))
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return trigger, reset
+
+    trigger, reset = run(main())
+    assert (trigger.targeted, trigger.answered, trigger.statuses["Accepted"]) == (2, 2, 2)
+    assert (reset.targeted, reset.answered, reset.statuses["Accepted"]) == (4, 4, 4)
