@@ -294,10 +294,18 @@ class ChargePoint:
 
     async def _operate(self, session: OcppSession) -> None:
         """Boot and work on one connection until it is lost. Never raises but to cancel."""
+        # A new connection starts from a clean slate, but for the availability a CSMS set
+        # (it persists across reboots, OCPP 1.6 5.2): the timers that would end a fault or a
+        # reservation are gone with the old connection.
         self._jobs.clear()
         self._timers.clear()
-        self._firmware = self._diagnostics = None  # an update does not survive a lost connection
+        self._firmware = self._diagnostics = None
         self.firmware_status = self.diagnostics_status = "Idle"
+        self.reservations.clear()
+        self.connector_errors.clear()
+        for connector, status in enumerate(self.connector_status):
+            if status != "Unavailable":
+                self.connector_status[connector] = "Available"
         try:
             interval = await self._boot(session)
             if not self._reboot:

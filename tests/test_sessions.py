@@ -355,3 +355,27 @@ def test_a_zero_limit_suspends_the_session_until_lifted():
 
     energy, suspended_energy = run(main())
     assert suspended_energy == energy  # nothing drawn while the EVSE holds it at 0
+
+
+def test_a_new_connection_starts_clean_but_keeps_unavailability():
+    async def main():
+        async with scripted_csms(recording_csms()) as (url, script):
+            script.transactions, script.started = {}, {}
+            config = ChargePointConfig(authorize_interval=0, connectors=3)
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
+            # Left over from a connection that was lost: a fault, a reservation, an unavailability.
+            cp.connector_status[1:] = ["Faulted", "Reserved", "Unavailable"]
+            cp.connector_errors[1] = "GroundFailure"
+            cp.reservations[2] = (7, "R1")
+            task = asyncio.create_task(cp.run())
+            await until(lambda: len(script.calls("StatusNotification")) == 4)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return [(p["status"], p["errorCode"]) for _, _, _, p in script.calls("StatusNotification")]
+
+    assert run(main()) == [
+        ("Available", "NoError"),
+        ("Available", "NoError"),
+        ("Available", "NoError"),
+        ("Unavailable", "NoError"),
+    ]
