@@ -222,6 +222,8 @@ class ChargePoint:
         """OCPP status of each connector; index 0 is the charge point itself."""
         self.connector_errors: dict[int, str] = {}
         """ChargePointErrorCode of each Faulted connector."""
+        self._scheduled: dict[int, str] = {}
+        """Availability a CSMS asked for while the connector was busy: applied when it is free."""
         self.energy_wh = [0.0] * (config.connectors + 1)
         """Energy register of each connector (index 0 unused): it only ever grows."""
         self.transactions: dict[int, Transaction] = {}
@@ -359,7 +361,12 @@ class ChargePoint:
             self.state = _BOOT_STATES.get(status, State.BOOT_FAILED)
             session.answer_calls = status == "Pending"
             deadline = loop.time() + interval
-            while not await session.sleep(max(0.0, deadline - loop.time())):
+            await self._run_jobs(session)  # what a TriggerMessage asked for during the boot CALL
+            while (
+                not self._boot_asked
+                and not self._reboot
+                and not await session.sleep(max(0.0, deadline - loop.time()))
+            ):
                 await self._run_jobs(session)
                 if self._boot_asked or self._reboot:
                     break
@@ -387,6 +394,8 @@ class ChargePoint:
                 return
             while self._requests:
                 await self._call_quietly(session, *self._requests.popleft())
+            if self._jobs:
+                continue  # queued while a request's CALL was in flight
             due = min(timers.values(), default=loop.time() + 3600)
             if not await session.sleep(max(0.0, due - loop.time())):
                 continue  # woken: a job to run
@@ -432,7 +441,9 @@ class ChargePoint:
         elif name.startswith("recover:"):
             connector = int(name[8:])
             self.connector_errors.pop(connector, None)
-            await self._set_status(session, connector, "Available")
+            if self.connector_status[connector] == "Faulted":
+                status = self._scheduled.pop(connector, "Available")
+                await self._set_status(session, connector, status)
         elif name.startswith("end:"):
             await self._stop_transaction(session, int(name[4:]), "EVDisconnected")
         elif name == "firmware" and self._firmware is not None:
@@ -464,6 +475,11 @@ class ChargePoint:
         self._jobs.append(job)
         if self._session is not None:
             self._session.wake()
+
+    def _status_soon(self, connector: int) -> None:
+        """Report a connector's new status, once booted: the boot's report covers it before."""
+        if self.state is State.ACCEPTED:
+            self._soon(lambda session: self._send_statuses(session, [connector]))
 
     def _send_soon(self, action: str, payload: dict[str, Any]) -> None:
         self._soon(lambda session: self._call_quietly(session, action, payload))
@@ -512,11 +528,15 @@ class ChargePoint:
     ) -> None:
         """An EV plugs in: authorize, start the transaction, charge until its end is due."""
         loop = asyncio.get_running_loop()
+        if connector in self.transactions:
+            return
         await self._set_status(session, connector, "Preparing")
         if authorize:
             answer = await self._call_or_none(session, "Authorize", {"idTag": id_tag})
             if _id_status(answer) != "Accepted":  # Blocked, Invalid, Expired: no session
-                await self._set_status(session, connector, "Available")
+                await self._set_status(
+                    session, connector, self._scheduled.pop(connector, "Available")
+                )
                 return
         start = {
             "connectorId": connector,
@@ -526,7 +546,7 @@ class ChargePoint:
         }
         answer = await self._call_or_none(session, "StartTransaction", start)
         if answer is None:
-            await self._set_status(session, connector, "Available")
+            await self._set_status(session, connector, self._scheduled.pop(connector, "Available"))
             return
         power = self.config.charging_power * self._rng.uniform(0.5, 1.0)
         self.transactions[connector] = Transaction(
@@ -555,13 +575,17 @@ class ChargePoint:
         if transaction is None:
             return
         await self._set_status(session, connector, "Finishing")
-        await self._send_stop(session, transaction, reason)
-        await self._set_status(session, connector, "Available")
+        await self._send_stop(session, transaction, reason, "Finishing")
+        await self._set_status(session, connector, self._scheduled.pop(connector, "Available"))
 
-    async def _send_stop(self, session: OcppSession, transaction: Transaction, reason: str) -> None:
-        """End the transaction here, then report it with the energy register's reading."""
+    async def _send_stop(
+        self, session: OcppSession, transaction: Transaction, reason: str, holding: str
+    ) -> None:
+        """End the transaction here, then report it with the energy register's reading. The
+        connector keeps status ``holding`` meanwhile: not free for a new session yet."""
         self._meter(transaction)
         self._end_locally(transaction.connector)
+        self.connector_status[transaction.connector] = holding
         stop = {
             "transactionId": transaction.id,
             "idTag": transaction.id_tag,
@@ -579,7 +603,7 @@ class ChargePoint:
             return
         self.connector_errors[connector] = "GroundFailure"
         await self._set_status(session, connector, "Faulted")
-        await self._send_stop(session, transaction, "Other")
+        await self._send_stop(session, transaction, "Other", "Faulted")
         self._timers[f"recover:{connector}"] = asyncio.get_running_loop().time() + FAULT_RECOVERY
         self.connector_status[connector] = "Faulted"  # not free until it recovers
 
@@ -601,7 +625,7 @@ class ChargePoint:
             self._timers.pop(f"reservation:{connector}", None)
             if self.connector_status[connector] == "Reserved":
                 self.connector_status[connector] = "Available"
-                self._soon(lambda session: self._send_statuses(session, [connector]))
+                self._status_soon(connector)
 
     def _meter(self, transaction: Transaction) -> None:
         """Bring the connector's energy register up to now."""
@@ -815,13 +839,15 @@ class ChargePoint:
             return {"status": "Rejected"}
         status = "Available" if payload["type"] == "Operative" else "Unavailable"
         targets = [connector] if connector else range(len(self.connector_status))
-        if any(each in self.transactions for each in targets):
-            return {"status": "Scheduled"}  # not while charging; a CSMS asks again later
+        scheduled = False
         for each in targets:
-            if self.connector_status[each] != status:
+            if each in self.transactions or self.connector_status[each] in _BUSY:
+                self._scheduled[each] = status  # applied when its session ends (OCPP 1.6, 5.2)
+                scheduled = True
+            elif self.connector_status[each] != status:
                 self.connector_status[each] = status
-                self._soon(lambda session, c=each: self._send_statuses(session, [c]))
-        return {"status": "Accepted"}
+                self._status_soon(each)
+        return {"status": "Scheduled" if scheduled else "Accepted"}
 
     def _on_unlock_connector(self, payload: dict[str, Any]) -> dict[str, Any]:
         connector = payload["connectorId"]
@@ -851,7 +877,7 @@ class ChargePoint:
         self._soon(self._start_timer(f"reservation:{connector}", expiry))
         if status != "Reserved":
             self.connector_status[connector] = "Reserved"
-            self._soon(lambda session: self._send_statuses(session, [connector]))
+            self._status_soon(connector)
         return {"status": "Accepted"}
 
     def _on_cancel_reservation(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -896,8 +922,8 @@ class ChargePoint:
         self.charging_profiles[connector] = [*kept, profile]
         transaction = self.transactions.get(connector)
         if transaction is not None:
-            periods = profile["chargingSchedule"]["chargingSchedulePeriod"]
-            self._soon(lambda session: self._limit(session, transaction, periods[0]["limit"] == 0))
+            to_zero = _limits_to_zero(profile)
+            self._soon(lambda session: self._limit(session, transaction, to_zero))
         return {"status": "Accepted"}
 
     async def _limit(self, session: OcppSession, transaction: Transaction, to_zero: bool) -> None:
@@ -926,6 +952,9 @@ class ChargePoint:
             kept = [p for p in profiles if not matches(connector, p)]
             cleared += len(profiles) - len(kept)
             self.charging_profiles[connector] = kept
+            transaction = self.transactions.get(connector)
+            if transaction is not None and not any(_limits_to_zero(p) for p in kept):
+                self._soon(lambda session, t=transaction: self._limit(session, t, False))
         return {"status": "Accepted" if cleared else "Unknown"}
 
     def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -982,6 +1011,9 @@ class ChargePoint:
 FAULT_RECOVERY = 5.0
 """Seconds a faulted connector takes to be Available again."""
 
+_BUSY = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Faulted"})
+"""Connector statuses in which availability cannot change at once."""
+
 _STEP_WEIGHT = {"Downloading": 1.0, "Installing": 1.0, "Uploading": 1.0}
 """How many ``update_step``s follow each status before the next; 0 for the rest."""
 
@@ -1004,6 +1036,11 @@ def _seconds_until(timestamp: str) -> float:
 
 async def _nothing(session: OcppSession) -> None:
     """A job that only wakes the loop, to look at what a CSMS call changed."""
+
+
+def _limits_to_zero(profile: dict[str, Any]) -> bool:
+    periods = profile["chargingSchedule"]["chargingSchedulePeriod"]
+    return bool(periods) and periods[0]["limit"] == 0
 
 
 def _id_status(answer: dict[str, Any] | None) -> str | None:

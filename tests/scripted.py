@@ -23,6 +23,8 @@ class Script:
         self.frames: list[list[Any]] = []
         self.paths: list[str] = []
         self.connections: list[ServerConnection] = []
+        self.transactions: dict[int, int] = {}
+        self.started: dict[int, int] = {}
         self.close_codes: list[int | None] = []
         self.frame_arrived = asyncio.Event()
 
@@ -84,6 +86,36 @@ async def answer_everything(
             await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
         else:
             await ws.send(answer(frame, {}))
+
+
+def recording_csms(id_tag_status: str = "Accepted") -> Handler:
+    """A CSMS that answers charging sessions: Authorize with ``id_tag_status``, and
+    StartTransaction with transactionIds from 100 on, recorded in ``script.transactions`` (by
+    connector) and ``script.started`` (connector by transactionId)."""
+    transaction_ids = iter(range(100, 1000))
+
+    async def handler(ws: ServerConnection, script: Script) -> None:
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] != 2:
+                continue
+            action, payload = frame[2], frame[3]
+            if action == "BootNotification":
+                reply = BOOT_ACCEPTED
+            elif action == "Authorize":
+                reply = {"idTagInfo": {"status": id_tag_status}}
+            elif action == "StartTransaction":
+                transaction = next(transaction_ids)
+                script.transactions[payload["connectorId"]] = transaction
+                script.started[transaction] = payload["connectorId"]
+                reply = {"idTagInfo": {"status": "Accepted"}, "transactionId": transaction}
+            elif action == "Heartbeat":
+                reply = {"currentTime": "2026-01-01T00:00:00Z"}
+            else:
+                reply = {}
+            await ws.send(answer(frame, reply))
+
+    return handler
 
 
 @contextlib.asynccontextmanager

@@ -13,16 +13,17 @@ from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import CSMS
-from tests.scripted import answer_everything, run, scripted_csms, until
+from tests.scripted import BOOT_ACCEPTED, answer, recording_csms, run, scripted_csms, until
 
 CONFIG = ChargePointConfig(authorize_interval=0, connectors=2, reconnect_min=0.1)
 
 
 @contextlib.asynccontextmanager
 async def booted(config=CONFIG):
-    """A charge point booted against a scripted CSMS that answers everything (interval 60)."""
+    """A charge point booted against a scripted CSMS that answers everything, sessions too
+    (interval 60)."""
     samples = []
-    async with scripted_csms(answer_everything) as (url, script):
+    async with scripted_csms(recording_csms()) as (url, script):
         cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append)
         task = asyncio.create_task(cp.run())
         await until(lambda: len(script.calls("StatusNotification")) == config.connectors + 1)
@@ -249,3 +250,107 @@ def test_the_embedded_csms_commands_a_fleet_of_charge_points():
     trigger, reset = run(main())
     assert (trigger.targeted, trigger.answered, trigger.statuses["Accepted"]) == (2, 2, 2)
     assert (reset.targeted, reset.answered, reset.statuses["Accepted"]) == (4, 4, 4)
+
+
+def test_change_availability_while_charging_is_scheduled_and_carried_out():
+    async def main():
+        async with booted() as (cp, script, _):
+            await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s")
+            await until(lambda: cp.connector_status[1] == "Charging")
+            answer = await command(
+                script, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}, "a"
+            )
+            transaction = next(iter(cp.transactions.values())).id
+            await command(script, "RemoteStopTransaction", {"transactionId": transaction}, "x")
+            await until(lambda: script.calls("StopTransaction"))
+            await until(
+                lambda: script.calls("StatusNotification")[-1][3]["status"] == "Unavailable"
+            )
+        return answer, cp.connector_status
+
+    answer, statuses = run(main())
+    assert answer == {"status": "Scheduled"}
+    assert statuses[1] == "Unavailable"
+
+
+def test_an_empty_schedule_during_a_session_changes_nothing():
+    async def main():
+        async with booted() as (cp, script, samples):
+            await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s")
+            await until(lambda: cp.connector_status[1] == "Charging")
+            profile = {
+                "chargingProfileId": 9,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": []},
+            }
+            answer = await command(
+                script, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile}, "p"
+            )
+            await asyncio.sleep(0.2)
+            status = cp.connector_status[1]
+        return answer, status, samples
+
+    answer, status, samples = run(main())
+    assert answer == {"status": "Accepted"}
+    assert status == "Charging"
+    assert not [s for s in samples if s.error]
+
+
+def test_no_second_start_while_a_stop_is_being_reported():
+    async def main():
+        async with booted() as (cp, script, _):
+            await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s1")
+            await until(lambda: cp.connector_status[1] == "Charging")
+            transaction = next(iter(cp.transactions.values())).id
+            await command(script, "RemoteStopTransaction", {"transactionId": transaction}, "x")
+            # While the stop is being reported, the connector is not free.
+            again = await command(
+                script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s2"
+            )
+            await until(lambda: script.calls("StopTransaction"))
+            await until(lambda: cp.connector_status[1] in ("Available", "Preparing", "Charging"))
+            await asyncio.sleep(0.3)
+        return again, script
+
+    again, script = run(main())
+    starts, stops = len(script.calls("StartTransaction")), len(script.calls("StopTransaction"))
+    # The second request is either refused, or starts a session only after the first stopped.
+    assert starts - stops <= 1
+    if again == {"status": "Accepted"}:
+        actions = [f[2] for f in script.calls() if f[2] in ("StartTransaction", "StopTransaction")]
+        assert actions[:3] == ["StartTransaction", "StopTransaction", "StartTransaction"]
+
+
+def test_no_status_is_sent_while_pending_unless_triggered():
+    async def pending_once(ws, script):
+        boots = 0
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] != 2:
+                continue
+            if frame[2] == "BootNotification":
+                boots += 1
+                status = "Pending" if boots == 1 else "Accepted"
+                await ws.send(answer(frame, {**BOOT_ACCEPTED, "status": status, "interval": 1}))
+                if boots == 1:
+                    change = {"connectorId": 1, "type": "Inoperative"}
+                    await ws.send(json.dumps([2, "a", "ChangeAvailability", change]))
+            else:
+                await ws.send(answer(frame, {}))
+
+    async def main():
+        async with scripted_csms(pending_once) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", CONFIG, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            await until(lambda: len(script.calls("StatusNotification")) == 3)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return [f[2] for f in script.calls()], [
+            f[3]["status"] for f in script.calls("StatusNotification")
+        ]
+
+    actions, statuses = run(main())
+    assert actions[:2] == ["BootNotification", "BootNotification"]
+    assert statuses == ["Available", "Unavailable", "Available"]

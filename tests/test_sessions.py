@@ -15,7 +15,7 @@ from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import OCPP
-from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
+from tests.scripted import BOOT_ACCEPTED, answer, recording_csms, run, scripted_csms, until
 
 SESSIONS = ChargePointConfig(
     authorize_interval=0,
@@ -50,38 +50,9 @@ def test_sessions_against_the_embedded_csms():
     assert {"Authorize", "StartTransaction", "MeterValues", "StopTransaction"} <= names
 
 
-def recording_csms(id_tag_status="Accepted"):
-    """A scripted CSMS that answers sessions and records transactions by connector."""
-    transaction_ids = iter(range(100, 1000))
-
-    async def handler(ws, script):
-        while True:
-            frame = await script.receive(ws)
-            if frame[0] != 2:
-                continue
-            action, payload = frame[2], frame[3]
-            if action == "BootNotification":
-                reply = BOOT_ACCEPTED
-            elif action == "Authorize":
-                reply = {"idTagInfo": {"status": id_tag_status}}
-            elif action == "StartTransaction":
-                transaction = next(transaction_ids)
-                script.transactions[payload["connectorId"]] = transaction
-                script.started[transaction] = payload["connectorId"]
-                reply = {"idTagInfo": {"status": "Accepted"}, "transactionId": transaction}
-            elif action == "Heartbeat":
-                reply = {"currentTime": "2026-01-01T00:00:00Z"}
-            else:
-                reply = {}
-            await ws.send(answer(frame, reply))
-
-    return handler
-
-
 def test_a_session_keeps_the_state_machine_and_its_energy_only_grows():
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", SESSIONS, lambda s: None)
             task = asyncio.create_task(cp.run())
             await until(lambda: len(script.calls("StopTransaction")) >= 3, timeout=10)
@@ -122,7 +93,6 @@ def test_a_session_keeps_the_state_machine_and_its_energy_only_grows():
 def test_a_refused_id_tag_starts_no_transaction(status):
     async def main():
         async with scripted_csms(recording_csms(id_tag_status=status)) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", SESSIONS, lambda s: None)
             task = asyncio.create_task(cp.run())
             await until(lambda: len(script.calls("Authorize")) >= 3)
@@ -141,7 +111,6 @@ def test_remote_start_and_stop():
     async def main():
         samples = []
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append)
             task = asyncio.create_task(cp.run())
             await until(lambda: cp.state is State.ACCEPTED and script.calls("StatusNotification"))
@@ -184,7 +153,6 @@ def test_remote_start_and_stop():
 def test_reset_stops_sessions_first():
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             config = ChargePointConfig(
                 authorize_interval=0, session_interval=0.05, session_duration=60, reconnect_min=0.1
             )
@@ -211,7 +179,6 @@ def test_an_ev_that_is_full_is_suspended_and_draws_nothing():
 
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(3))
             task = asyncio.create_task(cp.run())
             await until(
@@ -298,7 +265,6 @@ def test_a_fault_stops_the_session_and_the_connector_recovers(monkeypatch):
 
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
             task = asyncio.create_task(cp.run())
             statuses = lambda: [p for _, _, a, p in script.calls() if a == "StatusNotification"]  # noqa: E731
@@ -330,7 +296,6 @@ def test_a_zero_limit_suspends_the_session_until_lifted():
 
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(1))
             task = asyncio.create_task(cp.run())
             await until(lambda: cp.state is State.ACCEPTED and script.calls("StatusNotification"))
@@ -360,7 +325,6 @@ def test_a_zero_limit_suspends_the_session_until_lifted():
 def test_a_new_connection_starts_clean_but_keeps_unavailability():
     async def main():
         async with scripted_csms(recording_csms()) as (url, script):
-            script.transactions, script.started = {}, {}
             config = ChargePointConfig(authorize_interval=0, connectors=3)
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
             # Left over from a connection that was lost: a fault, a reservation, an unavailability.
