@@ -88,20 +88,25 @@ async def answer_everything(
             await ws.send(answer(frame, {}))
 
 
-def recording_csms(id_tag_status: str = "Accepted") -> Handler:
+def recording_csms(id_tag_status: str = "Accepted", pending_boots: int = 0) -> Handler:
     """A CSMS that answers charging sessions: Authorize with ``id_tag_status``, and
     StartTransaction with transactionIds from 100 on, recorded in ``script.transactions`` (by
-    connector) and ``script.started`` (connector by transactionId)."""
+    connector) and ``script.started`` (connector by transactionId). The first
+    ``pending_boots`` boots are answered Pending, with an interval of 1 s."""
     transaction_ids = iter(range(100, 1000))
+    boots = 0
 
     async def handler(ws: ServerConnection, script: Script) -> None:
+        nonlocal boots
         while True:
             frame = await script.receive(ws)
             if frame[0] != 2:
                 continue
             action, payload = frame[2], frame[3]
             if action == "BootNotification":
-                reply = BOOT_ACCEPTED
+                boots += 1
+                pending = {**BOOT_ACCEPTED, "status": "Pending", "interval": 1}
+                reply = pending if boots <= pending_boots else BOOT_ACCEPTED
             elif action == "Authorize":
                 reply = {"idTagInfo": {"status": id_tag_status}}
             elif action == "StartTransaction":

@@ -13,7 +13,7 @@ from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import CSMS
-from tests.scripted import BOOT_ACCEPTED, answer, recording_csms, run, scripted_csms, until
+from tests.scripted import recording_csms, run, scripted_csms, until
 
 CONFIG = ChargePointConfig(authorize_interval=0, connectors=2, reconnect_min=0.1)
 
@@ -324,26 +324,13 @@ def test_no_second_start_while_a_stop_is_being_reported():
 
 
 def test_no_status_is_sent_while_pending_unless_triggered():
-    async def pending_once(ws, script):
-        boots = 0
-        while True:
-            frame = await script.receive(ws)
-            if frame[0] != 2:
-                continue
-            if frame[2] == "BootNotification":
-                boots += 1
-                status = "Pending" if boots == 1 else "Accepted"
-                await ws.send(answer(frame, {**BOOT_ACCEPTED, "status": status, "interval": 1}))
-                if boots == 1:
-                    change = {"connectorId": 1, "type": "Inoperative"}
-                    await ws.send(json.dumps([2, "a", "ChangeAvailability", change]))
-            else:
-                await ws.send(answer(frame, {}))
-
     async def main():
-        async with scripted_csms(pending_once) as (url, script):
+        async with scripted_csms(recording_csms(pending_boots=1)) as (url, script):
             cp = ChargePoint("CP-1", url + "/CP-1", CONFIG, lambda s: None)
             task = asyncio.create_task(cp.run())
+            await until(lambda: cp.state is State.PENDING)
+            change = {"connectorId": 1, "type": "Inoperative"}
+            await script.connections[-1].send(json.dumps([2, "a", "ChangeAvailability", change]))
             await until(lambda: len(script.calls("StatusNotification")) == 3)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -18,6 +18,16 @@ from tests.scripted import (
 )
 
 CONFIG = ChargePointConfig(heartbeat_interval=0.05, authorize_interval=0)
+
+
+def wait_until(predicate, timeout=5.0):
+    """Poll ``predicate`` from this (plain) thread; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return value
+
+
 LOOPS = {"default": loop_factory(), "asyncio": _asyncio_loop}  # default: uvloop where installed
 
 
@@ -34,9 +44,7 @@ def test_charge_points_run_report_and_close_cleanly(loop):
         engine.start()
         for n in range(5):
             engine.start_charge_point(f"CP-{n}", f"{url}/CP-{n}", CONFIG)
-        deadline = time.monotonic() + 5
-        while engine.count_states()[State.ACCEPTED] < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 5)
         time.sleep(0.3)
         # As at the end of a Locust run: every user's on_stop is stopping its charge point
         # when the engine shuts down. Shutting down must wait for their close handshakes, not
@@ -44,11 +52,7 @@ def test_charge_points_run_report_and_close_cleanly(loop):
         for n in range(5):
             engine.stop_charge_point(f"CP-{n}")
         assert engine.shutdown(5.0)
-        deadline = time.monotonic() + 5
-        while (
-            len(call_in(csms_loop, lambda: script.close_codes)) < 5 and time.monotonic() < deadline
-        ):
-            time.sleep(0.01)
+        wait_until(lambda: len(call_in(csms_loop, lambda: script.close_codes)) == 5)
         paths, close_codes = call_in(csms_loop, lambda: (sorted(script.paths), script.close_codes))
     assert paths == [f"/CP-{n}" for n in range(5)]
     assert close_codes == [1000] * 5
@@ -93,9 +97,7 @@ def test_shutdown_says_so_when_the_csms_does_not_complete_the_close():
     with in_thread(lambda: scripted_csms(deaf)) as ((url, _), _):
         engine.start()
         engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
-        deadline = time.monotonic() + 5
-        while engine.count_states()[State.ACCEPTED] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 1)
         assert engine.count_states()[State.ACCEPTED] == 1
         assert engine.shutdown(timeout=0.5) is False
 
@@ -105,16 +107,10 @@ def test_a_scenario_has_a_charge_point_send_a_data_transfer():
     with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), csms_loop):
         engine.start()
         engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
-        deadline = time.monotonic() + 5
-        while engine.count_states()[State.ACCEPTED] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 1)
         engine.data_transfer("CP-1", "acme", "ping", "42")
         engine.data_transfer("CP-1", "x" * 300)  # too long a vendorId: refused, nothing sent
-        while time.monotonic() < deadline and not call_in(
-            csms_loop, lambda: script.calls("DataTransfer")
-        ):
-            time.sleep(0.01)
-        calls = call_in(csms_loop, lambda: script.calls("DataTransfer"))
+        calls = wait_until(lambda: call_in(csms_loop, lambda: script.calls("DataTransfer")))
         assert engine.shutdown(5.0)
     assert [c[3] for c in calls] == [{"vendorId": "acme", "messageId": "ping", "data": "42"}]
     assert any(s.name == "DataTransfer" and s.error is None for s in engine.drain())

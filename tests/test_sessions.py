@@ -15,7 +15,7 @@ from swarm import schemas
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import OCPP
-from tests.scripted import BOOT_ACCEPTED, answer, recording_csms, run, scripted_csms, until
+from tests.scripted import recording_csms, run, scripted_csms, until
 
 SESSIONS = ChargePointConfig(
     authorize_interval=0,
@@ -212,30 +212,10 @@ def test_an_ev_that_is_full_is_suspended_and_draws_nothing():
 
 
 def test_nothing_but_boot_before_accepted_even_with_sessions_due():
-    boots = 0
-
-    async def pending_then_accepted(ws, script):
-        nonlocal boots
-        while True:
-            frame = await script.receive(ws)
-            if frame[0] != 2:
-                continue
-            if frame[2] == "BootNotification":
-                boots += 1
-                status = "Pending" if boots == 1 else "Accepted"
-                await ws.send(answer(frame, {**BOOT_ACCEPTED, "status": status, "interval": 1}))
-            elif frame[2] == "StartTransaction":
-                reply = {"idTagInfo": {"status": "Accepted"}, "transactionId": 1}
-                await ws.send(answer(frame, reply))
-            elif frame[2] == "Authorize":
-                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
-            else:
-                await ws.send(answer(frame, {}))
-
     config = ChargePointConfig(authorize_interval=0.05, session_interval=0.05, session_duration=5)
 
     async def main():
-        async with scripted_csms(pending_then_accepted) as (url, script):
+        async with scripted_csms(recording_csms(pending_boots=1)) as (url, script):
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
             cp.data_transfer("acme", "early")  # a scenario asks before it even connects
             task = asyncio.create_task(cp.run())
