@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from bench.measure import Result, Window, client_arguments, log
-from swarm.charge_point import ChargePointConfig, State
+from swarm.charge_point import ChargePointConfig
 from swarm.engine import Engine
 
 
@@ -22,7 +22,7 @@ def main() -> None:
         engine.start_charge_point(f"ENG-{i:06d}", f"{options.url}/ENG-{i:06d}", config)
         time.sleep(1 / options.spawn_rate)
     time.sleep(options.warmup)
-    booted = engine.count_states()[State.ACCEPTED]
+    booted = engine.census()["accepted"]
     log(f"engine: {booted} booted, measuring {options.duration:g} s")
     engine.drain()
     times: list[float] = []

@@ -14,7 +14,6 @@ from locust.argument_parser import parse_options
 from locust.env import Environment
 
 from bench.measure import Result, Window, client_arguments, log
-from swarm.charge_point import State
 from swarm.user import ChargePointUser, Swarm
 
 
@@ -54,7 +53,7 @@ def main() -> None:
     runner.start(options.charge_points, spawn_rate=options.spawn_rate)
     gevent.sleep(options.charge_points / options.spawn_rate + options.warmup)
     swarm = Swarm.of(environment)
-    booted = swarm.engine.count_states()[State.ACCEPTED]
+    booted = swarm.engine.census()["accepted"]
     log(f"locust: {booted} booted, measuring {options.duration:g} s")
     swarm.flush()
     environment.stats.reset_all()

@@ -105,6 +105,13 @@ class ChargePointConfig:
     """Share (0 to 1) of firmware updates and diagnostics uploads that fail."""
     faults: float = 0.0
     """Share (0 to 1) of charging sessions in which the connector faults (GroundFailure)."""
+    day_length: float = 0.0
+    """Seconds of a compressed day: session arrivals follow :data:`DAY_PROFILE` around its
+    clock, at ``session_interval`` on average; 0 keeps their rate flat."""
+    day_start: float = 0.0
+    """Wall-clock time (``time.time()``) at which the compressed day is at ``day_hour``."""
+    day_hour: float = 0.0
+    """Hour of the compressed day at ``day_start`` (0 to 24)."""
     connect_options: Mapping[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
@@ -122,6 +129,7 @@ class ChargePointConfig:
             "authorize_interval",
             "session_interval",
             "meter_interval",
+            "day_length",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
@@ -144,6 +152,8 @@ class ChargePointConfig:
             )
         if not 0 <= self.update_step < math.inf:
             raise ValueError(f"update_step must be 0 or more seconds, got {self.update_step}")
+        if not 0 <= self.day_hour < 24:
+            raise ValueError(f"day_hour must be from 0 to 24, got {self.day_hour}")
         if not 1 <= self.connectors <= 99:
             raise ValueError(f"connectors must be 1 to 99, got {self.connectors}")
         if self.reconnect_max < self.reconnect_min:
@@ -156,6 +166,15 @@ class ChargePointConfig:
                     f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}"
                 )
 
+
+DAY_PROFILE = (
+    0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 1.6, 1.4, 1.1, 1.0,
+    1.1, 1.0, 0.9, 1.0, 1.3, 1.8, 2.0, 1.7, 1.3, 0.9, 0.6, 0.4,
+)  # fmt: skip
+"""Relative rate of session arrivals in each hour of a day: a weekday with a morning and an
+evening peak. Over a whole day, arrivals still come every ``session_interval`` on average."""
+
+_PEAK_TO_MEAN = max(DAY_PROFILE) * len(DAY_PROFILE) / sum(DAY_PROFILE)
 
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
@@ -237,6 +256,7 @@ class ChargePoint:
         """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
         self._timers: dict[str, float] = {}
         self._boot_asked = False
+        self._dropping = False
         self._reboot: str | None = None
         """While a reboot is due: the reason its StopTransactions give."""
         self.firmware_version = config.firmware_version
@@ -317,7 +337,9 @@ class ChargePoint:
             await self._stop_transactions(session, self._reboot or "Other")
             await session.close()
         except ConnectionClosed as exc:
-            if not self._reboot:
+            if self._dropping:
+                self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
+            elif not self._reboot:
                 self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
         except Exception as exc:
             # Whatever went wrong, one charge point must not vanish from the fleet unseen.
@@ -325,6 +347,7 @@ class ChargePoint:
             self.sink(Sample(WEBSOCKET, "charge point error", 0.0, type(exc).__name__))
             await session.close()
         finally:
+            self._dropping = False
             # Sessions do not outlive the connection here (no offline queue yet).
             for connector in list(self.transactions):
                 self._end_locally(connector)
@@ -385,7 +408,7 @@ class ChargePoint:
         if config.authorize_interval:
             timers["authorize"] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
         if config.session_interval:
-            timers["arrival"] = loop.time() + self._rng.expovariate(1 / config.session_interval)
+            timers["arrival"] = loop.time() + self._until_arrival()
         while True:
             # Jobs first: CSMS calls may have queued some while a timer's CALL was in flight.
             if self._jobs:
@@ -419,11 +442,11 @@ class ChargePoint:
             self._timers[name] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
         elif name == "arrival":
             free = [c for c in range(1, len(self.connector_status)) if self._is_free(c)]
-            if free:
+            if free and self._arrives():
                 await self._charge(
                     session, self._rng.choice(free), self._rng.choice(config.id_tags)
                 )
-            self._timers[name] = loop.time() + self._rng.expovariate(1 / config.session_interval)
+            self._timers[name] = loop.time() + self._until_arrival()
         elif name.startswith("meter:"):
             connector = int(name[6:])
             if connector in self.transactions:
@@ -470,6 +493,20 @@ class ChargePoint:
         while self._jobs:
             await self._jobs.pop(0)(session)
 
+    def drop(self) -> None:
+        """Lose the connection, as a charger whose network fails: no close handshake, then a
+        reconnect after the backoff and a new boot. Reported as a ``dropped`` WebSocket event,
+        not a failure. Once booted, it waits for the CALL in flight, so that none fails for it.
+        """
+        session = self._session
+        if session is None or session.closed or self._dropping:
+            return
+        self._dropping = True
+        if self.state is State.ACCEPTED:
+            self._soon(_abort)
+        else:
+            session.abort()
+
     def _soon(self, job: Job) -> None:
         """Run ``job`` in the charge point's loop: after the current answer is sent."""
         self._jobs.append(job)
@@ -483,6 +520,21 @@ class ChargePoint:
 
     def _send_soon(self, action: str, payload: dict[str, Any]) -> None:
         self._soon(lambda session: self._call_quietly(session, action, payload))
+
+    # Session arrivals: a Poisson process whose rate follows the compressed day, by thinning.
+    # Candidates come at the day's peak rate; each arrives with its hour's share of the peak.
+
+    def _until_arrival(self) -> float:
+        rate = 1 / self.config.session_interval
+        if self.config.day_length:
+            rate *= _PEAK_TO_MEAN
+        return self._rng.expovariate(rate)
+
+    def _arrives(self) -> bool:
+        if not self.config.day_length:
+            return True
+        weight = DAY_PROFILE[int(hour_of_day(self.config))]
+        return self._rng.random() * max(DAY_PROFILE) < weight
 
     def _heartbeat(self) -> float:
         return self.heartbeat_interval or self.config.fallback_interval
@@ -1067,6 +1119,16 @@ def _seconds(value: object) -> float:
 
 
 _boot_answer = _response_check("BootNotification")
+
+
+async def _abort(session: OcppSession) -> None:
+    session.abort()
+
+
+def hour_of_day(config: ChargePointConfig, now: float | None = None) -> float:
+    """The hour (0 to 24) of the compressed day at wall-clock time ``now``."""
+    elapsed = (time.time() if now is None else now) - config.day_start
+    return (config.day_hour + 24 * elapsed / config.day_length) % 24
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

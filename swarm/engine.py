@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 import time
 from collections import deque
@@ -99,16 +100,26 @@ class Engine:
             self._data_transfer, charge_point_id, vendor_id, message_id, data
         )
 
+    def drop_connections(self, share: float) -> None:
+        """Have a random ``share`` (0 to 1) of the charge points lose their connection at once
+        (see :meth:`ChargePoint.drop`): a reconnect storm."""
+        if not 0 <= share <= 1:
+            raise ValueError(f"share must be from 0 to 1, got {share}")
+        self._loop.call_soon_threadsafe(self._drop_connections, share)
+
     def drain(self) -> list[Sample]:
         """Take every sample recorded so far."""
         samples = self._samples
         return [samples.popleft() for _ in range(len(samples))]
 
-    def count_states(self) -> dict[State, int]:
-        """How many charge points are in each state (a snapshot; safe from any thread)."""
-        counts = dict.fromkeys(State, 0)
+    def census(self) -> dict[str, int]:
+        """Charge points per state (by :class:`State` value), and ``charging``: those with a
+        transaction running. A snapshot, safe from any thread."""
+        counts = dict.fromkeys([state.value for state in State] + ["charging"], 0)
         for charge_point, _ in list(self._charge_points.values()):
-            counts[charge_point.state] += 1
+            counts[charge_point.state.value] += 1
+            if charge_point.transactions:
+                counts["charging"] += 1
         return counts
 
     def __len__(self) -> int:
@@ -159,6 +170,11 @@ class Engine:
             entry[0].data_transfer(*args)  # type: ignore[arg-type]
         except ocppj.FrameError as exc:
             logger.error("DataTransfer for %s: %s", charge_point_id, exc.description)
+
+    def _drop_connections(self, share: float) -> None:
+        charge_points = [charge_point for charge_point, _ in self._charge_points.values()]
+        for charge_point in random.sample(charge_points, round(share * len(charge_points))):
+            charge_point.drop()
 
     def _stop(self, charge_point_id: str) -> None:
         entry = self._charge_points.get(charge_point_id)

@@ -57,6 +57,15 @@ Raise :class:`~swarm.ocppj.FrameError` to answer with a CALLERROR of its code.
 """
 
 
+CALLERROR_PREFIX = "CALLERROR "
+"""Start of the error text of a round trip answered with a CALLERROR; its code follows."""
+
+
+def callerror_code(error: str) -> str | None:
+    """The OCPP error code in a sample's error text, if a CALLERROR made it."""
+    return error[len(CALLERROR_PREFIX) :] if error.startswith(CALLERROR_PREFIX) else None
+
+
 class CallRejected(Exception):
     """The CSMS answered a CALL with a CALLERROR."""
 
@@ -236,7 +245,7 @@ class OcppSession:
                     future.exception()
         elapsed = (arrived - sent) * 1000
         if isinstance(answer, ocppj.CallError):
-            self._report(action, elapsed, f"CALLERROR {answer.code}")
+            self._report(action, elapsed, CALLERROR_PREFIX + answer.code)
             raise CallRejected(answer)
         if check is not None:
             try:
@@ -266,6 +275,12 @@ class OcppSession:
         """End the current :meth:`sleep` early (it returns False); nothing if none sleeps."""
         if self._sleeper is not None:
             _set_result(self._sleeper, False)
+
+    def abort(self) -> None:
+        """Drop the connection at once, with no close handshake, as a failing network would."""
+        transport = self.connection.transport
+        if transport is not None:
+            transport.abort()
 
     async def close(self) -> None:
         """Close the WebSocket with a normal closure and wait for the close handshake."""
@@ -335,10 +350,10 @@ class OcppSession:
             frame, error = ocppj.result_frame(call.unique_id, response), None
         except ocppj.FrameError as exc:
             frame = ocppj.error_frame(call.unique_id, exc.code, exc.description)
-            error = f"CALLERROR {exc.code}"
+            error = CALLERROR_PREFIX + exc.code
         except Exception as exc:  # a bug in a handler must not kill the charge point
             frame = ocppj.error_frame(call.unique_id, ocppj.INTERNAL_ERROR, type(exc).__name__)
-            error = f"CALLERROR {ocppj.INTERNAL_ERROR}: {type(exc).__name__}"
+            error = f"{CALLERROR_PREFIX}{ocppj.INTERNAL_ERROR}: {type(exc).__name__}"
         await self._send_quietly(frame)
         self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
 

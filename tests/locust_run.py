@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         gevent.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         swarm = Swarm.of(environment)
         swarm.flush()
-        states = {state.value: count for state, count in swarm.engine.count_states().items()}
+        states = swarm.engine.census()
     finally:
         runner.quit()
         events.quitting.fire(environment=environment, reverse=True)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from swarm.charge_point import ChargePointConfig, State
+from swarm.charge_point import ChargePointConfig
 from swarm.engine import Engine
 from swarm.eventloop import _asyncio_loop, loop_factory
 from tests.scripted import (
@@ -44,7 +44,7 @@ def test_charge_points_run_report_and_close_cleanly(loop):
         engine.start()
         for n in range(5):
             engine.start_charge_point(f"CP-{n}", f"{url}/CP-{n}", CONFIG)
-        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 5)
+        wait_until(lambda: engine.census()["accepted"] == 5)
         time.sleep(0.3)
         # As at the end of a Locust run: every user's on_stop is stopping its charge point
         # when the engine shuts down. Shutting down must wait for their close handshakes, not
@@ -97,8 +97,8 @@ def test_shutdown_says_so_when_the_csms_does_not_complete_the_close():
     with in_thread(lambda: scripted_csms(deaf)) as ((url, _), _):
         engine.start()
         engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
-        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 1)
-        assert engine.count_states()[State.ACCEPTED] == 1
+        wait_until(lambda: engine.census()["accepted"] == 1)
+        assert engine.census()["accepted"] == 1
         assert engine.shutdown(timeout=0.5) is False
 
 
@@ -107,7 +107,7 @@ def test_a_scenario_has_a_charge_point_send_a_data_transfer():
     with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), csms_loop):
         engine.start()
         engine.start_charge_point("CP-1", f"{url}/CP-1", CONFIG)
-        wait_until(lambda: engine.count_states()[State.ACCEPTED] == 1)
+        wait_until(lambda: engine.census()["accepted"] == 1)
         engine.data_transfer("CP-1", "acme", "ping", "42")
         engine.data_transfer("CP-1", "x" * 300)  # too long a vendorId: refused, nothing sent
         calls = wait_until(lambda: call_in(csms_loop, lambda: script.calls("DataTransfer")))
