@@ -10,6 +10,8 @@ per connection; every answer is JSON::
                           "share": 0.1  or  "charge_points": ["CP-0-000001", ...],
                           "rate": 50, "timeout": 30}
                          -> the campaign's result (see :class:`swarm.csms.CampaignResult`)
+    POST /disconnects    {"share": 0.5  or  "charge_points": [...], "code": 1001}
+                         -> {"closed": n}: connections closed by the CSMS
 
 ``share`` defaults to 1 (every connected charge point), ``rate`` (calls per second) to none
 (all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. An id in ``charge_points`` that is
@@ -43,8 +45,9 @@ READ_TIMEOUT = 10.0  # seconds for the whole request
 WRITE_TIMEOUT = 10.0
 LIST_LIMIT = 1000  # ids in GET /charge-points; its count is always complete
 
-ROUTES = {"/charge-points": "GET", "/stats": "GET", "/calls": "POST"}
+ROUTES = {"/charge-points": "GET", "/stats": "GET", "/calls": "POST", "/disconnects": "POST"}
 CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
+DISCONNECT_KEYS = frozenset({"share", "charge_points", "code"})
 
 
 class HttpError(Exception):
@@ -155,7 +158,8 @@ async def _route(csms: Csms, request: Request) -> Any:
     if allowed is None:
         raise HttpError(
             HTTPStatus.NOT_FOUND,
-            "no such path; there are GET /charge-points, GET /stats and POST /calls",
+            "no such path; there are GET /charge-points, GET /stats, POST /calls and"
+            " POST /disconnects",
         )
     if request.method != allowed:
         raise HttpError(
@@ -166,39 +170,65 @@ async def _route(csms: Csms, request: Request) -> Any:
         return {"connected": heapq.nsmallest(LIST_LIMIT, connected), "count": len(connected)}
     if request.path == "/stats":
         return dict(sorted(csms.stats.items()))
+    if request.path == "/disconnects":
+        return await _disconnects(csms, request)
     return await _calls(csms, request)
 
 
-async def _calls(csms: Csms, request: Request) -> Any:
+def _json_body(request: Request, keys: frozenset[str]) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type != "application/json":
         raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
     try:
-        call = json.loads(request.body)
+        body = json.loads(request.body)
     except ValueError as err:  # UnicodeDecodeError is one too
         raise HttpError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {err}") from None
-    if not isinstance(call, dict):
+    if not isinstance(body, dict):
         raise _bad("the body must be a JSON object")
-    unknown = call.keys() - CALL_KEYS
+    unknown = body.keys() - keys
     if unknown:
         raise _bad(f"unknown keys: {', '.join(sorted(unknown)[:10])}")
+    if "share" in body and "charge_points" in body:
+        raise _bad("give share or charge_points, not both")
+    ids = body.get("charge_points")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise _bad("charge_points must be a list of charge point ids")
+    return body
+
+
+async def _disconnects(csms: Csms, request: Request) -> Any:
+    body = _json_body(request, DISCONNECT_KEYS)
+    try:
+        closed = await csms.disconnect(
+            share=_number(body, "share", 1.0),
+            charge_point_ids=body.get("charge_points"),
+            code=body.get("code", 1001),
+        )
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    logger.info("control API: POST /disconnects -> %d closed", closed)
+    return {"closed": closed}
+
+
+async def _calls(csms: Csms, request: Request) -> Any:
+    call = _json_body(request, CALL_KEYS)
     action = call.get("action")
     if not isinstance(action, str):
         raise _bad('action must be a string, e.g. "Reset"')
     payload = call.get("payload", {})
     if not isinstance(payload, dict):
         raise _bad("payload must be a JSON object")
-    if "share" in call and "charge_points" in call:
-        raise _bad("give share or charge_points, not both")
-    ids = call.get("charge_points")
-    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        raise _bad("charge_points must be a list of charge point ids")
     share = _number(call, "share", 1.0)
     rate = _number(call, "rate", None)
     timeout = _number(call, "timeout", 30.0)
     try:
         result = await csms.campaign(
-            action, payload, share=share, charge_point_ids=ids, rate=rate, timeout=timeout
+            action,
+            payload,
+            share=share,
+            charge_point_ids=call.get("charge_points"),
+            rate=rate,
+            timeout=timeout,
         )
     except ValueError as err:
         raise _bad(str(err)) from None

@@ -39,6 +39,7 @@ from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import EXTERNAL_CLOSE_CODES
 from websockets.http11 import Request, Response
 
 from swarm import control, eventloop, ocppj, schemas
@@ -56,6 +57,9 @@ CONNECTIONS_TOTAL = "connections.total"
 RECEIVED_RESULTS = "received.callresult"
 RECEIVED_ERRORS = "received.callerror"
 SENT_ERRORS = "sent.callerror"
+DISCONNECTED = "connections.closed_by_csms"
+CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
+"""Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
 
 # Responses are serialized as soon as they are built, so handlers can share these.
 _EMPTY: dict[str, Any] = {}
@@ -381,6 +385,34 @@ class Csms:
                 group.create_task(send(charge_point_id))
         result.seconds = loop.time() - started
         return result
+
+    async def disconnect(
+        self,
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        code: int = 1001,
+        reason: str = "",
+    ) -> int:
+        """Close the connections of ``charge_point_ids``, or of a random ``share`` (0 < share
+        <= 1) of the connected charge points, with close ``code``; return how many it closed.
+
+        1001 (going away) is what a restarting server sends. The close handshakes run
+        concurrently; each is bounded by the websockets close timeout.
+        """
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+        if isinstance(code, bool) or code not in CLOSE_CODES:
+            raise ValueError(f"code must be a close code a server may send, not {code!r}")
+        if charge_point_ids is None:
+            connected = list(self.connections)
+            targets = random.sample(connected, round(share * len(connected)))
+        else:
+            targets = [id_ for id_ in dict.fromkeys(charge_point_ids) if id_ in self.connections]
+        websockets = [self.connections[id_].websocket for id_ in targets]
+        await asyncio.gather(*(websocket.close(code, reason) for websocket in websockets))
+        self.stats[DISCONNECTED] += len(websockets)
+        return len(websockets)
 
     async def _call(
         self, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float
