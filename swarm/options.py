@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ SERIAL_PREFIX = re.compile(r"[A-Za-z0-9._~-]*")
 """Characters that stand in a URL path as they are (RFC 3986 unreserved)."""
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
     try:
         value = float(text)
     except ValueError:
@@ -28,30 +30,57 @@ def _seconds(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """An argparse type: a share from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a share is from 0 to 1")
+    return value
+
+
+class WebUiGroup:
+    """An argument group whose options the web UI shows too.
+
+    Locust marks the options it shows with ``include_in_web_ui``, but only those added to the
+    parser itself; those added to a group (for ``--help``) need the mark set here.
+    """
+
+    def __init__(self, parser: Any, title: str, description: str | None = None) -> None:
+        self._group = parser.add_argument_group(title, description)
+
+    def add_argument(self, *args: Any, include_in_web_ui: bool = True, **kwargs: Any) -> Any:
+        action = self._group.add_argument(*args, **kwargs)
+        action.include_in_web_ui = include_in_web_ui
+        return action
+
+
 def add_arguments(parser: Any) -> None:
     """Add the swarm's options to Locust's parser (``events.init_command_line_parser``)."""
-    group = parser.add_argument_group("ocpp-swarm", "Virtual OCPP 1.6J charge points")
+    group = WebUiGroup(parser, "ocpp-swarm", "Virtual OCPP 1.6J charge points")
     group.add_argument(
         "--heartbeat-interval",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         help="Seconds between Heartbeats; 0 (default) uses the interval the CSMS answers Boot with",
     )
     group.add_argument(
         "--authorize-interval",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         help="Mean seconds between Authorizes per charge point (random, exponential); 0 sends none",
     )
     group.add_argument(
         "--call-timeout",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         help="Seconds to wait for the CSMS to answer a CALL before counting a timeout",
     )
     group.add_argument(
         "--connect-timeout",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
     )
@@ -63,14 +92,14 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument(
         "--session-interval",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         help="Mean seconds between charging sessions arriving per charge point (random,"
         " exponential); 0 (default): only sessions a CSMS starts remotely",
     )
     group.add_argument(
         "--session-duration",
-        type=_seconds,
+        type=seconds,
         default=1800.0,
         help="Mean seconds a charging session lasts (each 0.5x to 1.5x of it)",
     )
@@ -81,8 +110,21 @@ def add_arguments(parser: Any) -> None:
         help="Watts an EV draws at most; each session draws 50 to 100 %% of it",
     )
     group.add_argument(
+        "--day-length",
+        type=seconds,
+        default=0.0,
+        help="Seconds of a compressed day: session arrivals follow a weekday's hours (peaks"
+        " at 8 h and 18 h) at --session-interval on average; 0 (default): a flat rate",
+    )
+    group.add_argument(
+        "--day-hour",
+        type=float,
+        default=6.0,
+        help="Hour of the compressed day at which the run starts (0 to 24)",
+    )
+    group.add_argument(
         "--meter-interval",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         help="Seconds between MeterValues in a session; 0 (default) uses the"
         " MeterValueSampleInterval key (60 s)",
@@ -95,7 +137,7 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument(
         "--update-step",
-        type=_seconds,
+        type=seconds,
         default=3.0,
         help="Seconds each step of a firmware update (download, install) or diagnostics"
         " upload takes",
@@ -116,6 +158,20 @@ def add_arguments(parser: Any) -> None:
         "--serial-prefix",
         default="CP-",
         help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
+    )
+    group.add_argument(
+        "--results-dir",
+        default="results",
+        include_in_web_ui=False,
+        help="Where each run writes its folder <locustfile>-<timestamp>/ (CSV, HTML report,"
+        " summary, pictures); an empty value writes none",
+    )
+    group.add_argument(
+        "--csms-control",
+        default="",
+        include_in_web_ui=False,
+        help="Control API (http://HOST:PORT) of a `python -m swarm.csms` given as --host, for"
+        " scenarios that command the CSMS; the embedded CSMS's is used without --host",
     )
     group.add_argument(
         "--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification"
@@ -156,10 +212,11 @@ def config_from_options(options: Any) -> ChargePointConfig:
         "session_duration",
         "meter_interval",
         "update_step",
+        "day_length",
     ):
         raw = getattr(options, name)
         try:
-            values[name] = _seconds(str(raw))
+            values[name] = seconds(str(raw))
         except argparse.ArgumentTypeError as exc:
             raise ValueError(f"--{name.replace('_', '-')}: {exc}") from None
     if options.id_tags:
@@ -177,6 +234,21 @@ def config_from_options(options: Any) -> ChargePointConfig:
         values["charging_power"] = float(options.charging_power)
         values["update_failures"] = float(options.update_failures)
         values["faults"] = float(options.faults)
+        values["day_hour"] = float(options.day_hour)
     except ValueError as exc:
-        raise ValueError(f"--charging-power, --update-failures or --faults: {exc}") from None
-    return ChargePointConfig(vendor=options.vendor, model=options.model, **values)
+        raise ValueError(
+            f"--charging-power, --update-failures, --faults or --day-hour: {exc}"
+        ) from None
+    return ChargePointConfig(
+        vendor=options.vendor, model=options.model, day_start=time.time(), **values
+    )
+
+
+def swarm_options(options: Any) -> dict[str, Any]:
+    """The values of the swarm's own options in Locust's parsed ``options``, by name."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return {
+        name: getattr(options, name, default)
+        for name, default in vars(parser.parse_args([])).items()
+    }

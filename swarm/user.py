@@ -5,9 +5,11 @@ options to Locust and hooks its events:
 
 - ``init``: on every process that runs users, start the :class:`~swarm.engine.Engine` and a
   greenlet that reports its samples to Locust in batches; on the process that holds the web UI
-  or runs alone, start the embedded CSMS when no ``--host`` is given;
+  or runs alone (the master, with workers), start the embedded CSMS when no ``--host`` is
+  given, open the run's folder (:mod:`swarm.results`) and add the web UI's fleet tab;
+- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master;
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
-  connection and stops the embedded CSMS.
+  connection, stops the embedded CSMS and finishes the run's folder.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from locust.runners import MasterRunner, WorkerRunner
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
+from . import thresholds, webui
 from .charge_point import ChargePointConfig
 from .csms import CsmsProcess
 from .engine import Engine
+from .fleet import REPORT_KEY, FleetCounters, FleetStatus
 from .options import add_arguments, config_from_options
+from .results import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +98,7 @@ class Swarm:
         self._prepared: tuple[tuple[Any, ...], tuple[str, ChargePointConfig]] | None = None
         self._refusal: str | None = None
         self._pump: gevent.Greenlet | None = None
+        self.counters = FleetCounters()
 
     @staticmethod
     def of(environment: Environment) -> Swarm:
@@ -143,10 +149,16 @@ class Swarm:
             gevent.sleep(PUMP_INTERVAL)
             self.flush()
 
+    def status(self) -> FleetStatus:
+        """This process's fleet: states, CALLERRORs, CSMS calls."""
+        return self.counters.status(self.engine.census())
+
     def flush(self) -> None:
         """Report every sample the engine holds to Locust."""
         fire = self.environment.events.request.fire
+        count = self.counters.count
         for sample in self.engine.drain():
+            count(sample)
             fire(
                 request_type=sample.request_type,
                 name=sample.name,
@@ -162,6 +174,30 @@ class Swarm:
             self._pump.kill(block=False)
         self.engine.shutdown(timeout=10.0, sleep=gevent.sleep)
         self.flush()
+
+
+def fleet_status(environment: Environment) -> FleetStatus:
+    """The whole fleet's status: this process's, or on a master the sum of its workers' last
+    reports (a worker that is gone counts no more)."""
+    swarm = getattr(environment, "ocpp_swarm", None)
+    if swarm is not None:
+        return swarm.status()
+    reports: dict[str, FleetStatus] = getattr(environment, "ocpp_swarm_reports", {})
+    clients = getattr(environment.runner, "clients", {})
+    return FleetStatus.total(report for worker, report in reports.items() if worker in clients)
+
+
+DROP_MESSAGE = "ocpp_swarm_drop"
+
+
+def drop_connections(environment: Environment, share: float) -> None:
+    """Have a random ``share`` (0 to 1) of the fleet lose their connections at once; they
+    reconnect after their backoff and boot again. On a master, every worker drops its share."""
+    swarm = getattr(environment, "ocpp_swarm", None)
+    if swarm is not None:
+        swarm.engine.drop_connections(share)
+    elif isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(DROP_MESSAGE, share)
 
 
 def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
@@ -194,17 +230,20 @@ def _with_connect_options(config: ChargePointConfig, address: tuple[str, int]) -
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     add_arguments(parser)
+    thresholds.add_arguments(parser)
 
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
     # Refuse bad command-line input before any user starts, with one line.
+    checks: list[thresholds.Threshold] = []
     try:
         if environment.host is not None:
             resolve_host(environment.host)
         if environment.parsed_options is not None:
             config_from_options(environment.parsed_options)
+            checks = thresholds.thresholds_from_options(environment.parsed_options)
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
         sys.exit(2)
@@ -223,6 +262,34 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         swarm = Swarm(environment)
         environment.ocpp_swarm = swarm  # type: ignore[attr-defined]
         swarm.start()
+        environment.events.reset_stats.add_listener(swarm.counters.reset)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(
+            DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
+        )
+
+        def report(data: dict[str, Any], **_kwargs: Any) -> None:
+            data[REPORT_KEY] = swarm.status().as_dict()
+
+        environment.events.report_to_master.add_listener(report)
+        return
+    if isinstance(runner, MasterRunner):
+        reports: dict[str, FleetStatus] = {}
+        environment.ocpp_swarm_reports = reports  # type: ignore[attr-defined]
+
+        def take(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+            if REPORT_KEY in data:
+                reports[client_id] = FleetStatus.from_dict(data[REPORT_KEY])
+
+        environment.events.worker_report.add_listener(take)
+    try:
+        run = RunFolder.create(environment, lambda: fleet_status(environment), checks)
+    except (OSError, ValueError) as exc:
+        logger.error("ocpp-swarm: --results-dir: %s", exc)
+        sys.exit(2)
+    environment.ocpp_swarm_run = run  # type: ignore[attr-defined]
+    if environment.web_ui is not None:
+        webui.add_fleet_tab(environment.web_ui, lambda: fleet_status(environment))
 
 
 @events.test_stop.add_listener
@@ -234,9 +301,14 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
-    swarm = getattr(environment, "ocpp_swarm", None)
-    if swarm is not None:
-        swarm.stop()
-    csms = getattr(environment, "ocpp_swarm_csms", None)
-    if csms is not None:
-        csms.stop()
+    try:
+        swarm = getattr(environment, "ocpp_swarm", None)
+        if swarm is not None:
+            swarm.stop()
+        run = getattr(environment, "ocpp_swarm_run", None)
+        if run is not None:
+            run.finish()
+    finally:
+        csms = getattr(environment, "ocpp_swarm_csms", None)
+        if csms is not None:
+            csms.stop()

@@ -1,0 +1,111 @@
+"""What the fleet is doing: charge points per state, CALLERRORs by action and code, CSMS calls.
+
+Each process that runs charge points counts its own (:class:`FleetCounters`, fed by the samples
+it hands to Locust); a master sums what its workers send with their stats reports (every 3 s,
+Locust's report interval). The run's ``fleet.csv``, its pictures and the web UI's tab read the
+sum as a :class:`FleetStatus`.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .charge_point import State
+from .rpc import CSMS, OCPP, Sample, callerror_code
+
+STATES = tuple(state.value for state in State if state is not State.STOPPED)
+"""The states a fleet overview shows; ``stopped`` charge points are gone from the fleet."""
+
+CONNECTED = tuple(state for state in STATES if state not in ("connecting", "offline"))
+"""States in which a charge point holds an open WebSocket."""
+
+REPORT_KEY = "ocpp_swarm_fleet"
+"""Key of a worker's :class:`FleetStatus` in the data of its stats report to the master."""
+
+
+@dataclass(slots=True)
+class FleetStatus:
+    """A fleet's snapshot. Counts only; JSON- and msgpack-friendly through :meth:`as_dict`."""
+
+    states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    """Charge points per state (:data:`STATES`)."""
+    charging: int = 0
+    """Charge points with at least one transaction running."""
+    callerrors: dict[str, dict[str, int]] = field(default_factory=dict)
+    """CALLERRORs the CSMS answered the charge points' CALLs with: ``{action: {code: n}}``."""
+    csms_calls: dict[str, int] = field(default_factory=dict)
+    """CALLs the CSMS sent that the charge points answered, by action."""
+
+    @property
+    def connected(self) -> int:
+        return sum(self.states.get(state, 0) for state in CONNECTED)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "states": dict(self.states),
+            "charging": self.charging,
+            "callerrors": {action: dict(codes) for action, codes in self.callerrors.items()},
+            "csms_calls": dict(self.csms_calls),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FleetStatus:
+        callerrors = data.get("callerrors", {})
+        return cls(
+            states={**dict.fromkeys(STATES, 0), **data.get("states", {})},
+            charging=data.get("charging", 0),
+            callerrors={action: dict(codes) for action, codes in callerrors.items()},
+            csms_calls=dict(data.get("csms_calls", {})),
+        )
+
+    @classmethod
+    def total(cls, parts: Iterable[FleetStatus]) -> FleetStatus:
+        """The sum of several processes' snapshots."""
+        result = cls()
+        for part in parts:
+            for state, count in part.states.items():
+                result.states[state] = result.states.get(state, 0) + count
+            result.charging += part.charging
+            for action, codes in part.callerrors.items():
+                mine = result.callerrors.setdefault(action, {})
+                for code, count in codes.items():
+                    mine[code] = mine.get(code, 0) + count
+            for action, count in part.csms_calls.items():
+                result.csms_calls[action] = result.csms_calls.get(action, 0) + count
+        return result
+
+
+class FleetCounters:
+    """CALLERRORs by action and code and CSMS calls by action, counted from one process's
+    samples (on the gevent side, as they are handed to Locust)."""
+
+    def __init__(self) -> None:
+        self.callerrors: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.csms_calls: collections.Counter[str] = collections.Counter()
+
+    def count(self, sample: Sample) -> None:
+        if sample.request_type == CSMS:
+            self.csms_calls[sample.name] += 1
+        elif sample.request_type == OCPP and sample.error is not None:
+            code = callerror_code(sample.error)
+            if code is not None:
+                self.callerrors[sample.name, code] += 1
+
+    def reset(self) -> None:
+        self.callerrors.clear()
+        self.csms_calls.clear()
+
+    def status(self, census: dict[str, int]) -> FleetStatus:
+        """A snapshot, with the states of an engine's :meth:`~swarm.engine.Engine.census`."""
+        callerrors: dict[str, dict[str, int]] = {}
+        for (action, code), count in self.callerrors.items():
+            callerrors.setdefault(action, {})[code] = count
+        return FleetStatus(
+            states={state: census.get(state, 0) for state in STATES},
+            charging=census.get("charging", 0),
+            callerrors=callerrors,
+            csms_calls=dict(self.csms_calls),
+        )

@@ -1,0 +1,261 @@
+"""Pictures of a run, drawn from the CSV files in its folder.
+
+:func:`render` writes two PNG files into a run folder:
+
+- ``latency.png``: the p50, p95 and p99 latency of each OCPP and CSMS action over time, one panel
+  per action, against the number of connected charge points;
+- ``fleet.png``: the charge points in each state over time, and how many are charging.
+
+It reads ``locust_stats_history.csv`` (written by Locust with ``--csv-full-history``) and
+``fleet.csv`` (written by the swarm every second). Either may be missing, hold only a header or
+end in a half-written row: malformed rows are skipped, and a picture without data says "no data"
+instead of failing, so that a run that ended at once still gets its pictures.
+
+matplotlib is imported only when drawing: a Locust process may import this module, and importing
+matplotlib costs it a second at startup.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .fleet import CONNECTED
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["FLEET_SIZE", "latency_size", "render"]
+
+STATS_HISTORY_CSV = "locust_stats_history.csv"
+FLEET_CSV = "fleet.csv"
+LATENCY_PNG = "latency.png"
+FLEET_PNG = "fleet.png"
+
+DPI = 100
+WIDTH = 1200
+FLEET_SIZE = (WIDTH, 500)
+
+# Request types drawn in latency.png, in this order. "WebSocket" holds connection events and the
+# "Aggregated" row mixes every action: neither is an action's latency.
+LATENCY_TYPES = ("OCPP", "CSMS")
+PERCENTILES = (("50%", "p50"), ("95%", "p95"), ("99%", "p99"))
+
+# States stacked in fleet.png, bottom up: (label, columns of fleet.csv added together, colour).
+FLEET_STACK = (
+    ("connecting", ("connecting", "booting"), "tab:blue"),
+    ("booted", ("accepted",), "tab:green"),
+    ("pending", ("pending",), "gold"),
+    ("rejected", ("rejected",), "tab:orange"),
+    ("boot failed", ("boot failed",), "tab:red"),
+    ("offline", ("offline",), "silver"),
+)
+
+Series = dict[str, list[float]]
+
+
+def latency_size(panels: int) -> tuple[int, int]:
+    """Size of ``latency.png`` in pixels (width, height) for a number of panels.
+
+    Panels go in two columns; there's at least one row, for the "no data" panel.
+    """
+    rows = max(1, math.ceil(panels / 2))
+    return WIDTH, 120 + 260 * rows
+
+
+def render(run_dir: Path) -> list[Path]:
+    """Draw ``latency.png`` and ``fleet.png`` into a run folder from its CSV files.
+
+    Missing or empty CSV files give pictures that say "no data".
+
+    Args:
+        run_dir: The run folder; it must exist.
+
+    Returns:
+        The paths of the pictures written.
+
+    """
+    run_dir = Path(run_dir)
+    latency = read_latency(run_dir / STATS_HISTORY_CSV)
+    fleet = read_fleet(run_dir / FLEET_CSV)
+    # Both pictures count seconds from the first row of either file, so their times agree.
+    starts = [min(s["t"]) for s in latency.values()] + fleet["t"][:1]
+    start = min(starts, default=0.0)
+
+    title = run_dir.resolve().name
+    paths = [run_dir / LATENCY_PNG, run_dir / FLEET_PNG]
+    _save(draw_latency(latency, fleet, start, title), paths[0])
+    _save(draw_fleet(fleet, start, title), paths[1])
+    return paths
+
+
+def read_latency(path: Path) -> dict[tuple[str, str], Series]:
+    """Read the percentiles of each OCPP and CSMS action from Locust's stats history.
+
+    Returns ``{(type, name): {"t": [...], "p50": [...], "p95": [...], "p99": [...]}}``, in the
+    order of the panels: OCPP first, then CSMS, each sorted by name. ``N/A`` (no request yet)
+    and the zeros of a window without requests read as NaN, which leaves a gap in the line.
+    """
+    series: dict[tuple[str, str], Series] = {}
+    for row in _rows(path):
+        if row.get("Type") not in LATENCY_TYPES:
+            continue
+        try:
+            values = [float(row["Timestamp"])]
+            values += [_percentile(row[column]) for column, _ in PERCENTILES]
+            if not float(row["Requests/s"]):
+                # No request in the window: Locust writes 0 for its percentiles, not a gap.
+                values[1:] = [math.nan] * len(PERCENTILES)
+        except (KeyError, ValueError):
+            continue
+        entry = series.setdefault((row["Type"], row["Name"]), _series())
+        for key, value in zip(("t", *(key for _, key in PERCENTILES)), values, strict=True):
+            entry[key].append(value)
+    order = sorted(series, key=lambda key: (LATENCY_TYPES.index(key[0]), key[1]))
+    return {key: series[key] for key in order}
+
+
+def read_fleet(path: Path) -> Series:
+    """Read the charge point states from ``fleet.csv``.
+
+    Returns ``{"t": [...], "connecting": [...], ...}``: the file's columns, with
+    ``timestamp`` as ``t``, and ``connected`` added.
+    """
+    columns = ("timestamp", *dict.fromkeys(c for _, cs, _ in FLEET_STACK for c in cs), "charging")
+    fleet: Series = {"t": [], "connected": [], **{c: [] for c in columns[1:]}}
+    for row in _rows(path):
+        try:
+            values = dict(zip(columns, map(float, (row[c] for c in columns)), strict=True))
+        except (KeyError, ValueError):
+            continue
+        fleet["t"].append(values.pop("timestamp"))
+        fleet["connected"].append(sum(values[c] for c in CONNECTED))
+        for column, value in values.items():
+            fleet[column].append(value)
+    return fleet
+
+
+def draw_latency(
+    latency: dict[tuple[str, str], Series], fleet: Series, start: float, title: str
+) -> Figure:
+    """Draw the latency of each action, against the connected charge points."""
+    fig = _figure(latency_size(len(latency)), f"{title}: latency per action")
+    if not latency:
+        _no_data(fig.subplots(), STATS_HISTORY_CSV)
+        return fig
+    grid = list(fig.subplots(math.ceil(len(latency) / 2), 2, squeeze=False).flat)
+    panels = grid[: len(latency)]
+    for ax in grid[len(latency) :]:  # the empty slot beside an odd last panel
+        ax.remove()
+    end = max((max(s["t"]) for s in latency.values()), default=start)
+    end = max(end, *fleet["t"][-1:], start + 1)
+    connected_t = _since(fleet["t"], start)
+    for ax, ((kind, name), series) in zip(panels, latency.items(), strict=True):
+        ax.set_title(f"{kind} {name}", fontsize="medium")
+        ax.set_xlim(0, end - start)
+        ax.set_ylabel("ms")
+        if connected_t:
+            # On a twin axis behind the lines: put the latency axis on top, see-through.
+            twin = ax.twinx()
+            twin.fill_between(connected_t, fleet["connected"], color="0.88", lw=0, step="post")
+            twin.set_ylim(bottom=0)
+            twin.set_ylabel("connected", color="0.5")
+            twin.tick_params(axis="y", colors="0.5")
+            ax.set_zorder(twin.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        t = _since(series["t"], start)
+        for _, key in PERCENTILES:
+            ax.plot(t, series[key], lw=1.2, label=key)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in panels[-2:]:  # those with no panel below
+        ax.set_xlabel("seconds since start")
+    handles, labels = panels[0].get_legend_handles_labels()
+    if connected_t:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.88"))
+        labels.append("connected charge points")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    return fig
+
+
+def draw_fleet(fleet: Series, start: float, title: str) -> Figure:
+    """Draw the charge points in each state, stacked, and those charging."""
+    fig = _figure(FLEET_SIZE, f"{title}: charge points")
+    ax = fig.subplots()
+    if not fleet["t"]:
+        _no_data(ax, FLEET_CSV)
+        return fig
+    t = _since(fleet["t"], start)
+    stack = [[sum(v) for v in zip(*map(fleet.get, cs), strict=True)] for _, cs, _ in FLEET_STACK]
+    labels = [label for label, _, _ in FLEET_STACK]
+    colors = [color for _, _, color in FLEET_STACK]
+    ax.stackplot(t, stack, labels=labels, colors=colors, alpha=0.8, lw=0, step="post")
+    ax.step(t, fleet["charging"], where="post", color="black", lw=1.5, label="charging")
+    ax.set_xlim(0, max(t[-1], 1))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("charge points")
+    ax.grid(alpha=0.3)
+    # Outside the plot, so that it never hides the areas.
+    fig.legend(loc="outside right upper")
+    return fig
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    """Yield the rows of a CSV file that have as many cells as its header; none if missing."""
+    try:
+        with path.open(newline="", errors="replace") as file:
+            reader = csv.reader(file)
+            header = next(reader, None) or []
+            while True:
+                try:
+                    row = next(reader)
+                except csv.Error:  # e.g. a NUL byte: skip the line
+                    continue
+                except StopIteration:
+                    return
+                if len(row) == len(header):
+                    yield dict(zip(header, row, strict=True))
+    except (FileNotFoundError, csv.Error):
+        return
+
+
+def _percentile(cell: str) -> float:
+    return math.nan if cell == "N/A" else float(cell)
+
+
+def _series() -> Series:
+    return {"t": [], **{key: [] for _, key in PERCENTILES}}
+
+
+def _since(times: Sequence[float], start: float) -> list[float]:
+    return [t - start for t in times]
+
+
+def _figure(size: tuple[int, int], title: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    # A Figure, not pyplot: no global state or backend to choose (savefig draws PNG with Agg),
+    # so it's thread-safe and garbage-collected.
+    # Constrained layout fits the panels into the figure without changing its size.
+    width, height = size
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    fig.suptitle(title)
+    return fig
+
+
+def _no_data(ax: Axes, filename: str) -> None:
+    ax.text(0.5, 0.5, f"no data in {filename}", ha="center", va="center", color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig: Figure, path: Path) -> None:
+    # No bbox_inches="tight": it would change the size in pixels.
+    fig.savefig(path, dpi=DPI)

@@ -1,0 +1,56 @@
+"""The web UI's "Charge points" tab: the fleet's states, CALLERRORs and CSMS calls, live.
+
+It uses Locust's own extension points: a tab and its table go into the page's template
+arguments, and the rows ride along in the ``extended_stats`` of the ``/stats/requests`` answer
+that the page polls every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+from locust.web import WebUI
+
+from .fleet import FleetStatus
+
+TAB = "charge-points"
+
+TABLE = [
+    {"key": "what", "title": "What"},
+    {"key": "name", "title": "Name"},
+    {"key": "count", "title": "Count"},
+]
+
+
+def rows(status: FleetStatus) -> list[dict[str, Any]]:
+    """The tab's rows: states (and charging), then CALLERRORs by action and code, then CSMS
+    calls by action."""
+    result = [{"what": "state", "name": state, "count": n} for state, n in status.states.items()]
+    result.append({"what": "state", "name": "charging", "count": status.charging})
+    result += [
+        {"what": "CALLERROR", "name": f"{action} {code}", "count": n}
+        for action, codes in sorted(status.callerrors.items())
+        for code, n in sorted(codes.items())
+    ]
+    result += [
+        {"what": "CSMS call", "name": action, "count": n}
+        for action, n in sorted(status.csms_calls.items())
+    ]
+    return result
+
+
+def add_fleet_tab(web_ui: WebUI, fleet: Callable[[], FleetStatus]) -> None:
+    """Add the tab to ``web_ui``; ``fleet`` gives the fleet's current status."""
+    web_ui.template_args["extended_tabs"] = [{"title": "Charge points", "key": TAB}]
+    web_ui.template_args["extended_tables"] = [{"key": TAB, "structure": TABLE}]
+
+    @web_ui.app.after_request
+    def add_rows(response: Response) -> Response:
+        if request.path.endswith("/stats/requests") and response.is_json:
+            body = response.get_json()
+            body["extended_stats"] = [{"key": TAB, "data": rows(fleet())}]
+            response.set_data(json.dumps(body))
+        return response
