@@ -1,14 +1,12 @@
-"""Steady state: charge points that boot, heartbeat and authorize.
+"""The default locustfile: the steady state of scenarios/steady.py.
 
-    locust -f locustfile.py                       # web UI; the embedded CSMS is the target
-    locust -f locustfile.py --host ws://csms:9000/ocpp --headless -u 1000 -r 100 -t 5m
+    locust                                             # web UI; the embedded CSMS is the target
+    locust --headless -u 1000 -r 100 -t 5m --host ws://csms:9000/ocpp
 
-Each Locust user is one charge point; see ``locust -f locustfile.py --help`` for the options of
-the ocpp-swarm group (heartbeat and authorize intervals, idTags, timeouts, serial prefix).
+Each Locust user is one charge point; ``locust --help`` lists the options of the ocpp-swarm group.
+More load shapes are in scenarios/.
 """
 
-from swarm import ChargePointUser
+from scenarios.steady import SteadyChargePoint
 
-
-class SteadyChargePoint(ChargePointUser):
-    """Boots, then heartbeats at the CSMS's interval and authorizes now and then."""
+__all__ = ["SteadyChargePoint"]
