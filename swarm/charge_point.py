@@ -522,7 +522,7 @@ class ChargePoint:
         self._soon(lambda session: self._call_quietly(session, action, payload))
 
     # Session arrivals: a Poisson process whose rate follows the compressed day, by thinning.
-    # Candidates come at the day's peak rate; each arrives with its hour's share of the peak.
+    # Candidates come at the day's peak rate; each arrives with its hour's arrival_share.
 
     def _until_arrival(self) -> float:
         rate = 1 / self.config.session_interval
@@ -531,10 +531,7 @@ class ChargePoint:
         return self._rng.expovariate(rate)
 
     def _arrives(self) -> bool:
-        if not self.config.day_length:
-            return True
-        weight = DAY_PROFILE[int(hour_of_day(self.config))]
-        return self._rng.random() * max(DAY_PROFILE) < weight
+        return self._rng.random() < arrival_share(self.config)
 
     def _heartbeat(self) -> float:
         return self.heartbeat_interval or self.config.fallback_interval
@@ -1123,6 +1120,14 @@ _boot_answer = _response_check("BootNotification")
 
 async def _abort(session: OcppSession) -> None:
     session.abort()
+
+
+def arrival_share(config: ChargePointConfig, now: float | None = None) -> float:
+    """The share of candidate session arrivals that arrive at ``now`` (see ``_until_arrival``):
+    the hour's weight in :data:`DAY_PROFILE` over the peak's, or 1 without a compressed day."""
+    if not config.day_length:
+        return 1.0
+    return DAY_PROFILE[int(hour_of_day(config, now))] / max(DAY_PROFILE)
 
 
 def hour_of_day(config: ChargePointConfig, now: float | None = None) -> float:

@@ -380,3 +380,43 @@ def test_the_cli_reports_a_control_port_in_use() -> None:
         with pytest.raises(RuntimeError, match=r"(?is)exited with code 1.*address already in use"):
             CsmsProcess.start(["--control-port", str(port)])
         assert {p.pid for p in psutil.Process().children()} <= before
+
+
+def test_post_disconnects_closes_a_share_of_the_connections_with_the_code() -> None:
+    async def body() -> None:
+        ids = [f"CP-{i}" for i in range(4)]
+        async with served() as (csms, url), fleet(csms.url, ids) as fakes:
+            code, answer, _ = await http("POST", f"{url}/disconnects", {"share": 0.5, "code": 1012})
+            assert (code, answer) == (200, {"closed": 2})
+            closed = [fake for fake in fakes if fake.ws.close_code is not None]
+            assert [fake.ws.close_code for fake in closed] == [1012, 1012]
+            assert csms.stats["connections.closed_by_csms"] == 2
+            # Named ones: only those still connected are closed; an unknown id is no error.
+            still_open = [f for f in fakes if f.id in ("CP-0", "CP-1") and f.ws.close_code is None]
+            code, answer, _ = await http(
+                "POST", f"{url}/disconnects", {"charge_points": ["CP-0", "CP-1", "nobody"]}
+            )
+            assert (code, answer) == (200, {"closed": len(still_open)})
+            assert all(fake.ws.close_code == 1001 for fake in still_open)
+
+    run(body())
+
+
+@pytest.mark.parametrize(
+    ("request_body", "error"),
+    [
+        ({"share": 0}, "share must be a number in (0, 1]"),
+        ({"code": 1006}, "code must be a close code a server may send"),
+        ({"code": "1001"}, "code must be a close code"),
+        ({"share": 0.5, "charge_points": []}, "give share or charge_points, not both"),
+        ({"action": "Reset"}, "unknown keys: action"),
+    ],
+)
+def test_post_disconnects_refuses_bad_requests(request_body: Any, error: str) -> None:
+    async def body() -> None:
+        async with served() as (_, url):
+            code, answer, _ = await http("POST", f"{url}/disconnects", request_body)
+            assert code == 400
+            assert error in answer["error"]
+
+    run(body())

@@ -14,6 +14,7 @@ from tests.scripted import (
     answer_everything,
     call_in,
     in_thread,
+    recording_csms,
     scripted_csms,
 )
 
@@ -114,3 +115,32 @@ def test_a_scenario_has_a_charge_point_send_a_data_transfer():
         assert engine.shutdown(5.0)
     assert [c[3] for c in calls] == [{"vendorId": "acme", "messageId": "ping", "data": "42"}]
     assert any(s.name == "DataTransfer" and s.error is None for s in engine.drain())
+
+
+def test_dropped_connections_come_back_and_the_census_counts_charging():
+    config = ChargePointConfig(
+        authorize_interval=0, session_interval=0.05, session_duration=30, reconnect_min=0.1
+    )
+    engine = Engine()
+    samples = []
+
+    def drops():
+        samples.extend(engine.drain())
+        return sum(sample.name == "dropped" for sample in samples)
+
+    with in_thread(lambda: scripted_csms(recording_csms())) as ((url, script), csms_loop):
+        engine.start()
+        for n in range(4):
+            engine.start_charge_point(f"CP-{n}", f"{url}/CP-{n}", config)
+        wait_until(lambda: engine.census()["charging"] == 4)
+        assert engine.census()["accepted"] == 4
+        engine.drop_connections(0.5)
+        wait_until(lambda: drops() == 2)
+        wait_until(lambda: len(call_in(csms_loop, lambda: script.paths)) == 6)
+        wait_until(lambda: engine.census()["accepted"] == 4)
+        assert engine.shutdown(5.0)
+    drops()
+    assert [s.error for s in samples if s.name == "dropped"] == [None, None]
+    assert not [s for s in samples if s.error], [s for s in samples if s.error][:3]
+    with pytest.raises(ValueError, match="share"):
+        engine.drop_connections(1.5)

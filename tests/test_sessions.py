@@ -8,11 +8,20 @@ goes back, nothing but Boot before Accepted, one CALL in flight.
 import asyncio
 import json
 import random
+import time
 
 import pytest
 
 from swarm import schemas
-from swarm.charge_point import ChargePoint, ChargePointConfig, State
+from swarm.charge_point import (
+    _PEAK_TO_MEAN,
+    DAY_PROFILE,
+    ChargePoint,
+    ChargePointConfig,
+    State,
+    arrival_share,
+    hour_of_day,
+)
 from swarm.csms import Csms, CsmsConfig
 from swarm.rpc import OCPP
 from tests.scripted import recording_csms, run, scripted_csms, until
@@ -323,3 +332,48 @@ def test_a_new_connection_starts_clean_but_keeps_unavailability():
         ("Available", "NoError"),
         ("Unavailable", "NoError"),
     ]
+
+
+def test_a_compressed_day_sets_the_hour_and_the_share_of_arrivals():
+    day = ChargePointConfig(day_length=24.0, day_start=1000.0, day_hour=6.0)
+    assert hour_of_day(day, 1000.0) == 6.0
+    assert hour_of_day(day, 1020.5) == 2.5  # 6 h + 20.5 h, past midnight
+    assert arrival_share(day, 1000.0 + 12) == 1.0  # 18 h: the evening peak
+    assert arrival_share(day, 1000.0 + 21) == DAY_PROFILE[3] / max(DAY_PROFILE)
+    assert arrival_share(ChargePointConfig(), 0.0) == 1.0  # no day: a flat rate
+    # Thinning keeps the mean: candidates at the peak rate, times the day's mean share, is
+    # one arrival per session_interval.
+    shares = [arrival_share(day, 1000.0 - 6 + hour) for hour in range(24)]
+    assert _PEAK_TO_MEAN * sum(shares) / 24 == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="day_hour"):
+        ChargePointConfig(day_hour=24.0)
+
+
+def test_arrivals_follow_the_day_against_the_embedded_csms():
+    # A 4-second day starting at 2 h: the first second (2 h to 8 h) is night, the third
+    # (14 h to 20 h) holds the evening peak.
+    async def main():
+        async with Csms(CsmsConfig(port=0)) as csms:
+            day = ChargePointConfig(
+                authorize_interval=0,
+                connectors=10,
+                session_interval=0.02,
+                session_duration=0.05,
+                day_length=4.0,
+                day_hour=2.0,
+                day_start=time.time(),
+            )
+            cp = ChargePoint("CP-1", csms.url + "/CP-1", day, lambda s: None)
+            task = asyncio.create_task(cp.run())
+            counts = []
+            for _ in range(3):
+                before = csms.stats["StartTransaction"]
+                await asyncio.sleep(1.0)
+                counts.append(csms.stats["StartTransaction"] - before)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return counts
+
+    night, _, evening = run(main())
+    # Expected: 4.4 times as many (the profile's mean weights over those hours), some 16 and 72.
+    assert evening > 2 * night, (night, evening)
