@@ -82,11 +82,11 @@ class Engine:
 
     def start_charge_point(self, charge_point_id: str, url: str, config: ChargePointConfig) -> None:
         """Start a charge point (asynchronously: it connects and boots in the loop)."""
-        self._loop.call_soon_threadsafe(self._start, charge_point_id, url, config)
+        self._hop(self._start, charge_point_id, url, config)
 
     def stop_charge_point(self, charge_point_id: str) -> None:
         """Stop a charge point: its WebSocket is closed cleanly, in the loop."""
-        self._loop.call_soon_threadsafe(self._stop, charge_point_id)
+        self._hop(self._stop, charge_point_id)
 
     def data_transfer(
         self,
@@ -96,16 +96,23 @@ class Engine:
         data: str | None = None,
     ) -> None:
         """Have a charge point send a DataTransfer (see :meth:`ChargePoint.data_transfer`)."""
-        self._loop.call_soon_threadsafe(
-            self._data_transfer, charge_point_id, vendor_id, message_id, data
-        )
+        self._hop(self._data_transfer, charge_point_id, vendor_id, message_id, data)
 
     def drop_connections(self, share: float) -> None:
         """Have a random ``share`` (0 to 1) of the charge points lose their connection at once
         (see :meth:`ChargePoint.drop`): a reconnect storm."""
         if not 0 <= share <= 1:
             raise ValueError(f"share must be from 0 to 1, got {share}")
-        self._loop.call_soon_threadsafe(self._drop_connections, share)
+        self._hop(self._drop_connections, share)
+
+    def _hop(self, callback: Callable[..., None], *args: object) -> None:
+        # Locust stops its users after the quitting event, in which the engine shuts down:
+        # their charge points are closed already, there is nothing left to do.
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
 
     def drain(self) -> list[Sample]:
         """Take every sample recorded so far."""

@@ -79,6 +79,17 @@ def test_calls_made_before_the_thread_runs_are_kept():
     asyncio.run(main())
 
 
+def test_control_calls_after_shutdown_do_nothing():
+    # Locust stops its users after the quitting event, in which the engine has shut down.
+    engine = Engine()
+    engine.start()
+    assert engine.shutdown(5.0)
+    engine.stop_charge_point("CP-1")
+    engine.start_charge_point("CP-2", "ws://127.0.0.1:9/CP-2", CONFIG)
+    engine.drop_connections(1.0)
+    assert len(engine) == 0
+
+
 def test_shutdown_of_an_engine_never_started_returns_at_once():
     started = time.monotonic()
     assert Engine().shutdown(timeout=5.0)
