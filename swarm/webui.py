@@ -18,9 +18,10 @@ from .fleet import FleetStatus
 
 TAB = "charge-points"
 
+# Not "name": Locust's table sorts rows by a "name" key, and these come in their own order.
 TABLE = [
     {"key": "what", "title": "What"},
-    {"key": "name", "title": "Name"},
+    {"key": "item", "title": "Name"},
     {"key": "count", "title": "Count"},
 ]
 
@@ -28,15 +29,15 @@ TABLE = [
 def rows(status: FleetStatus) -> list[dict[str, Any]]:
     """The tab's rows: states (and charging), then CALLERRORs by action and code, then CSMS
     calls by action."""
-    result = [{"what": "state", "name": state, "count": n} for state, n in status.states.items()]
-    result.append({"what": "state", "name": "charging", "count": status.charging})
+    result = [{"what": "state", "item": state, "count": n} for state, n in status.states.items()]
+    result.append({"what": "state", "item": "charging", "count": status.charging})
     result += [
-        {"what": "CALLERROR", "name": f"{action} {code}", "count": n}
+        {"what": "CALLERROR", "item": f"{action} {code}", "count": n}
         for action, codes in sorted(status.callerrors.items())
         for code, n in sorted(codes.items())
     ]
     result += [
-        {"what": "CSMS call", "name": action, "count": n}
+        {"what": "CSMS call", "item": action, "count": n}
         for action, n in sorted(status.csms_calls.items())
     ]
     return result

@@ -1,0 +1,240 @@
+"""The web UI's "Charge points" tab: its rows, and the tab in a real ``locust`` web UI.
+
+Importing :mod:`swarm.webui` imports Locust, which would monkey-patch this process with gevent;
+the other tests run plain asyncio here, so it is imported with ``LOCUST_SKIP_MONKEY_PATCH`` set
+(as in test_thresholds.py) and the web UI itself runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from swarm.fleet import STATES, FleetStatus
+from tests.test_locust import LOCUST, Child
+
+_skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    from swarm.webui import TAB, rows
+finally:
+    if _skip is None:
+        del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
+    else:
+        os.environ["LOCUST_SKIP_MONKEY_PATCH"] = _skip
+
+
+# Unit: the rows.
+
+
+def test_rows_of_an_empty_fleet_are_its_states_and_charging() -> None:
+    assert rows(FleetStatus()) == [
+        *({"what": "state", "item": state, "count": 0} for state in STATES),
+        {"what": "state", "item": "charging", "count": 0},
+    ]
+
+
+def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
+    states = {**dict.fromkeys(STATES, 0), "accepted": 7, "booting": 2, "offline": 1}
+    status = FleetStatus(
+        states=states,
+        charging=3,
+        callerrors={
+            "StartTransaction": {"InternalError": 1},
+            "Authorize": {"SecurityError": 2, "FormationViolation": 5},
+        },
+        csms_calls={"Reset": 1, "ChangeConfiguration": 4},
+    )
+    assert rows(status) == [
+        *({"what": "state", "item": state, "count": states[state]} for state in STATES),
+        {"what": "state", "item": "charging", "count": 3},
+        {"what": "CALLERROR", "item": "Authorize FormationViolation", "count": 5},
+        {"what": "CALLERROR", "item": "Authorize SecurityError", "count": 2},
+        {"what": "CALLERROR", "item": "StartTransaction InternalError", "count": 1},
+        {"what": "CSMS call", "item": "ChangeConfiguration", "count": 4},
+        {"what": "CSMS call", "item": "Reset", "count": 1},
+    ]
+    # The state rows keep the fleet's order of states.
+    assert [row["item"] for row in rows(status)[: len(STATES)]] == list(STATES)
+    assert TAB == "charge-points"
+
+
+# Integration: the tab in the web UI of a real ``locust`` run.
+
+TEMPLATE_ARGS = re.compile(r"window\.templateArgs\s*=\s*(\{.*?\})\s*</script>", re.DOTALL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> tuple[str, str]:
+    """The body and content type of a GET, bounded by a timeout."""
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.read().decode(), response.headers.get("Content-Type", "")
+
+
+def poll(proc: Child, url: str, seconds: float) -> str:
+    """GET ``url`` until it answers, while ``proc`` runs; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    error: Exception | None = None
+    while time.monotonic() < deadline:
+        assert proc.running(), f"locust exited early:\n{proc.read()[1][-3000:]}"
+        try:
+            return get(url)[0]
+        except (urllib.error.URLError, OSError) as exc:
+            error = exc
+        time.sleep(0.2)
+    pytest.fail(f"no answer from {url} in {seconds} s ({error}):\n{proc.read()[1][-3000:]}")
+
+
+def fleet_rows(stats: dict[str, Any]) -> dict[str, int]:
+    """``{name: count}`` of the tab's state rows in a ``/stats/requests`` answer."""
+    tabs = [entry for entry in stats.get("extended_stats", []) if entry["key"] == TAB]
+    assert len(tabs) == 1, stats.get("extended_stats")
+    return {row["item"]: row["count"] for row in tabs[0]["data"] if row["what"] == "state"}
+
+
+def stop(proc: Child) -> None:
+    """SIGINT (Ctrl+C), then SIGTERM, then SIGKILL of its group: it ends, one way or another.
+
+    SIGTERM is the fallback for a pytest started with SIGINT ignored (as a background job),
+    whose children inherit that; Locust shuts down the same way on either.
+    """
+    for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0)):
+        if proc.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.process.send_signal(sig)
+        deadline = time.monotonic() + grace
+        while proc.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if proc.process.poll() is None:
+        proc.kill()
+
+
+@dataclass
+class WebRun:
+    """What a ``locust`` web UI run showed, and how it ended."""
+
+    template_args: dict[str, Any]
+    states: dict[str, int]  # the tab's state rows once every charge point booted
+    names: set[str]  # the names in Locust's own request stats then
+    returncode: int | None
+    stderr: str
+    descendants: dict[int, tuple[float, str]]
+    leftovers: list[str]
+
+
+USERS = 10
+
+
+@pytest.fixture(scope="module")
+def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
+    """``locust -f scenarios/steady.py`` with its web UI on a free port, 10 users autostarted:
+    read its page and its stats until every charge point booted, then Ctrl+C it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        LOCUST,
+        "-f",
+        "scenarios/steady.py",
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(port),
+        "--autostart",
+        "-u",
+        str(USERS),
+        "-r",
+        str(USERS),
+        "--heartbeat-interval",
+        "1",
+        "--results-dir",
+        str(tmp_path_factory.mktemp("results")),
+        # A bound of its own, should this test fail to stop it.
+        "--autoquit",
+        "0",
+        "-t",
+        "30s",
+    ]
+    proc = Child(command)
+    try:
+        page = poll(proc, f"{base}/", seconds=15)
+        match = TEMPLATE_ARGS.search(page)
+        assert match, page[-2000:]
+        template_args = json.loads(match[1])
+
+        states: dict[str, int] = {}
+        names: set[str] = set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            body, content_type = get(f"{base}/stats/requests")
+            assert content_type.startswith("application/json"), content_type
+            stats = json.loads(body)
+            states = fleet_rows(stats)
+            names = {entry["name"] for entry in stats["stats"]}
+            if states.get("accepted") == USERS and "BootNotification" in names:
+                break
+            assert proc.running(), proc.read()[1][-3000:]
+            time.sleep(0.3)
+        proc.running()  # records its children (the embedded CSMS)
+    finally:
+        stop(proc)
+        returncode = proc.process.poll()
+        stderr = proc.read()[1]
+        leftovers = proc.leftovers()
+        proc.close()
+    return WebRun(template_args, states, names, returncode, stderr, proc.descendants, leftovers)
+
+
+@pytest.mark.timeout(60)
+def test_the_page_names_the_tab_and_its_table(web_run: WebRun) -> None:
+    # The page embeds them as window.templateArgs; Locust's UI camel-cases the keys.
+    assert web_run.template_args["extended_tabs"] == [{"title": "Charge points", "key": TAB}]
+    assert web_run.template_args["extended_tables"] == [
+        {
+            "key": TAB,
+            "structure": [
+                {"key": "what", "title": "What"},
+                {"key": "item", "title": "Name"},
+                {"key": "count", "title": "Count"},
+            ],
+        }
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_the_stats_the_page_polls_carry_the_rows(web_run: WebRun) -> None:
+    states = web_run.states
+    assert states.get("accepted") == USERS, states
+    assert set(states) == {*STATES, "charging"}, states
+    assert sum(n for name, n in states.items() if name != "charging") == USERS, states
+    # Locust's own stats are still there, beside the tab's rows.
+    assert "BootNotification" in web_run.names, web_run.names
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_ends_the_run_and_its_csms(web_run: WebRun) -> None:
+    assert web_run.returncode is not None, "locust did not exit"
+    assert web_run.returncode == 0, web_run.stderr[-3000:]
+    assert any("swarm.csms" in cmd for _, cmd in web_run.descendants.values()), web_run.descendants
+    assert web_run.leftovers == [], web_run.leftovers
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_leaves_no_traceback(web_run: WebRun) -> None:
+    assert "Traceback" not in web_run.stderr, web_run.stderr[-3000:]
