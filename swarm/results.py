@@ -7,8 +7,8 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   ``locust_exceptions.csv``: Locust's CSV, whether or not ``--csv`` asks for another copy;
 - ``report.html``: Locust's HTML report, unless ``--html`` names another file;
 - ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.fleet`);
-- ``summary.json``: per-request figures, the fleet's peak and final states, CALLERRORs and CSMS
-  calls, the thresholds' outcomes;
+- ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
+  ended, before its users stopped), CALLERRORs and CSMS calls, the thresholds' outcomes;
 - ``thresholds.xml``: the thresholds as JUnit XML, when any are given;
 - ``latency.png`` and ``fleet.png``: the pictures (``python -m swarm.report`` redraws them).
 """
@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ class RunFolder:
         self.checks = list(checks)
         self.started = datetime.now(UTC)
         self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
+        self._at_stop: FleetStatus | None = None
         self._csv = locust_stats.StatsCSVFileWriter(
             environment, locust_stats.PERCENTILES_TO_REPORT, str(path / "locust"), True
         )
@@ -138,6 +140,11 @@ class RunFolder:
         )
         return status
 
+    def note_stop(self) -> None:
+        """Note the fleet as a test ends, before Locust stops its users and their charge points
+        (``test_stopping``): the summary's final states."""
+        self._at_stop = self._write_fleet_row()
+
     def finish(self) -> bool:
         """Write the final CSV, the summary, the thresholds and the pictures.
 
@@ -145,7 +152,11 @@ class RunFolder:
         :data:`THRESHOLDS_MISSED` (unless one is set already) and is logged, one line each.
         """
         gevent.killall(self._greenlets)
-        final = self._write_fleet_row()
+        last = self._write_fleet_row()
+        # The states before the users stopped; the counts of CALLERRORs and calls to the end.
+        final = last
+        if self._at_stop is not None:
+            final = replace(self._at_stop, callerrors=last.callerrors, csms_calls=last.csms_calls)
         self._fleet_file.close()
         self._csv.close_files()
         self._write_final_csv()

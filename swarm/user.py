@@ -288,6 +288,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         logger.error("ocpp-swarm: --results-dir: %s", exc)
         sys.exit(2)
     environment.ocpp_swarm_run = run  # type: ignore[attr-defined]
+    if run is not None:
+        environment.events.test_stopping.add_listener(lambda **_: run.note_stop())
     if environment.web_ui is not None:
         webui.add_fleet_tab(environment.web_ui, lambda: fleet_status(environment))
 
