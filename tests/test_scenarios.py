@@ -1,0 +1,476 @@
+"""The scenarios through the ``locust`` CLI, headless against the embedded CSMS, and what their
+run folders hold: summary.json, Locust's CSV and HTML, fleet.csv, thresholds.xml, the pictures.
+
+Importing locust monkey-patches a process with gevent, so every run is a subprocess. They are
+short (5 to 10 s of load, 20 to 50 charge points) and start together at the first test that
+needs one (a module-scoped fixture), a few at a time: the file takes about as long as its
+longest runs, not their sum. Each run has a timeout, runs in its own process group, and is
+checked to leave no process behind (the embedded CSMS and ``--processes`` workers included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from swarm import plots
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUST = str(Path(sys.executable).parent / "locust")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PARALLEL = 4
+"""Runs at once: they mostly wait on their -t; more would fight over 2 cores at startup."""
+
+# The first test waits for every run; the runs take about 40 s together.
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class Spec:
+    locustfile: str
+    args: str
+    """Locust's and the scenario's options, split at spaces."""
+    timeout: float
+
+
+SPECS: dict[str, Spec] = {
+    # Longest first, so that the short ones fill the gaps.
+    "firmware_rollout": Spec(
+        "scenarios/firmware_rollout.py",
+        "-u 30 -r 30 -t 10s --rollout-at 2 --rollout-share 0.5 --update-step 1",
+        45,
+    ),
+    "charging_day": Spec(
+        "scenarios/charging_day.py",
+        (
+            "-u 30 -r 30 -t 8s --day-length 8 --session-interval 2 --session-duration 3"
+            " --meter-interval 1"
+        ),
+        45,
+    ),
+    "reconnect_storm": Spec("scenarios/reconnect_storm.py", "-u 30 -r 30 -t 8s --storm-at 3", 45),
+    "reconnect_storm_csms": Spec(
+        "scenarios/reconnect_storm.py",
+        "-u 30 -r 30 -t 8s --storm-at 3 --storm-by csms",
+        45,
+    ),
+    # The master sums the workers' fleet reports, sent every 3 s: 6 s gives at least two.
+    "distributed": Spec("scenarios/steady.py", "--processes 2 -u 20 -r 20 -t 6s", 50),
+    "ramp": Spec("scenarios/ramp.py", "-u 30 -t 6s", 40),
+    "steady": Spec(
+        "scenarios/steady.py",
+        "-u 30 -r 30 -t 5s --authorize-interval 1 --heartbeat-interval 1",
+        40,
+    ),
+    "boot_storm": Spec(
+        "scenarios/boot_storm.py",
+        "-u 50 -t 5s --check-p95 BootNotification=5000 --check-booted 50",
+        40,
+    ),
+    "thresholds_missed": Spec(
+        "scenarios/boot_storm.py",
+        ("-u 10 -t 3s --check-p95 BootNotification=5000 --check-p99 Reset=100 --check-booted 1000"),
+        40,
+    ),
+    "bad_threshold": Spec(
+        "scenarios/boot_storm.py", "-u 10 -t 3s --check-p95 BootNotification", 30
+    ),
+}
+
+
+@dataclass
+class Run:
+    name: str
+    command: list[str]
+    results_dir: Path
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    seconds: float = 0.0
+    timed_out: bool = False
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def folders(self) -> list[Path]:
+        if not self.results_dir.is_dir():
+            return []
+        return sorted(p for p in self.results_dir.iterdir() if p.is_dir())
+
+    @property
+    def folder(self) -> Path:
+        folders = self.folders
+        assert len(folders) == 1, f"{self.name}: run folders {folders}\n{self.tail()}"
+        return folders[0]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.folder / "summary.json").read_text())
+
+    def tail(self) -> str:
+        return f"exit code {self.returncode}; stderr:\n{self.stderr[-4000:]}"
+
+    def finished(self, returncode: int) -> None:
+        """Check that it ended by itself, with ``returncode``, leaving no process behind."""
+        assert not self.timed_out, f"{self.name} still ran after its timeout\n{self.tail()}"
+        assert self.leftovers == [], f"{self.name} left processes behind: {self.leftovers}"
+        assert self.returncode == returncode, self.tail()
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    """The live (not zombie) processes of a process group."""
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+    return members
+
+
+def _execute(name: str, spec: Spec, results_dir: Path) -> Run:
+    command = [
+        LOCUST,
+        "-f",
+        spec.locustfile,
+        "--headless",
+        "--only-summary",
+        "--results-dir",
+        str(results_dir),
+        *spec.args.split(),
+    ]
+    run = Run(name, command, results_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own group: the CSMS and workers are found, and killed
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=spec.timeout)
+    except subprocess.TimeoutExpired:
+        run.timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+    run.seconds = time.monotonic() - started
+    run.returncode = process.returncode
+    run.stdout = stdout.decode(errors="replace")
+    run.stderr = stderr.decode(errors="replace")
+    # The embedded CSMS exits when its stdin (a pipe from the swarm) closes: give it a moment.
+    deadline = time.monotonic() + 5
+    while (members := _group(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            run.leftovers.append(f"{member.pid}: {' '.join(member.cmdline())}")
+            member.kill()
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    root = tmp_path_factory.mktemp("scenarios")
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        futures = {
+            name: pool.submit(_execute, name, spec, root / name) for name, spec in SPECS.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+# Reading a run's figures.
+
+
+def requests(summary: dict[str, Any], request_type: str, name: str) -> int:
+    """Requests of one type and name in summary.json (0 if none)."""
+    for row in summary["requests"]:
+        if row["type"] == request_type and row["name"] == name:
+            return row["requests"]
+    return 0
+
+
+def failures(summary: dict[str, Any], request_type: str, name: str) -> int:
+    for row in summary["requests"]:
+        if row["type"] == request_type and row["name"] == name:
+            return row["failures"]
+    return 0
+
+
+def aggregated(summary: dict[str, Any]) -> dict[str, Any]:
+    rows = [row for row in summary["requests"] if row["name"] == "Aggregated"]
+    assert len(rows) == 1, summary["requests"]
+    assert rows[0]["type"] == ""
+    return rows[0]
+
+
+def clean(run: Run) -> dict[str, Any]:
+    """A run that ended by itself with no failure at all; its summary."""
+    run.finished(0)
+    summary = run.summary
+    assert aggregated(summary)["failures"] == 0, summary["requests"]
+    assert summary["fail_ratio"] == 0
+    assert "Traceback" not in run.stderr, run.stderr[-4000:]
+    return summary
+
+
+def fleet_rows(folder: Path) -> list[dict[str, int]]:
+    with (folder / "fleet.csv").open(newline="") as file:
+        return [
+            {key: int(value) for key, value in row.items() if key != "timestamp"}
+            for row in csv.DictReader(file)
+        ]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is no PNG: {data[:8]!r}"
+    # The first chunk: length (13), "IHDR", then width and height, big-endian.
+    length, kind, width, height = struct.unpack(">I4sII", data[8:24])
+    assert (length, kind) == (13, b"IHDR"), (length, kind)
+    return width, height
+
+
+# 1. Every scenario runs cleanly, and shows what it is about.
+
+
+def test_steady(runs: dict[str, Run]) -> None:
+    summary = clean(runs["steady"])
+    assert requests(summary, "OCPP", "BootNotification") == 30
+    assert requests(summary, "OCPP", "Heartbeat") > 0
+    assert requests(summary, "OCPP", "Authorize") > 0
+    assert summary["fleet"]["peak"]["accepted"] == 30
+
+
+def test_boot_storm_with_thresholds_that_pass(runs: dict[str, Run]) -> None:
+    run = runs["boot_storm"]
+    summary = clean(run)
+    assert requests(summary, "OCPP", "BootNotification") == 50
+    assert requests(summary, "WebSocket", "connect") == 50
+    assert summary["fleet"]["peak"]["accepted"] == 50
+    assert summary["passed"] is True
+    assert [t["passed"] for t in summary["thresholds"]] == [True, True], summary["thresholds"]
+    xml = ET.parse(run.folder / "thresholds.xml").getroot()
+    assert xml.get("tests") == "2"
+    assert xml.get("failures") == "0"
+    assert xml.findall(".//failure") == []
+
+
+def test_charging_day(runs: dict[str, Run]) -> None:
+    summary = clean(runs["charging_day"])
+    for action in ("StartTransaction", "MeterValues", "StopTransaction"):
+        assert requests(summary, "OCPP", action) > 0, (action, summary["requests"])
+    assert summary["fleet"]["peak"]["charging"] > 0
+    assert summary["fleet"]["peak"]["accepted"] == 30
+
+
+def test_firmware_rollout(runs: dict[str, Run]) -> None:
+    summary = clean(runs["firmware_rollout"])
+    # Half of 30 charge points get UpdateFirmware, and each reboots once it is installed.
+    assert requests(summary, "CSMS", "UpdateFirmware") == 15
+    # Downloading, Downloaded, Installing, Installed: 4 steps of 1 s from about 2 s in.
+    assert requests(summary, "OCPP", "FirmwareStatusNotification") == 4 * 15
+    assert requests(summary, "OCPP", "BootNotification") == 30 + 15
+    assert summary["fleet"]["final"]["csms_calls"].get("UpdateFirmware") == 15
+
+
+def assert_back_after_the_storm(folder: Path) -> None:
+    """fleet.csv, while the 30 users ran: all booted, then some not, then all again."""
+    accepted = [row["accepted"] for row in fleet_rows(folder) if row["users"] == 30]
+    booted = accepted.index(30) if 30 in accepted else len(accepted)
+    storm = booted + next((i for i, n in enumerate(accepted[booted:]) if n < 30), 0)
+    assert booted < storm, accepted
+    assert 30 in accepted[storm:], accepted
+
+
+def test_reconnect_storm_by_the_swarm(runs: dict[str, Run]) -> None:
+    summary = clean(runs["reconnect_storm"])
+    assert requests(summary, "WebSocket", "dropped") == 30
+    assert failures(summary, "WebSocket", "dropped") == 0
+    assert requests(summary, "OCPP", "BootNotification") == 60
+    assert_back_after_the_storm(runs["reconnect_storm"].folder)
+    assert summary["fleet"]["final"]["states"]["accepted"] == 30  # all back
+
+
+def test_reconnect_storm_by_the_csms(runs: dict[str, Run]) -> None:
+    run = runs["reconnect_storm_csms"]
+    run.finished(1)  # Locust's exit code for a run with failures: here they are the point
+    summary = run.summary
+    assert failures(summary, "WebSocket", "connection lost") == 30
+    assert aggregated(summary)["failures"] == 30  # and no other
+    assert requests(summary, "OCPP", "BootNotification") == 60
+    assert_back_after_the_storm(run.folder)
+    assert summary["fleet"]["final"]["states"]["accepted"] == 30
+    assert "Traceback" not in run.stderr, run.stderr[-4000:]
+
+
+def test_ramp(runs: dict[str, Run]) -> None:
+    run = runs["ramp"]
+    summary = clean(run)
+    users = [row["users"] for row in fleet_rows(run.folder)]
+    while users and users[-1] == 0:  # the rows written once the users stopped
+        users.pop()
+    assert len(users) >= 5, users
+    assert 20 <= max(users) <= 30, users
+    assert max(users[:2]) < min(users[-2:]), users  # it grows over the run
+    assert users == sorted(users), users
+    boots = requests(summary, "OCPP", "BootNotification")
+    assert max(users) <= boots <= 30, (boots, users)
+
+
+# 2. Thresholds.
+
+
+def test_missed_thresholds_exit_3_and_say_which(runs: dict[str, Run]) -> None:
+    run = runs["thresholds_missed"]
+    run.finished(3)
+    lines = [line for line in run.stderr.splitlines() if "threshold: " in line]
+    assert len(lines) == 3, run.stderr[-4000:]
+    verdicts = [line.split("threshold: ", 1)[1] for line in lines]
+    assert re.fullmatch(r"PASS p95 of BootNotification: \d+ ms \(at most 5000 ms\)", verdicts[0])
+    assert verdicts[1:] == [
+        "FAIL p99 of Reset: no such requests (at most 100 ms)",
+        "FAIL charge points booted: 10 (at least 1000)",
+    ], lines
+    summary = run.summary
+    assert summary["passed"] is False
+    assert [t["passed"] for t in summary["thresholds"]] == [True, False, False]
+    xml = ET.parse(run.folder / "thresholds.xml").getroot()
+    assert xml.get("tests") == "3"
+    assert xml.get("failures") == "2"
+    cases = {case.get("name"): case for case in xml.iter("testcase")}
+    assert len(cases) == 3, list(cases)
+    failed = {
+        name: case.find("failure").get("message")
+        for name, case in cases.items()
+        if case.find("failure") is not None
+    }
+    assert failed == {
+        "p99 of Reset at most 100 ms": "FAIL p99 of Reset: no such requests (at most 100 ms)",
+        "at least 1000 charge points booted": "FAIL charge points booted: 10 (at least 1000)",
+    }
+
+
+def test_a_bad_threshold_is_refused_before_any_user_starts(runs: dict[str, Run]) -> None:
+    run = runs["bad_threshold"]
+    run.finished(2)
+    assert [line for line in run.stderr.splitlines() if "--check-p95" in line], run.stderr
+    assert "Ramping to" not in run.stderr and "spawned" not in run.stderr, run.stderr
+    assert run.folders == []
+
+
+# 3. Pictures.
+
+
+def test_pictures_have_their_exact_size(runs: dict[str, Run]) -> None:
+    folder = runs["firmware_rollout"].folder
+    summary = runs["firmware_rollout"].summary
+    panels = [
+        row
+        for row in summary["requests"]
+        if row["type"] in ("OCPP", "CSMS") and row["name"] != "Aggregated"
+    ]
+    assert any(row["type"] == "CSMS" for row in panels), panels
+    assert png_size(folder / "fleet.png") == plots.FLEET_SIZE
+    assert png_size(folder / "latency.png") == plots.latency_size(len(panels))
+    assert plots.latency_size(len(panels))[1] > plots.latency_size(1)[1]
+
+
+def test_report_redraws_the_pictures(runs: dict[str, Run], tmp_path: Path) -> None:
+    original = runs["firmware_rollout"].folder
+    folder = tmp_path / original.name
+    shutil.copytree(original, folder)
+    pictures = [folder / "latency.png", folder / "fleet.png"]
+    for picture in pictures:
+        picture.unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm.report", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == sorted(map(str, pictures)), done.stdout
+    for picture in pictures:
+        assert png_size(picture) == png_size(original / picture.name)
+
+
+# 4. The run folder.
+
+
+def test_the_run_folder_holds_every_file(runs: dict[str, Run]) -> None:
+    run = runs["boot_storm"]
+    folder = run.folder
+    assert re.fullmatch(r"boot_storm-\d{8}-\d{6}", folder.name), folder.name
+    summary = run.summary
+    assert summary["run"] == folder.name
+    for name in (
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "locust_failures.csv",
+        "report.html",
+        "fleet.csv",
+        "summary.json",
+        "thresholds.xml",
+        "latency.png",
+        "fleet.png",
+    ):
+        assert (folder / name).is_file(), (name, sorted(p.name for p in folder.iterdir()))
+    assert "<html" in (folder / "report.html").read_text().lower()
+
+    with (folder / "locust_stats.csv").open(newline="") as file:
+        stats = {
+            (row["Type"], row["Name"]): (int(row["Request Count"]), int(row["Failure Count"]))
+            for row in csv.DictReader(file)
+        }
+    expected = {
+        (row["type"], row["name"]): (row["requests"], row["failures"])
+        for row in summary["requests"]
+    }
+    assert stats == expected
+
+    with (folder / "locust_stats_history.csv").open(newline="") as file:
+        history = list(csv.DictReader(file))
+    actions = {row["Name"] for row in history if row["Name"] != "Aggregated"}
+    assert {"BootNotification", "StatusNotification", "connect"} <= actions, actions
+    boots = [
+        int(row["Total Request Count"]) for row in history if row["Name"] == "BootNotification"
+    ]
+    assert boots[-1] == 50, boots
+
+    rows = fleet_rows(folder)
+    assert len(rows) >= 4, rows
+    assert max(row["accepted"] for row in rows) == 50
+
+
+# 5. Distributed.
+
+
+def test_processes_give_one_folder_with_the_whole_fleet(runs: dict[str, Run]) -> None:
+    run = runs["distributed"]
+    summary = clean(run)
+    assert len(run.folders) == 1, run.folders  # the master's; workers write none
+    assert run.folder.name.startswith("steady-")
+    assert requests(summary, "OCPP", "BootNotification") == 20
+    assert summary["fleet"]["peak"]["accepted"] == 20
+    assert any(row["accepted"] == 20 for row in fleet_rows(run.folder))
