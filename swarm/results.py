@@ -142,8 +142,10 @@ class RunFolder:
 
     def note_stop(self) -> None:
         """Note the fleet as a test ends, before Locust stops its users and their charge points
-        (``test_stopping``): the summary's final states."""
-        self._at_stop = self._write_fleet_row()
+        (``test_stopping``): the summary's final states. After :meth:`finish` (on Ctrl-C,
+        Locust quits before it stops the users), nothing."""
+        if not self._fleet_file.closed:
+            self._at_stop = self._write_fleet_row()
 
     def finish(self) -> bool:
         """Write the final CSV, the summary, the thresholds and the pictures.
