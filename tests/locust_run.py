@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     _start_watchdog(args.seconds + WATCHDOG_MARGIN)
     # locust.argument_parser.parse_options without its deprecation notice on stdout: Locust's
     # parser, with the swarm's options (added by its init_command_line_parser listener).
-    options = get_parser().parse_args(locust_argv)
+    # No run folder in the checkout's results/ unless a test asks for one.
+    options = get_parser().parse_args(["--results-dir", "", *locust_argv])
     setup_logging(options.loglevel, options.logfile)
     options.host = args.host
     environment = Environment(

@@ -241,6 +241,8 @@ def test_ids_are_unique_across_two_worker_processes() -> None:
             "--headless",
             "--processes",
             "2",
+            "--results-dir",
+            "",
             "-u",
             str(users),
             "-r",
@@ -299,7 +301,7 @@ def test_library_run_without_uvloop() -> None:
 
 @pytest.mark.timeout(60)
 def test_bad_input_is_refused_with_one_clear_line() -> None:
-    base = [LOCUST, "-f", "locustfile.py", "--headless", "-u", "1", "-t", "2s"]
+    base = [LOCUST, "-f", "locustfile.py", "--headless", "-u", "1", "-t", "2s", "--results-dir", ""]
     with (
         child([*base, "--host", "http://localhost:1"]) as bad_host,
         child([*base, "--heartbeat-interval", "-1"]) as bad_interval,
