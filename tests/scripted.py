@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -210,3 +211,10 @@ def call_in(loop: asyncio.AbstractEventLoop, function: Callable[[], Any]) -> Any
         return function()
 
     return asyncio.run_coroutine_threadsafe(call(), loop).result(5)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server a test starts in another process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -28,7 +28,14 @@ import psutil
 import pytest
 
 from swarm.csms import CONNECTIONS_TOTAL, Csms, CsmsConfig
-from tests.scripted import Script, answer_everything, call_in, in_thread, scripted_csms
+from tests.scripted import (
+    Script,
+    answer_everything,
+    call_in,
+    free_port,
+    in_thread,
+    scripted_csms,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -241,6 +248,11 @@ def test_ids_are_unique_across_two_worker_processes() -> None:
             "--headless",
             "--processes",
             "2",
+            # Its own master port: another Locust master on this machine would take its workers.
+            "--master-bind-port",
+            str(master_port := free_port()),
+            "--master-port",
+            str(master_port),
             "--results-dir",
             "",
             "-u",

@@ -31,6 +31,7 @@ import psutil
 import pytest
 
 from swarm import plots
+from tests.scripted import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -49,6 +50,8 @@ class Spec:
     """Locust's and the scenario's options, split at spaces."""
     timeout: float
 
+
+MASTER_PORT = free_port()
 
 SPECS: dict[str, Spec] = {
     # Longest first, so that the short ones fill the gaps.
@@ -72,7 +75,13 @@ SPECS: dict[str, Spec] = {
         45,
     ),
     # The master sums the workers' fleet reports, sent every 3 s: 6 s gives at least two.
-    "distributed": Spec("scenarios/steady.py", "--processes 2 -u 20 -r 20 -t 6s", 50),
+    # Its own master port: another Locust master on this machine would take its workers.
+    "distributed": Spec(
+        "scenarios/steady.py",
+        f"--processes 2 --master-bind-port {MASTER_PORT} --master-port {MASTER_PORT}"
+        " -u 20 -r 20 -t 6s",
+        50,
+    ),
     "ramp": Spec("scenarios/ramp.py", "-u 30 -t 6s", 40),
     "steady": Spec(
         "scenarios/steady.py",

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from swarm.fleet import STATES, FleetStatus
+from tests.scripted import free_port
 from tests.test_locust import LOCUST, Child
 
 _skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
@@ -75,12 +75,6 @@ def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
 TEMPLATE_ARGS = re.compile(r"window\.templateArgs\s*=\s*(\{.*?\})\s*</script>", re.DOTALL)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get(url: str) -> tuple[str, str]:
     """The body and content type of a GET, bounded by a timeout."""
     with urllib.request.urlopen(url, timeout=2) as response:
@@ -114,6 +108,9 @@ def stop(proc: Child) -> None:
     SIGTERM is the fallback for a pytest started with SIGINT ignored (as a background job),
     whose children inherit that; Locust shuts down the same way on either.
     """
+    # Python raises KeyboardInterrupt in whatever code runs when the signal comes: let the web
+    # server's greenlet finish the last answer first, or it prints gevent's traceback of it.
+    time.sleep(0.5)
     for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0)):
         if proc.process.poll() is not None:
             return
