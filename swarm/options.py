@@ -160,6 +160,12 @@ def add_arguments(parser: Any) -> None:
         help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
     )
     group.add_argument(
+        "--source-addresses",
+        default="",
+        help="Local addresses to connect from, in turn (A,B,... or a network: 127.0.0.0/28):"
+        " each gives its own 28,000 local ports, to hold more connections to one CSMS address",
+    )
+    group.add_argument(
         "--results-dir",
         default="results",
         include_in_web_ui=False,

@@ -29,7 +29,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from . import thresholds, webui
+from . import limits, thresholds, webui
 from .charge_point import ChargePointConfig
 from .csms import CsmsProcess
 from .engine import Engine
@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 PUMP_INTERVAL = 0.1
 """Seconds between batches of samples handed to Locust: the hub wakes ten times a second, not
 once per message (it still fires Locust's request event once per sample)."""
+
+
+Prepared = tuple[str, tuple[ChargePointConfig, ...]]
+"""The CSMS URL and the fleet's configs, one per source address."""
 
 
 class ChargePointUser(User):
@@ -63,11 +67,13 @@ class ChargePointUser(User):
         prepared = swarm.prepare(self.environment.host or self.host)
         if prepared is None:
             return  # refused and said so; hold() stops this user
-        url, config = prepared
-        self.charge_point_id = swarm.next_charge_point_id()
+        url, configs = prepared
+        serial = next(swarm.serials)
+        self.charge_point_id = swarm.charge_point_id(serial)
         swarm.engine.start_charge_point(
-            self.charge_point_id, f"{url}/{self.charge_point_id}", config
+            self.charge_point_id, f"{url}/{self.charge_point_id}", configs[serial % len(configs)]
         )
+        swarm.check_capacity()
 
     def on_stop(self) -> None:
         if hasattr(self, "charge_point_id"):
@@ -94,8 +100,11 @@ class Swarm:
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
         self.engine = Engine()
-        self._serials = itertools.count(1)
-        self._prepared: tuple[tuple[Any, ...], tuple[str, ChargePointConfig]] | None = None
+        self.serials = itertools.count(1)
+        """Serial numbers of this process's charge points."""
+        self.capacity = limits.capacity()
+        self._past_capacity = False
+        self._prepared: tuple[tuple[Any, ...], Prepared] | None = None
         self._refusal: str | None = None
         self._pump: gevent.Greenlet | None = None
         self.counters = FleetCounters()
@@ -108,19 +117,31 @@ class Swarm:
         return swarm
 
     def start(self) -> None:
+        logger.info("ocpp-swarm: %s", self.capacity)
         self.engine.start()
         self._pump = gevent.spawn(self._run_pump)
 
-    def next_charge_point_id(self) -> str:
-        """``<prefix><worker index>-<counter>``: unique across the workers of a master."""
+    def check_capacity(self) -> None:
+        """Warn once when this process holds more charge points than its limits allow."""
+        if not self._past_capacity and len(self.engine) >= self.capacity.charge_points:
+            self._past_capacity = True
+            logger.warning(
+                "ocpp-swarm: %d charge points in this process, past its %s",
+                len(self.engine),
+                self.capacity,
+            )
+
+    def charge_point_id(self, serial: int) -> str:
+        """``<prefix><worker index>-<serial>``: unique across the workers of a master."""
         options = self.environment.parsed_options
         prefix = options.serial_prefix if options else "CP-"
         runner = self.environment.runner
         worker_index = max(runner.worker_index, 0) if runner else 0
-        return f"{prefix}{worker_index}-{next(self._serials):06d}"
+        return f"{prefix}{worker_index}-{serial:06d}"
 
-    def prepare(self, host: str | None) -> tuple[str, ChargePointConfig] | None:
-        """The CSMS URL and fleet config for the options in force, checked once per change.
+    def prepare(self, host: str | None) -> Prepared | None:
+        """The CSMS URL and fleet configs for the options in force, checked once per change:
+        one config per source address (charge points take them in turn), or one.
 
         The web UI can change the host and the options between runs, so they are read when
         users start. A bad one is logged once, sets exit code 2, and returns None.
@@ -132,6 +153,7 @@ class Swarm:
         try:
             url, address = resolve_host(host)
             config = config_from_options(options) if options else ChargePointConfig()
+            sources = limits.read_source_addresses(options.source_addresses if options else "")
         except ValueError as exc:
             if self._refusal != str(exc):
                 self._refusal = str(exc)
@@ -140,9 +162,15 @@ class Swarm:
             return None
         self._refusal = None
         if not self.engine.resolves_names:
-            config = _with_connect_options(config, address)
-        self._prepared = (key, (url, config))
-        return url, config
+            config = _with_connect_options(config, {"host": address[0], "port": address[1]})
+        configs = tuple(
+            _with_connect_options(config, {"local_addr": (source, 0)}) for source in sources
+        ) or (config,)
+        if len(configs) != self.capacity.source_addresses:
+            self.capacity = limits.capacity(len(configs))
+            logger.info("ocpp-swarm: %s", self.capacity)
+        self._prepared = (key, (url, configs))
+        return url, configs
 
     def _run_pump(self) -> None:
         while True:
@@ -221,10 +249,8 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     return url, infos[0][4][:2]
 
 
-def _with_connect_options(config: ChargePointConfig, address: tuple[str, int]) -> ChargePointConfig:
-    return replace(
-        config, connect_options={**config.connect_options, "host": address[0], "port": address[1]}
-    )
+def _with_connect_options(config: ChargePointConfig, options: dict[str, Any]) -> ChargePointConfig:
+    return replace(config, connect_options={**config.connect_options, **options})
 
 
 @events.init_command_line_parser.add_listener
@@ -243,6 +269,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             resolve_host(environment.host)
         if environment.parsed_options is not None:
             config_from_options(environment.parsed_options)
+            limits.read_source_addresses(environment.parsed_options.source_addresses)
             checks = thresholds.thresholds_from_options(environment.parsed_options)
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)

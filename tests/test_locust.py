@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
@@ -420,3 +421,34 @@ def test_charging_sessions_under_locust() -> None:
         assert stats[f"OCPP {action}"]["requests"] > users, (action, stats)
     # Every session that stopped had started; some may still be running at the end.
     assert stats["OCPP StartTransaction"]["requests"] >= stats["OCPP StopTransaction"]["requests"]
+
+
+# e. Connections spread over several source addresses.
+
+
+@pytest.mark.timeout(60)
+def test_charge_points_connect_from_the_source_addresses_in_turn() -> None:
+    users = 12
+    with in_thread(lambda: Csms(CsmsConfig(port=0))) as (csms, loop):
+        command = [
+            LOCUST, "-f", "locustfile.py", "--headless", "--only-summary", "--results-dir", "",
+            "-u", str(users), "-r", str(users), "-t", "4s", "--host", csms.url,
+            "--source-addresses", "127.0.0.1,127.0.0.2,127.0.0.3",
+        ]  # fmt: skip
+        with child(command) as proc:
+            sources: dict[str, str] = {}
+            deadline = time.monotonic() + 15
+            while proc.running() and time.monotonic() < deadline and len(sources) < users:
+                time.sleep(0.1)
+                sources = call_in(
+                    loop,
+                    lambda: {
+                        cp: connection.websocket.remote_address[0]
+                        for cp, connection in csms.connections.items()
+                    },
+                )
+            finished(proc, timeout=30)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert Counter(sources.values()) == {"127.0.0.1": 4, "127.0.0.2": 4, "127.0.0.3": 4}, sources
+    assert "room for" in proc.stderr and "x 3 source addresses" in proc.stderr, proc.stderr[-2000:]
