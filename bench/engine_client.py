@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from bench.measure import Result, Window, client_arguments, log
+from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
 from swarm.charge_point import ChargePointConfig
 from swarm.engine import Engine
 
@@ -18,13 +18,16 @@ def main() -> None:
     config = ChargePointConfig(heartbeat_interval=options.interval, authorize_interval=0)
     engine = Engine()
     engine.start()
+    rss_base = rss_kib()
+    started = time.monotonic()
     for i in range(options.charge_points):
         engine.start_charge_point(f"ENG-{i:06d}", f"{options.url}/ENG-{i:06d}", config)
         time.sleep(1 / options.spawn_rate)
+    booted = lambda: engine.census()["accepted"]  # noqa: E731
+    connect_s = wait_for_boots(booted, options.charge_points, started, time.sleep)
     time.sleep(options.warmup)
-    booted = engine.census()["accepted"]
-    log(f"engine: {booted} booted, measuring {options.duration:g} s")
-    engine.drain()
+    log(f"engine: {booted()} booted, measuring {options.duration:g} s")
+    connect_failures = sum(s.name == "connect" and s.error is not None for s in engine.drain())
     times: list[float] = []
     failures = 0
     window = Window()
@@ -40,8 +43,11 @@ def main() -> None:
                 else:
                     failures += 1
     window.close()
+    result = Result.from_times("swarm engine, no Locust", booted(), times, failures, window)
+    result.connect_s, result.connect_failures = connect_s, connect_failures
+    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
     engine.shutdown()
-    Result.from_times("swarm engine, no Locust", booted, times, failures, window).emit()
+    result.emit()
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ The CPU time is the whole process's, Locust's own bookkeeping included.
 
 from __future__ import annotations
 
+import time
+
 import gevent  # Locust runs on gevent; importing locust patches the process
 from locust import events
 from locust.argument_parser import parse_options
 from locust.env import Environment
 
-from bench.measure import Result, Window, client_arguments, log
+from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
 from swarm.user import ChargePointUser, Swarm
 
 
@@ -50,11 +52,18 @@ def main() -> None:
         if name == "Heartbeat" and exception is None:
             times.append(response_time)
 
-    runner.start(options.charge_points, spawn_rate=options.spawn_rate)
-    gevent.sleep(options.charge_points / options.spawn_rate + options.warmup)
     swarm = Swarm.of(environment)
+    rss_base = rss_kib()
+    started = time.monotonic()
+    runner.start(options.charge_points, spawn_rate=options.spawn_rate)
+    connect_s = wait_for_boots(
+        lambda: swarm.engine.census()["accepted"], options.charge_points, started, gevent.sleep
+    )
+    gevent.sleep(options.warmup)
     booted = swarm.engine.census()["accepted"]
     log(f"locust: {booted} booted, measuring {options.duration:g} s")
+    swarm.flush()
+    connect_failures = environment.stats.get("connect", "WebSocket").num_failures
     swarm.flush()
     environment.stats.reset_all()
     times.clear()
@@ -65,6 +74,8 @@ def main() -> None:
     entry = environment.stats.get("Heartbeat", "OCPP")
     result = Result.from_times("swarm in Locust", booted, times, entry.num_failures, window)
     result.locust_median_ms = entry.median_response_time
+    result.connect_s, result.connect_failures = connect_s, connect_failures
+    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
     runner.quit()
     events.quitting.fire(environment=environment)
     result.emit()

@@ -7,6 +7,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 
@@ -14,6 +15,29 @@ def cpu_seconds() -> float:
     """User and system CPU time of this process, all threads included."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def rss_kib() -> int:
+    """This process's resident memory now, in KiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+BOOT_LIMIT = 300.0
+"""Seconds a client waits, from its first start, for every charge point to boot."""
+
+
+def wait_for_boots(
+    booted: Callable[[], int], wanted: int, started: float, sleep: Callable[[float], object]
+) -> float:
+    """Wait until ``booted()`` reaches ``wanted`` (or :data:`BOOT_LIMIT` has passed since
+    ``started``, a ``time.monotonic()``); return the seconds since ``started``."""
+    while booted() < wanted and time.monotonic() - started < BOOT_LIMIT:
+        sleep(0.05)
+    return time.monotonic() - started
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -39,6 +63,18 @@ class Result:
     """Wall-clock time (``time.time()``) when the window opened, to line up the CSMS's CPU."""
     locust_median_ms: float | None = None
     """The median Locust reports (whole milliseconds below 100 ms), where Locust ran."""
+    connect_s: float = float("nan")
+    """Seconds from the first charge point's start to the last one's accepted boot."""
+    connect_failures: int = 0
+    rss_base_kib: int = 0
+    """This process's resident memory before the first charge point started."""
+    rss_kib: int = 0
+    """... and when the window closed."""
+
+    @property
+    def kib_per_charge_point(self) -> float:
+        growth = self.rss_kib - self.rss_base_kib
+        return growth / self.charge_points if self.charge_points else float("nan")
 
     @property
     def cpu_per_1k(self) -> float:
@@ -94,7 +130,9 @@ def client_arguments(description: str) -> argparse.Namespace:
     parser.add_argument(
         "--spawn-rate", type=float, default=500.0, help="charge points started per second"
     )
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the last start")
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds after the last accepted boot"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     return parser.parse_args()
 

@@ -12,7 +12,7 @@ import time
 
 from websockets.asyncio.client import connect
 
-from bench.measure import Result, Window, client_arguments, log
+from bench.measure import BOOT_LIMIT, Result, Window, client_arguments, log, rss_kib
 from swarm.eventloop import run
 
 
@@ -20,9 +20,14 @@ async def charge_point(
     url: str, interval: float, times: list[float], counts: dict[str, int]
 ) -> None:
     loop = asyncio.get_running_loop()
-    async with connect(
-        url, subprotocols=["ocpp1.6"], compression=None, proxy=None, ping_interval=None
-    ) as ws:
+    try:
+        ws = await connect(
+            url, subprotocols=["ocpp1.6"], compression=None, proxy=None, ping_interval=None
+        )
+    except Exception:
+        counts["connect_failures"] += 1
+        return
+    async with ws:
         boot = {"chargePointVendor": "raw", "chargePointModel": "raw"}
         await ws.send(json.dumps([2, "0", "BootNotification", boot]))
         await ws.recv()
@@ -47,12 +52,17 @@ async def charge_point(
 async def main() -> None:
     options = client_arguments(__doc__)
     times: list[float] = []
-    counts = {"booted": 0, "failures": 0}
+    counts = {"booted": 0, "failures": 0, "connect_failures": 0}
     tasks = []
+    rss_base = rss_kib()
+    started = time.monotonic()
     for i in range(options.charge_points):
         url = f"{options.url}/RAW-{i:06d}"
         tasks.append(asyncio.create_task(charge_point(url, options.interval, times, counts)))
         await asyncio.sleep(1 / options.spawn_rate)
+    while counts["booted"] < options.charge_points and time.monotonic() - started < BOOT_LIMIT:
+        await asyncio.sleep(0.05)
+    connect_s = time.monotonic() - started
     await asyncio.sleep(options.warmup)
     log(f"raw: {counts['booted']} booted, measuring {options.duration:g} s")
     times.clear()
@@ -63,6 +73,8 @@ async def main() -> None:
     result = Result.from_times(
         "raw one-hop client", counts["booted"], times, counts["failures"], window
     )
+    result.connect_s, result.connect_failures = connect_s, counts["connect_failures"]
+    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
