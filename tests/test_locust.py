@@ -77,9 +77,10 @@ class Child:
         with contextlib.suppress(psutil.Error):
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    if child.pid not in self.descendants:
-                        cmdline = " ".join(child.cmdline())
-                        self.descendants[child.pid] = (child.create_time(), cmdline)
+                    # Read again each time: a child seen between its fork and its exec still
+                    # shows its parent's command line.
+                    cmdline = " ".join(child.cmdline())
+                    self.descendants[child.pid] = (child.create_time(), cmdline)
         return self.process.poll() is None
 
     def wait(self, timeout: float) -> int:
