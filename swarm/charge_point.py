@@ -83,6 +83,10 @@ class ChargePointConfig:
     id_tags: tuple[str, ...] = tuple(f"SWARM-TAG-{n:04d}" for n in range(1, 11))
     call_timeout: float = 30.0
     connect_timeout: float = 30.0
+    validate: bool = False
+    """Check every CALLRESULT against the OCPP 1.6 response schema of its action: an answer
+    that breaks it is a failed round trip (``invalid answer: ...``). Off, only the answers a
+    charge point acts on are checked: BootNotification, and those of its charging sessions."""
     fallback_interval: float = 60.0
     """Seconds to use where the CSMS's boot answer gives no interval: an interval of 0 (OCPP
     leaves the choice to the charge point), an unusable one, or no valid answer at all."""
@@ -289,6 +293,7 @@ class ChargePoint:
                         call_timeout=self.config.call_timeout,
                         connect_timeout=self.config.connect_timeout,
                         handler=self.handle_call,
+                        check_answers=schemas.check_answer if self.config.validate else None,
                         **self.config.connect_options,
                     )
                 except Exception:
@@ -1097,7 +1102,7 @@ def _id_status(answer: dict[str, Any] | None) -> str | None:
 
 
 def _response_check(action: str) -> Callable[[dict[str, Any]], None]:
-    return lambda payload: schemas.validate(action, payload, response=True)
+    return lambda payload: schemas.check_answer(action, payload)
 
 
 def _now() -> str:

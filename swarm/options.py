@@ -85,6 +85,14 @@ def add_arguments(parser: Any) -> None:
         help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
     )
     group.add_argument(
+        "--validate",
+        action="store_true",
+        default=False,
+        help="Check every answer of the CSMS against the OCPP 1.6 schema of its response: an"
+        " answer that breaks it is a failure ('invalid answer: ...'). Off (default), only the"
+        " answers a charge point acts on are checked (BootNotification, charging sessions)",
+    )
+    group.add_argument(
         "--connectors",
         type=int,
         default=1,
@@ -225,6 +233,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
             values[name] = seconds(str(raw))
         except argparse.ArgumentTypeError as exc:
             raise ValueError(f"--{name.replace('_', '-')}: {exc}") from None
+    values["validate"] = str(getattr(options, "validate", False)).lower() in ("true", "1")
     if options.id_tags:
         values["id_tags"] = read_id_tags(options.id_tags)
     prefix = options.serial_prefix

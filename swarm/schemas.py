@@ -2,6 +2,7 @@
 
 :func:`validate` checks a CALL's payload (or, with ``response=True``, a CALLRESULT's) and raises
 :class:`swarm.ocppj.FrameError` with the OCPP 1.6J error code a CALLERROR answering it carries.
+:func:`check_answer` checks a CALLRESULT the same way, with a description fit to count by.
 """
 
 from __future__ import annotations
@@ -81,6 +82,31 @@ def validate(action: str, payload: dict[str, Any], *, response: bool = False) ->
     Raises :class:`~swarm.ocppj.FrameError` (with no ``unique_id``): NotImplemented for an
     action without a schema, else the OCPP 1.6J code of the first violation.
     """
+    error = _violation(action, payload, response)
+    if error is not None:
+        raise ocppj.FrameError(
+            _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION), _describe(error)
+        )
+
+
+def check_answer(action: str, payload: dict[str, Any]) -> None:
+    """Check a CALLRESULT's ``payload`` against the OCPP 1.6 response schema of ``action``.
+
+    As :func:`validate` with ``response=True``, but the description is one of a bounded set of
+    texts, made of the schema alone: where (property names, array indices left out) and what
+    was violated, never a value or property name taken from the payload. Errors counted by
+    their text (Locust's error table) stay a few rows, whatever a CSMS answers.
+    """
+    error = _violation(action, payload, True)
+    if error is not None:
+        raise ocppj.FrameError(
+            _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION),
+            _describe(error, bounded=True),
+        )
+
+
+def _violation(action: str, payload: dict[str, Any], response: bool) -> ValidationError | None:
+    """The first violation of the schema, or None when ``payload`` fits it."""
     message_type = ocppj.CALLRESULT if response else ocppj.CALL
     validator = _validators[message_type].get(action)
     if validator is None:
@@ -88,12 +114,10 @@ def validate(action: str, payload: dict[str, Any], *, response: bool = False) ->
     if (message_type, action) in _DECIMAL_SCHEMAS:
         payload = json.loads(json.dumps(payload), parse_float=Decimal)
     if validator.is_valid(payload):
-        return
+        return None
     error = best_match(validator.iter_errors(payload))
     assert error is not None  # is_valid said there is one
-    raise ocppj.FrameError(
-        _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION), _describe(error)
-    )
+    return error
 
 
 def _load(message_type: int, action: str) -> Draft4Validator:
@@ -109,9 +133,11 @@ def _load(message_type: int, action: str) -> Draft4Validator:
     return validator
 
 
-def _describe(error: ValidationError) -> str:
-    where = _path(error.absolute_path)
+def _describe(error: ValidationError, *, bounded: bool = False) -> str:
+    where = _path(error.absolute_path, bounded=bounded)
     keyword = error.validator
+    if keyword == "additionalProperties" and bounded:
+        return f"{where}: a property the schema does not have"  # the message names it
     if keyword in ("required", "additionalProperties"):
         return f"{where}: {error.message}"  # these messages name properties, not values
     if keyword == "type":
@@ -125,8 +151,11 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: violates {keyword}"
 
 
-def _path(parts: Iterable[str | int]) -> str:
+def _path(parts: Iterable[str | int], *, bounded: bool = False) -> str:
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+        if isinstance(part, int):
+            text += "[]" if bounded else f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
     return text or "payload"
