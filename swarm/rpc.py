@@ -57,6 +57,13 @@ Raise :class:`~swarm.ocppj.FrameError` to answer with a CALLERROR of its code.
 """
 
 
+AnswerCheck = Callable[[str, dict[str, Any]], None]
+"""Checks the payload of a CALLRESULT to a CALL of an action: ``(action, payload) -> None``.
+
+Raises :class:`~swarm.ocppj.FrameError`, with a fixed description, to refuse it.
+"""
+
+
 CALLERROR_PREFIX = "CALLERROR "
 """Start of the error text of a round trip answered with a CALLERROR; its code follows."""
 
@@ -160,6 +167,7 @@ class _Pending(NamedTuple):
     future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
 
 
+
 _LOST_IDS = frozenset({"", "-1", "null", "None"})
 """Unique ids CSMSs put in a CALLERROR when they could not read the CALL's id."""
 
@@ -168,7 +176,8 @@ class OcppSession:
     """OCPP-J RPC over one open connection.
 
     Create it with :func:`open_session`. ``answer_calls`` may be turned off while a charge point
-    must stay silent (OCPP 1.6: after a Rejected boot).
+    must stay silent (OCPP 1.6: after a Rejected boot). ``check_answers``, when set, checks the
+    payload of every CALLRESULT, ``(action, payload)``, as :meth:`call`'s ``check`` does.
     """
 
     def __init__(
@@ -178,11 +187,13 @@ class OcppSession:
         *,
         call_timeout: float,
         handler: CallHandler | None = None,
+        check_answers: AnswerCheck | None = None,
     ) -> None:
         self.connection = connection
         self.sink = sink
         self.call_timeout = call_timeout
         self.handler = handler
+        self.check_answers = check_answers
         self.answer_calls = True
         self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
@@ -206,9 +217,11 @@ class OcppSession:
         """Send a CALL and return the CALLRESULT's payload.
 
         Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
-        a valid CALLRESULT came back; ``check`` may refuse its payload by raising
-        :class:`~swarm.ocppj.FrameError`. Raises :class:`CallRejected`, :class:`CallTimeout`,
-        :class:`InvalidAnswer` or :class:`~websockets.exceptions.ConnectionClosed`.
+        a valid CALLRESULT came back; ``check`` (else the session's ``check_answers``) may refuse
+        its payload by raising :class:`~swarm.ocppj.FrameError`, whose description must be a
+        fixed text: the sample's error is ``invalid answer: <description>``. Raises
+        :class:`CallRejected`, :class:`CallTimeout`, :class:`InvalidAnswer` or
+        :class:`~websockets.exceptions.ConnectionClosed`.
         """
         async with self._lock:
             if self._closed is not None:
@@ -247,12 +260,14 @@ class OcppSession:
         if isinstance(answer, ocppj.CallError):
             self._report(action, elapsed, CALLERROR_PREFIX + answer.code)
             raise CallRejected(answer)
-        if check is not None:
-            try:
+        try:  # free in Python 3.11 when nothing raises
+            if check is not None:
                 check(answer.payload)
-            except ocppj.FrameError as exc:
-                self._report(action, elapsed, f"invalid answer: {exc.description}")
-                raise InvalidAnswer(exc.description) from None
+            elif self.check_answers is not None:
+                self.check_answers(action, answer.payload)
+        except ocppj.FrameError as exc:
+            self._report(action, elapsed, f"invalid answer: {exc.description}")
+            raise InvalidAnswer(exc.description) from None
         self._report(action, elapsed, None)
         return answer.payload
 
@@ -395,12 +410,14 @@ async def open_session(
     call_timeout: float,
     connect_timeout: float,
     handler: CallHandler | None = None,
+    check_answers: AnswerCheck | None = None,
     **connect_kwargs: Any,
 ) -> OcppSession:
     """Open a WebSocket to ``url`` with subprotocol ``ocpp1.6`` and return a session on it.
 
     Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
-    sample, a failure if it raises. ``connect_kwargs`` go to websockets' ``connect()``:
+    sample, a failure if it raises. ``handler`` and ``check_answers`` go to the session.
+    ``connect_kwargs`` go to websockets' ``connect()``:
     ``host`` and ``port`` to skip name resolution, ``ssl``, and so on.
     """
     started = time.perf_counter()
@@ -430,7 +447,9 @@ async def open_session(
         await connection.close(CloseCode.PROTOCOL_ERROR, "subprotocol ocpp1.6 is required")
         raise ConnectionRefusedError("the CSMS did not accept subprotocol ocpp1.6")
     sink(Sample(WEBSOCKET, "connect", elapsed))
-    return OcppSession(connection, sink, call_timeout=call_timeout, handler=handler)
+    return OcppSession(
+        connection, sink, call_timeout=call_timeout, handler=handler, check_answers=check_answers
+    )
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -137,6 +137,67 @@ def test_never_more_than_one_call_in_flight():
     run(main())
 
 
+def test_calls_take_turns_in_order_and_cancelled_ones_give_theirs_up():
+    async def held(ws, script):
+        while True:
+            await script.receive(ws)  # answered by hand below
+
+    async def main():
+        samples = []
+        async with scripted_csms(held) as (url, script):
+            session = await session_to(url, samples)
+            calls = [asyncio.create_task(session.call(f"Action{n}", {})) for n in range(4)]
+            await script.wait_for(lambda: len(script.frames) == 1)
+            calls[2].cancel()  # while it waits for its turn
+            await asyncio.sleep(0)
+            session._on_message(b'[3,"1",{}]', Opcode.TEXT, 0.0)  # the first call's answer
+            await asyncio.sleep(0)  # its call ends and hands the turn to the second...
+            calls[1].cancel()  # ...which is cancelled before it runs: the fourth goes next
+            await script.wait_for(lambda: len(script.frames) == 2)
+            session._on_message(b'[3,"2",{}]', Opcode.TEXT, 0.0)
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            await session.close()
+        assert [f[2] for f in script.frames[:2]] == ["Action0", "Action3"]
+        assert results[0] == {} and results[3] == {}
+        assert isinstance(results[1], asyncio.CancelledError)
+        assert isinstance(results[2], asyncio.CancelledError)
+
+    run(main())
+
+
+def test_the_timeout_counts_from_each_call_s_own_send():
+    async def first_only(ws, script):
+        frame = await script.receive(ws)
+        await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))
+        while True:
+            await script.receive(ws)
+
+    async def timed_out_after(url, first_timeout, then_timeout, pause):
+        session = await session_to(url, [], call_timeout=first_timeout)
+        loop = asyncio.get_running_loop()
+        await session.call("Heartbeat", {})  # answered: its deadline is left behind
+        await asyncio.sleep(pause)
+        session.call_timeout = then_timeout
+        started = loop.time()
+        with pytest.raises(CallTimeout):
+            await session.call("Heartbeat", {})
+        elapsed = loop.time() - started
+        await session.close()
+        return elapsed
+
+    async def main():
+        async with scripted_csms(first_only) as (url, _):
+            # The first call's deadline passes while the second is in flight.
+            second = await timed_out_after(url, 0.3, 0.3, 0.2)
+            # The second call's deadline comes before the first call's would have.
+            third = await timed_out_after(url, 5.0, 0.1, 0.0)
+        return second, third
+
+    second, third = run(main())
+    assert 0.29 <= second < 0.6, second
+    assert 0.09 <= third < 0.25, third
+
+
 def test_csms_calls_get_callerrors_until_handled():
     async def commanding(ws, script):
         await ws.send(json.dumps([2, "a", "Reset", {"type": "Soft"}]))
