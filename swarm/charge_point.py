@@ -178,7 +178,8 @@ DAY_PROFILE = (
 """Relative rate of session arrivals in each hour of a day: a weekday with a morning and an
 evening peak. Over a whole day, arrivals still come every ``session_interval`` on average."""
 
-_PEAK_TO_MEAN = max(DAY_PROFILE) * len(DAY_PROFILE) / sum(DAY_PROFILE)
+_PEAK = max(DAY_PROFILE)
+_PEAK_TO_MEAN = _PEAK * len(DAY_PROFILE) / sum(DAY_PROFILE)
 
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
@@ -1132,7 +1133,7 @@ def arrival_share(config: ChargePointConfig, now: float | None = None) -> float:
     the hour's weight in :data:`DAY_PROFILE` over the peak's, or 1 without a compressed day."""
     if not config.day_length:
         return 1.0
-    return DAY_PROFILE[int(hour_of_day(config, now))] / max(DAY_PROFILE)
+    return DAY_PROFILE[int(hour_of_day(config, now))] / _PEAK
 
 
 def hour_of_day(config: ChargePointConfig, now: float | None = None) -> float:
