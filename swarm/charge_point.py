@@ -17,7 +17,9 @@ ChangeAvailability, UnlockConnector, ClearCache and DataTransfer. Other OCPP 1.6
 NotSupported CALLERROR.
 
 A lost connection is reported and followed by a reconnect after an exponential backoff with full
-jitter, and a new boot. Everything runs in the event loop; the charge point knows nothing of Locust.
+jitter, and a new boot. Charging sessions go on offline: their StartTransaction, MeterValues and
+StopTransaction wait in a queue and are sent, in order, once a new boot is accepted (OCPP 1.6,
+4.7 and 4.8). Everything runs in the event loop; the charge point knows nothing of Locust.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
@@ -53,6 +55,8 @@ from .rpc import (
 from .schemas import CSMS_ACTIONS
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class State(enum.Enum):
@@ -191,7 +195,8 @@ Job = Callable[[OcppSession], Awaitable[None]]
 class Transaction:
     """A charging session on one connector, from StartTransaction to StopTransaction."""
 
-    id: int
+    id: int | None
+    """The CSMS's transactionId; None while the StartTransaction waits in the offline queue."""
     connector: int
     id_tag: str
     power: float
@@ -207,6 +212,15 @@ class Transaction:
     def drawing(self) -> float:
         """Watts drawn now."""
         return 0.0 if self.full or self.limited else self.power
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A transaction message that waits for a connection."""
+
+    action: str
+    payload: dict[str, Any]
+    transaction: Transaction
 
 
 @dataclass(slots=True)
@@ -259,6 +273,8 @@ class ChargePoint:
             maxlen=100
         )
         """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
+        self._queue: collections.deque[_Queued] = collections.deque()
+        """Transaction messages not sent yet: offline, or while older ones are still queued."""
         self._timers: dict[str, float] = {}
         self._boot_asked = False
         self._dropping = False
@@ -288,14 +304,16 @@ class ChargePoint:
                 self.state = State.CONNECTING
                 self.heartbeat_interval = None
                 try:
-                    session = self._session = await open_session(
-                        self.url,
-                        self.sink,
-                        call_timeout=self.config.call_timeout,
-                        connect_timeout=self.config.connect_timeout,
-                        handler=self.handle_call,
-                        check_answers=schemas.check_answer if self.config.validate else None,
-                        **self.config.connect_options,
+                    session = self._session = await self._meanwhile(
+                        open_session(
+                            self.url,
+                            self.sink,
+                            call_timeout=self.config.call_timeout,
+                            connect_timeout=self.config.connect_timeout,
+                            handler=self.handle_call,
+                            check_answers=schemas.check_answer if self.config.validate else None,
+                            **self.config.connect_options,
+                        )
                     )
                 except Exception:
                     pass  # reported by open_session
@@ -303,39 +321,30 @@ class ChargePoint:
                     await self._operate(session)
                 # The backoff grows until a boot is accepted, not merely until a connect
                 # succeeds: a CSMS that accepts and drops connections must see it grow too.
-                failures = 0 if self.state is State.ACCEPTED else failures + 1
+                failures = 1 if self.state is State.ACCEPTED else failures + 1
                 self.state = State.OFFLINE
                 if self._reboot:  # a Reset: back after a reboot's pause, not a backoff
                     self._reboot = None
-                    await asyncio.sleep(self.config.reconnect_min)
+                    await self._meanwhile(asyncio.sleep(self.config.reconnect_min))
                 else:
-                    await asyncio.sleep(self._backoff(failures))
+                    await self._meanwhile(asyncio.sleep(self._backoff(failures)))
         finally:
             self.state = State.STOPPED
             if self._session is not None and not self._session.closed:
                 await self._session.close()
 
     def _backoff(self, failures: int) -> float:
-        """Full jitter: uniform in [min, min(max, min * 2**failures)]; a fleet spreads out."""
+        """The pause before the next connect after ``failures`` in a row (1 after a booted
+        connection is lost): uniform in [min, min(max, min * 2**failures)], full jitter, so
+        that a fleet that lost its connections together spreads out as it comes back."""
         ceiling = self.config.reconnect_min * 2.0 ** min(failures, 30)
         return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
 
     async def _operate(self, session: OcppSession) -> None:
         """Boot and work on one connection until it is lost. Never raises but to cancel."""
-        # A new connection starts from a clean slate, but for the availability a CSMS set
-        # (it persists across reboots, OCPP 1.6 5.2): the timers that would end a fault or a
-        # reservation are gone with the old connection.
-        self._jobs.clear()
-        self._timers.clear()
-        self._firmware = self._diagnostics = None
-        self.firmware_status = self.diagnostics_status = "Idle"
-        self.reservations.clear()
-        self.connector_errors.clear()
-        for connector, status in enumerate(self.connector_status):
-            if status != "Unavailable":
-                self.connector_status[connector] = "Available"
+        self._start_clean()
         try:
-            interval = await self._boot(session)
+            interval = await self._meanwhile(self._boot(session))
             if not self._reboot:
                 self._set_heartbeat_interval(self.config.heartbeat_interval or interval)
                 await self._send_statuses(session, range(len(self.connector_status)))
@@ -354,9 +363,55 @@ class ChargePoint:
             await session.close()
         finally:
             self._dropping = False
-            # Sessions do not outlive the connection here (no offline queue yet).
-            for connector in list(self.transactions):
-                self._end_locally(connector)
+
+    def _start_clean(self) -> None:
+        """Start a connection from a clean slate, but for what outlives a connection: the
+        availability a CSMS set (it persists across reboots, OCPP 1.6 5.2), the charging
+        sessions and their timers, a faulted connector's recovery. Gone with the old
+        connection: jobs, reservations, updates in progress, faults without a recovery."""
+        self._jobs.clear()
+        for name in [name for name in self._timers if not name.startswith(_SESSION_TIMERS)]:
+            del self._timers[name]
+        self._firmware = self._diagnostics = None
+        self.firmware_status = self.diagnostics_status = "Idle"
+        self.reservations.clear()
+        for connector, status in enumerate(self.connector_status):
+            if connector in self.transactions or f"recover:{connector}" in self._timers:
+                continue
+            self.connector_errors.pop(connector, None)
+            if status != "Unavailable":
+                self.connector_status[connector] = "Available"
+
+    async def _meanwhile(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` (a connect, a backoff, a boot) while the charging sessions go
+        on: their timers fire with no session, and what they would send is queued."""
+        loop = asyncio.get_running_loop()
+        if not self._session_due():
+            # Only a session's own timers make more of them, so none will come meanwhile.
+            return await awaitable
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                due = self._session_due()
+                timeout = None if due is None else max(0.0, due - loop.time())
+                done, _ = await asyncio.wait((task,), timeout=timeout)
+                if done:
+                    return task.result()
+                assert due is not None
+                for name in [n for n in self._timers if n.startswith(_SESSION_TIMERS)]:
+                    deadline = self._timers.get(name)  # an earlier one's work may remove it
+                    if deadline is not None and deadline <= due:
+                        del self._timers[name]
+                        await self._on_timer(None, name)
+        finally:
+            task.cancel()
+
+    def _session_due(self) -> float | None:
+        """When the next timer of a charging session (or of its arrival) is due, if any."""
+        return min(
+            (due for name, due in self._timers.items() if name.startswith(_SESSION_TIMERS)),
+            default=None,
+        )
 
     def _boot_payload(self) -> dict[str, Any]:
         return {
@@ -413,9 +468,11 @@ class ChargePoint:
         timers["heartbeat"] = loop.time() + self._rng.uniform(0, self._heartbeat())
         if config.authorize_interval:
             timers["authorize"] = loop.time() + self._rng.expovariate(1 / config.authorize_interval)
-        if config.session_interval:
+        if config.session_interval and "arrival" not in timers:
             timers["arrival"] = loop.time() + self._until_arrival()
         while True:
+            if self._queue:  # what waited offline goes first, in order
+                await self._send_queued(session)
             # Jobs first: CSMS calls may have queued some while a timer's CALL was in flight.
             if self._jobs:
                 await self._run_jobs(session)
@@ -440,7 +497,8 @@ class ChargePoint:
                 else:
                     await self._on_timer(session, name)
 
-    async def _on_timer(self, session: OcppSession, name: str) -> None:
+    async def _on_timer(self, session: OcppSession | None, name: str) -> None:
+        """Act on timer ``name``; with no session (offline), only a charging session's."""
         loop, config = asyncio.get_running_loop(), self.config
         if name == "authorize":
             tag = self._rng.choice(config.id_tags)
@@ -454,9 +512,10 @@ class ChargePoint:
                 )
             self._timers[name] = loop.time() + self._until_arrival()
         elif name.startswith("meter:"):
-            connector = int(name[6:])
-            if connector in self.transactions:
-                await self._call_quietly(session, "MeterValues", self._meter_values(connector))
+            transaction = self.transactions.get(int(name[6:]))
+            if transaction is not None:
+                payload = self._meter_values(transaction.connector)
+                await self._send_transaction_message(session, transaction, "MeterValues", payload)
                 self._timers[name] = loop.time() + self._meter_interval()
         elif name.startswith("full:"):
             transaction = self.transactions.get(int(name[5:]))
@@ -579,14 +638,20 @@ class ChargePoint:
         )
 
     async def _charge(
-        self, session: OcppSession, connector: int, id_tag: str, *, authorize: bool = True
+        self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
     ) -> None:
-        """An EV plugs in: authorize, start the transaction, charge until its end is due."""
+        """An EV plugs in: authorize, start the transaction, charge until its end is due.
+
+        Offline (no session), the idTag is authorized locally, and the StartTransaction waits
+        in the queue; so it does when the connection is lost while it is in flight.
+        """
         loop = asyncio.get_running_loop()
-        if connector in self.transactions:
+        if connector in self.transactions or (
+            session is None and not self._authorized_offline(id_tag)
+        ):
             return
         await self._set_status(session, connector, "Preparing")
-        if authorize:
+        if authorize and session is not None:
             answer = await self._call_or_none(session, "Authorize", {"idTag": id_tag})
             if _id_status(answer) != "Accepted":  # Blocked, Invalid, Expired: no session
                 await self._set_status(
@@ -599,15 +664,25 @@ class ChargePoint:
             "meterStart": int(self.energy_wh[connector]),
             "timestamp": _now(),
         }
-        answer = await self._call_or_none(session, "StartTransaction", start)
-        if answer is None:
-            await self._set_status(session, connector, self._scheduled.pop(connector, "Available"))
-            return
+        answer: dict[str, Any] | None = None
+        if session is not None:
+            try:
+                answer = await session.call("StartTransaction", start, check=_start_answer)
+            except (CallRejected, CallTimeout, InvalidAnswer):  # reported by the session
+                await self._set_status(
+                    session, connector, self._scheduled.pop(connector, "Available")
+                )
+                return
+            except ConnectionClosed:
+                session = None  # the session has begun: it goes on offline
         power = self.config.charging_power * self._rng.uniform(0.5, 1.0)
-        self.transactions[connector] = Transaction(
-            answer["transactionId"], connector, id_tag, power, loop.time()
+        transaction = Transaction(
+            answer["transactionId"] if answer else None, connector, id_tag, power, loop.time()
         )
-        if _id_status(answer) != "Accepted" and self.configuration.bool_value(
+        self.transactions[connector] = transaction
+        if answer is None:
+            self._enqueue(_Queued("StartTransaction", start, transaction))
+        elif _id_status(answer) != "Accepted" and self.configuration.bool_value(
             "StopTransactionOnInvalidId"
         ):
             await self._stop_transaction(session, connector, "DeAuthorized")
@@ -625,7 +700,9 @@ class ChargePoint:
                 0.1, 0.9
             )
 
-    async def _stop_transaction(self, session: OcppSession, connector: int, reason: str) -> None:
+    async def _stop_transaction(
+        self, session: OcppSession | None, connector: int, reason: str
+    ) -> None:
         transaction = self.transactions.get(connector)
         if transaction is None:
             return
@@ -634,7 +711,7 @@ class ChargePoint:
         await self._set_status(session, connector, self._scheduled.pop(connector, "Available"))
 
     async def _send_stop(
-        self, session: OcppSession, transaction: Transaction, reason: str, holding: str
+        self, session: OcppSession | None, transaction: Transaction, reason: str, holding: str
     ) -> None:
         """End the transaction here, then report it with the energy register's reading. The
         connector keeps status ``holding`` meanwhile: not free for a new session yet."""
@@ -648,9 +725,83 @@ class ChargePoint:
             "timestamp": _now(),
             "reason": reason,
         }
-        await self._call_quietly(session, "StopTransaction", stop)
+        await self._send_transaction_message(session, transaction, "StopTransaction", stop)
 
-    async def _fault(self, session: OcppSession, connector: int) -> None:
+    # Transaction messages reach the CSMS, all and in order (OCPP 1.6, 4.7): offline, or behind
+    # older ones, they wait in the queue, which goes first once a boot is accepted.
+
+    async def _send_transaction_message(
+        self,
+        session: OcppSession | None,
+        transaction: Transaction,
+        action: str,
+        payload: dict[str, Any],
+    ) -> None:
+        """Send a MeterValues or StopTransaction of ``transaction``, or queue it."""
+        if session is not None and not self._queue and transaction.id is not None:
+            try:
+                await session.call(action, payload)
+                return
+            except (CallRejected, CallTimeout, InvalidAnswer):
+                return  # reported by the session; the CSMS had it
+            except ConnectionClosed:
+                pass  # it may not have arrived: send it again once connected
+        self._enqueue(_Queued(action, payload, transaction))
+
+    def _enqueue(self, message: _Queued) -> None:
+        # A charger's memory is finite: past the limit, periodic meter values are dropped,
+        # never a start or a stop.
+        if message.action != "MeterValues" or len(self._queue) < QUEUE_LIMIT:
+            self._queue.append(message)
+
+    async def _send_queued(self, session: OcppSession) -> None:
+        """Send the queued transaction messages, oldest first, until none is left.
+
+        A message whose connection is lost stays first in the queue. A refused (or
+        unanswered) StartTransaction ends its session here: what else it queued is dropped,
+        for the CSMS has no transaction to take it.
+        """
+        queue = self._queue
+        while queue:
+            message = queue[0]
+            transaction = message.transaction
+            if message.action == "StartTransaction":
+                answer = await self._call_or_none(session, message.action, message.payload)
+                queue.popleft()
+                if answer is None:
+                    if self.transactions.get(transaction.connector) is transaction:
+                        self._end_locally(transaction.connector)
+                        self._status_soon(transaction.connector)
+                    continue
+                transaction.id = answer["transactionId"]
+                if (
+                    _id_status(answer) != "Accepted"
+                    and self.configuration.bool_value("StopTransactionOnInvalidId")
+                    and self.transactions.get(transaction.connector) is transaction
+                ):
+                    await self._stop_transaction(session, transaction.connector, "DeAuthorized")
+                continue
+            if transaction.id is not None:
+                message.payload["transactionId"] = transaction.id
+                with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
+                    await session.call(message.action, message.payload)
+            queue.popleft()
+
+    def _authorized_offline(self, id_tag: str) -> bool:
+        """Whether a session may start offline (OCPP 1.6, 3.5): an idTag Accepted in the
+        local list, with LocalAuthorizeOffline, or any idTag with AllowOfflineTxForUnknownId."""
+        configuration = self.configuration
+        if configuration.bool_value("AllowOfflineTxForUnknownId"):
+            return True
+        entry = self.local_list.get(id_tag)
+        return (
+            configuration.bool_value("LocalAuthorizeOffline")
+            and configuration.bool_value("LocalAuthListEnabled")
+            and entry is not None
+            and entry.get("status") == "Accepted"
+        )
+
+    async def _fault(self, session: OcppSession | None, connector: int) -> None:
         """The connector faults mid-session: Faulted, the session stops, and a while later the
         connector is Available again."""
         transaction = self.transactions.get(connector)
@@ -711,11 +862,12 @@ class ChargePoint:
                     "unit": "W",
                 }
             )
-            payload["transactionId"] = transaction.id
+            if transaction.id is not None:  # else set when its queued StartTransaction is answered
+                payload["transactionId"] = transaction.id
         payload["meterValue"] = [{"timestamp": _now(), "sampledValue": values}]
         return payload
 
-    async def _set_status(self, session: OcppSession, connector: int, status: str) -> None:
+    async def _set_status(self, session: OcppSession | None, connector: int, status: str) -> None:
         self.connector_status[connector] = status
         await self._call_quietly(session, "StatusNotification", self._status(connector))
 
@@ -731,8 +883,16 @@ class ChargePoint:
         }
 
     @staticmethod
-    async def _call_quietly(session: OcppSession, action: str, payload: dict[str, Any]) -> None:
-        """A call whose failure is reported (by the session) and otherwise changes nothing."""
+    async def _call_quietly(
+        session: OcppSession | None, action: str, payload: dict[str, Any]
+    ) -> None:
+        """A call whose failure is reported (by the session) and otherwise changes nothing.
+
+        Offline (no session) nothing is sent: the statuses, for one, are all reported after
+        the next boot.
+        """
+        if session is None:
+            return
         with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
             await session.call(action, payload)
 
@@ -1066,6 +1226,12 @@ class ChargePoint:
 FAULT_RECOVERY = 5.0
 """Seconds a faulted connector takes to be Available again."""
 
+QUEUE_LIMIT = 1000
+"""Transaction messages a charge point holds while offline; past it, MeterValues are dropped."""
+
+_SESSION_TIMERS = ("arrival", "meter:", "end:", "full:", "fault:", "recover:")
+"""Timers of charging sessions and their arrivals: they go on while offline."""
+
 _BUSY = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Faulted"})
 """Connector statuses in which availability cannot change at once."""
 
@@ -1122,6 +1288,7 @@ def _seconds(value: object) -> float:
 
 
 _boot_answer = _response_check("BootNotification")
+_start_answer = _response_check("StartTransaction")
 
 
 async def _abort(session: OcppSession) -> None:

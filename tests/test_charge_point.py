@@ -370,3 +370,35 @@ def test_backoff_grows_while_the_csms_drops_every_connection():
     gaps = run(main())
     # Each gap is uniform in [0.05, 0.05 * 2**n]: the later ones may reach far beyond the first.
     assert max(gaps[3:]) > 0.1, gaps
+
+
+def test_a_fleet_that_lost_its_connections_together_comes_back_spread_within_the_bound():
+    config = ChargePointConfig(authorize_interval=0, reconnect_min=0.5, reconnect_max=10)
+
+    async def main():
+        connects: dict[str, list[float]] = {}
+        async with Csms(CsmsConfig(port=0)) as csms:
+            tasks = []
+            for n in range(20):
+                cp_id = f"CP-{n}"
+                times = connects.setdefault(cp_id, [])
+
+                def sink(sample, times=times):
+                    if sample.name == "connect":
+                        times.append(time.monotonic())
+
+                cp = ChargePoint(cp_id, f"{csms.url}/{cp_id}", config, sink)
+                tasks.append(await running(cp))
+            await until(lambda: csms.stats["BootNotification"] == 20, timeout=10)
+            lost = time.monotonic()
+            assert await csms.disconnect() == 20
+            await until(lambda: csms.stats["BootNotification"] == 40, timeout=10)
+            for task in tasks:
+                await stop(task)
+        return [times[1] - lost for times in connects.values()]
+
+    delays = run(main())
+    # The first retry after a lost booted connection: uniform in [min, 2 min].
+    assert len(delays) == 20
+    assert all(0.45 <= d <= 1.3 for d in delays), sorted(delays)
+    assert max(delays) - min(delays) > 0.2, sorted(delays)  # not one wave
