@@ -264,7 +264,10 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
             "no CSMS: give --host ws://HOST:PORT/PATH, or none to use the embedded CSMS"
         )
     url = host.rstrip("/")
-    shown = without_credentials(host)  # an error message is logged: no password in it
+    try:
+        shown = without_credentials(host)  # an error message is logged: no password in it
+    except ValueError:  # a port that is no number
+        shown = "a URL that does not parse"
     try:
         uri = parse_uri(url)
     except InvalidURI:
