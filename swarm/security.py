@@ -205,11 +205,15 @@ class Security:
     def __init__(self, config: SecurityConfig | None = None) -> None:
         self.config = config = config or SecurityConfig()
         self.passwords = Passwords(config.password, config.password_file)
-        # One context for the fleet (every wss:// connect would build its own otherwise), and
-        # with per-charge-point certificates a base to check the CA file with at start.
-        self._context = client_context(config.ca_file, insecure=config.insecure)
-        if config.client_cert and config.client_key and not config.per_charge_point_tls:
-            load_cert_chain(self._context, config.client_cert, config.client_key)
+        # One context for the fleet (every wss:// connect would build its own otherwise). With
+        # TLS options it is built now, to refuse their files at start (with per-charge-point
+        # certificates, to check the CA file); without, when a wss:// CSMS first needs it:
+        # the system's CAs take 26 ms and 800 KiB to load.
+        self._context: ssl.SSLContext | None = None
+        if config.tls:
+            self._context = client_context(config.ca_file, insecure=config.insecure)
+            if config.client_cert and config.client_key and not config.per_charge_point_tls:
+                load_cert_chain(self._context, config.client_cert, config.client_key)
 
     @property
     def per_charge_point(self) -> bool:
@@ -219,9 +223,11 @@ class Security:
     def fleet_options(self, secure: bool) -> dict[str, Any]:
         """Keyword arguments of ``connect()`` that every charge point shares: the TLS context
         for a ``wss://`` CSMS (``secure``), unless each charge point has its own."""
-        if secure and not self.config.per_charge_point_tls:
-            return {"ssl": self._context}
-        return {}
+        if not secure or self.config.per_charge_point_tls:
+            return {}
+        if self._context is None:
+            self._context = client_context()
+        return {"ssl": self._context}
 
     def connect_options(self, charge_point_id: str, secure: bool) -> dict[str, Any]:
         """Keyword arguments of ``connect()`` for one charge point: its ``Authorization``
