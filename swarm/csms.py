@@ -19,12 +19,14 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import hmac
 import itertools
 import logging
 import math
 import os
 import random
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -37,12 +39,14 @@ from types import TracebackType
 from typing import IO, Any, Literal, Self
 from urllib.parse import unquote
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import EXTERNAL_CLOSE_CODES
+from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 
 from swarm import control, eventloop, ocppj, schemas
+from swarm.security import Passwords, server_context
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,11 @@ RECEIVED_RESULTS = "received.callresult"
 RECEIVED_ERRORS = "received.callerror"
 SENT_ERRORS = "sent.callerror"
 DISCONNECTED = "connections.closed_by_csms"
+REALM = "ocpp-swarm"
+HANDSHAKE_LOGGER = logging.getLogger("swarm.csms.handshake")
+"""The server's logger when it checks passwords: websockets logs every request header at
+DEBUG, ``Authorization`` too, so this one is held at WARNING (as ``main`` holds websockets')."""
+HANDSHAKE_LOGGER.setLevel(logging.WARNING)
 CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 """Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
 
@@ -81,6 +90,19 @@ class CsmsConfig:
     boot_retry_interval: int = 10  # seconds, sent with Pending and Rejected
     reject_id_tags: frozenset[str] = frozenset()  # answered "Invalid"; any other is "Accepted"
     validate: bool = True  # check every incoming CALL payload against its 1.6 schema
+    # OCPP 1.6 security profiles. TLS (wss://) with tls_cert and tls_key (PEM files); with
+    # client_ca, a client certificate it issued is required, and its CN must be the charge
+    # point id in the URL. HTTP Basic auth when password_file or password is set: the user
+    # name must be the charge point id, the password the file's for it, else the template's
+    # (``{id}`` replaced by the id); anything else is answered 401.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
+    password_file: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # Loaded by __post_init__, so that a file that does not load is refused at once.
+    ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
+    passwords: Passwords = field(default_factory=Passwords, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -95,6 +117,15 @@ class CsmsConfig:
             raise ValueError("reject_id_tags must be a collection of idTags, not one string")
         # Accept any iterable of tags (a list from the CLI) but keep the field hashable.
         object.__setattr__(self, "reject_id_tags", frozenset(self.reject_id_tags))
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.client_ca and not self.tls_cert:
+            raise ValueError("client_ca needs tls_cert and tls_key: client certificates need TLS")
+        if self.tls_cert and self.tls_key:
+            context = server_context(self.tls_cert, self.tls_key, self.client_ca)
+            object.__setattr__(self, "ssl_context", context)
+        passwords = Passwords(self.password, self.password_file)
+        object.__setattr__(self, "passwords", passwords)
 
 
 class NotConnectedError(LookupError):
@@ -176,6 +207,7 @@ class Csms:
         self._booted: set[str] = set()  # charge point ids whose first boot was answered
         self._clock_second = -1
         self._clock_text = ""
+        self._basic_auth = basic_auth(realm=REALM, check_credentials=self._check_password)
         self._handlers: dict[str, Callable[[CsmsConnection, dict[str, Any]], dict[str, Any]]] = {
             "Authorize": self._authorize,
             "BootNotification": self._boot_notification,
@@ -198,12 +230,17 @@ class Csms:
         if self._server is not None:
             raise RuntimeError("the CSMS is already started")
         self._stopping = asyncio.Event()
+        config = self.config
         self._server = await serve(
             self._serve_connection,
-            self.config.host,
-            self.config.port,
+            config.host,
+            config.port,
             subprotocols=[ocppj.SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
-            process_request=_check_path,
+            process_request=(
+                self._authenticate if config.passwords.enabled or config.client_ca else _check_path
+            ),
+            ssl=config.ssl_context,
+            logger=HANDSHAKE_LOGGER if config.passwords.enabled else None,
             compression=None,
             ping_interval=None,  # OCPP has its own Heartbeat
             max_size=MAX_MESSAGE_SIZE,
@@ -229,12 +266,50 @@ class Csms:
 
     @property
     def url(self) -> str:
-        """``ws://host:port`` with the port actually bound."""
+        """``ws://host:port`` (``wss://`` with TLS) with the port actually bound."""
         if self._server is None:
             raise RuntimeError("the CSMS is not started")
         port = self._server.sockets[0].getsockname()[1]
         host = self.config.host
-        return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
+        scheme = "wss" if self.config.ssl_context is not None else "ws"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+    async def _authenticate(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """``process_request`` of a CSMS with security profiles: the path, then the client
+        certificate's CN, then HTTP Basic auth, each against the charge point id."""
+        refused = _check_path(connection, request)
+        if refused is not None:
+            return refused
+        charge_point_id = _charge_point_id(request)
+        if self.config.client_ca:
+            # The TLS handshake verified the certificate; the whitepaper binds it to the id.
+            peercert = connection.transport.get_extra_info("peercert") or {}
+            subject = peercert.get("subject", ())
+            common_names = [value for rdn in subject for key, value in rdn if key == "commonName"]
+            if common_names != [charge_point_id]:
+                return connection.respond(
+                    HTTPStatus.FORBIDDEN,
+                    "The client certificate's CN must be the charge point id\n",
+                )
+        if self.config.passwords.enabled:
+            refused = await self._basic_auth(connection, request)
+            if refused is not None:
+                return refused
+            if connection.username != charge_point_id:
+                refused = connection.respond(
+                    HTTPStatus.UNAUTHORIZED, "The user name must be the charge point id\n"
+                )
+                refused.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
+                return refused
+        return None
+
+    def _check_password(self, username: str, password: str) -> bool:
+        expected = self.config.passwords.get(username)
+        return expected is not None and hmac.compare_digest(
+            expected.encode(errors="surrogateescape"), password.encode(errors="surrogateescape")
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -632,6 +707,29 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the control API (JSON over HTTP, no authentication) on this port of --host;"
         " 0 picks a free one; off by default",
     )
+    security = parser.add_argument_group(
+        "security profiles", "OCPP 1.6 security profiles 1-3 (see the README)"
+    )
+    security.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM): serve wss://")
+    security.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
+    security.add_argument(
+        "--client-ca",
+        metavar="FILE",
+        help="CA certificates (PEM): require a client certificate they issued, whose CN is the"
+        " charge point id (mutual TLS)",
+    )
+    security.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="HTTP Basic auth: lines '<chargePointId> <password>' ('#' comments); user name"
+        " the charge point id of the URL, 401 otherwise",
+    )
+    security.add_argument(
+        "--password",
+        metavar="TEMPLATE",
+        help="HTTP Basic auth password for charge points --password-file does not list, {id}"
+        " replaced by the id: 'secret-{id}' (the process list shows it; prefer a file)",
+    )
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
@@ -644,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CSMS until SIGINT, SIGTERM or (with ``--exit-with-stdin``) end of stdin."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Said here with the options' names; CsmsConfig says it with its fields'.
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.client_ca and not args.tls_cert:
+        parser.error("--client-ca needs --tls-cert and --tls-key")
     try:
         config = CsmsConfig(
             host=args.host,
@@ -653,6 +756,11 @@ def main(argv: list[str] | None = None) -> int:
             boot_retry_interval=args.boot_retry_interval,
             reject_id_tags=frozenset(args.reject_id_tag),
             validate=args.validate,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            client_ca=args.client_ca,
+            password_file=args.password_file,
+            password=args.password,
         )
     except ValueError as exc:
         parser.error(str(exc))

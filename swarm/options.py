@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from .charge_point import ChargePointConfig
+from .security import SecurityConfig
 
 SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
+
+
+SECRET_OPTIONS = frozenset({"password"})
+"""Options whose values no report shows (:func:`swarm_options` masks them)."""
+
+MASK = "***"
+
+PASSWORD_ENV = "OCPP_SWARM_PASSWORD"
+"""Where ``--password`` is read from when not given: the process list shows no environment."""
 
 
 SERIAL_PREFIX = re.compile(r"[A-Za-z0-9._~-]*")
@@ -193,6 +204,67 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--model", default="VirtualCharger", help="chargePointModel in BootNotification"
     )
+    add_security_arguments(parser)
+
+
+def add_security_arguments(parser: Any) -> None:
+    """Add the options of OCPP 1.6 security profiles 1 to 3 (see :mod:`swarm.security`).
+
+    None is in the web UI: its page would carry a password given on the command line as the
+    field's default, and TLS contexts are built once, at start.
+    """
+    group = WebUiGroup(
+        parser,
+        "ocpp-swarm security",
+        "OCPP 1.6 security profiles 1-3: HTTP Basic auth, wss://, client certificates."
+        " Set at start; not in the web UI",
+    )
+    group.add_argument(
+        "--password",
+        default="",
+        metavar="TEMPLATE",
+        include_in_web_ui=False,
+        help="HTTP Basic auth password of each charge point (user name: its id), {id} replaced"
+        " by the id: 'secret-{id}'. For the charge points --password-file does not list."
+        " Also from $OCPP_SWARM_PASSWORD, which the process list does not show",
+    )
+    group.add_argument(
+        "--password-file",
+        default="",
+        metavar="FILE",
+        include_in_web_ui=False,
+        help="Lines '<chargePointId> <password>' ('#' comments); a charge point it does not"
+        " list takes --password, or without one does not start",
+    )
+    group.add_argument(
+        "--ca-file",
+        default="",
+        metavar="FILE",
+        include_in_web_ui=False,
+        help="CA certificates (PEM) to verify a wss:// CSMS with (default: the system's CAs)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="Do not verify the wss:// CSMS's certificate (a warning says so)",
+    )
+    group.add_argument(
+        "--client-cert",
+        default="",
+        metavar="FILE",
+        include_in_web_ui=False,
+        help="Client certificate (PEM) for mutual TLS; {id} in the path gives each charge"
+        " point its own (and its own TLS context: see the README for the memory it takes)",
+    )
+    group.add_argument(
+        "--client-key",
+        default="",
+        metavar="FILE",
+        include_in_web_ui=False,
+        help="Unencrypted private key (PEM) of --client-cert; may hold {id} too",
+    )
 
 
 def read_id_tags(spec: str) -> tuple[str, ...]:
@@ -259,11 +331,31 @@ def config_from_options(options: Any) -> ChargePointConfig:
     )
 
 
+def security_from_options(options: Any) -> SecurityConfig:
+    """The fleet's :class:`SecurityConfig` from Locust's parsed options.
+
+    Raises :class:`~swarm.security.SecurityError` (a ``ValueError``) naming the option.
+    """
+    return SecurityConfig(
+        password=getattr(options, "password", "") or os.environ.get(PASSWORD_ENV) or None,
+        password_file=getattr(options, "password_file", "") or None,
+        ca_file=getattr(options, "ca_file", "") or None,
+        insecure=str(getattr(options, "insecure", False)).lower() in ("true", "1"),
+        client_cert=getattr(options, "client_cert", "") or None,
+        client_key=getattr(options, "client_key", "") or None,
+    )
+
+
 def swarm_options(options: Any) -> dict[str, Any]:
-    """The values of the swarm's own options in Locust's parsed ``options``, by name."""
+    """The values of the swarm's own options in Locust's parsed ``options``, by name; those of
+    :data:`SECRET_OPTIONS` masked when set."""
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    return {
+    values = {
         name: getattr(options, name, default)
         for name, default in vars(parser.parse_args([])).items()
     }
+    for name in SECRET_OPTIONS:
+        if values.get(name):
+            values[name] = MASK
+    return values

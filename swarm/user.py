@@ -34,8 +34,9 @@ from .charge_point import ChargePointConfig
 from .csms import CsmsProcess
 from .engine import Engine
 from .fleet import REPORT_KEY, FleetCounters, FleetStatus
-from .options import add_arguments, config_from_options
-from .results import RunFolder
+from .options import add_arguments, config_from_options, security_from_options
+from .results import RunFolder, without_credentials
+from .security import Security, SecurityError
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,12 @@ class ChargePointUser(User):
             return  # refused and said so; hold() stops this user
         url, configs = prepared
         serial = next(swarm.serials)
-        self.charge_point_id = swarm.charge_point_id(serial)
-        swarm.engine.start_charge_point(
-            self.charge_point_id, f"{url}/{self.charge_point_id}", configs[serial % len(configs)]
-        )
+        charge_point_id = swarm.charge_point_id(serial)
+        config = swarm.secure(charge_point_id, url, configs[serial % len(configs)])
+        if config is None:
+            return  # refused and said so; hold() stops this user
+        self.charge_point_id = charge_point_id
+        swarm.engine.start_charge_point(charge_point_id, f"{url}/{charge_point_id}", config)
         swarm.check_capacity()
 
     def on_stop(self) -> None:
@@ -97,8 +100,10 @@ class ChargePointUser(User):
 class Swarm:
     """The swarm's state in one Locust process: engine, sample pump, serial numbers."""
 
-    def __init__(self, environment: Environment) -> None:
+    def __init__(self, environment: Environment, security: Security | None = None) -> None:
         self.environment = environment
+        self.security = security or Security()
+        self._refused_charge_point = False
         self.engine = Engine()
         self.serials = itertools.count(1)
         """Serial numbers of this process's charge points."""
@@ -152,6 +157,7 @@ class Swarm:
             return self._prepared[1]
         try:
             url, address = resolve_host(host)
+            check_scheme(url, self.security)
             config = config_from_options(options) if options else ChargePointConfig()
             sources = limits.read_source_addresses(options.source_addresses if options else "")
         except ValueError as exc:
@@ -161,6 +167,7 @@ class Swarm:
             self.environment.process_exit_code = 2
             return None
         self._refusal = None
+        config = _with_connect_options(config, self.security.fleet_options(_secure(url)))
         if not self.engine.resolves_names:
             config = _with_connect_options(config, {"host": address[0], "port": address[1]})
         configs = tuple(
@@ -171,6 +178,27 @@ class Swarm:
             logger.info("ocpp-swarm: %s", self.capacity)
         self._prepared = (key, (url, configs))
         return url, configs
+
+    def secure(
+        self, charge_point_id: str, url: str, config: ChargePointConfig
+    ) -> ChargePointConfig | None:
+        """``config`` with what is this charge point's own: its password, its certificate.
+
+        Only then does a charge point get a config of its own (a few hundred bytes). One that
+        has no password or whose certificate does not load is not started: the first is
+        logged, and the exit code is 2.
+        """
+        if not self.security.per_charge_point:
+            return config
+        try:
+            options = self.security.connect_options(charge_point_id, _secure(url))
+        except SecurityError as exc:
+            if not self._refused_charge_point:
+                self._refused_charge_point = True
+                logger.error("ocpp-swarm: %s (such charge points do not start)", exc)
+            self.environment.process_exit_code = 2
+            return None
+        return _with_connect_options(config, options)
 
     def _run_pump(self) -> None:
         while True:
@@ -237,9 +265,18 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
         )
     url = host.rstrip("/")
     try:
+        shown = without_credentials(host)  # an error message is logged: no password in it
+    except ValueError:  # a port that is no number
+        shown = "a URL that does not parse"
+    try:
         uri = parse_uri(url)
     except InvalidURI:
-        raise ValueError(f"--host must be a ws:// or wss:// URL, got {host!r}") from None
+        raise ValueError(f"--host must be a ws:// or wss:// URL, got {shown!r}") from None
+    if uri.user_info:
+        raise ValueError(
+            "--host cannot hold a user name or password (URLs reach logs and reports):"
+            " give --password or --password-file"
+        )
     if uri.query:
         raise ValueError(f"--host cannot hold a query string, got {host!r}")
     try:
@@ -247,6 +284,18 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     except OSError as exc:
         raise ValueError(f"--host {host!r}: cannot resolve {uri.host}: {exc}") from None
     return url, infos[0][4][:2]
+
+
+def check_scheme(url: str, security: Security) -> None:
+    """Refuse TLS options for a ``ws://`` CSMS: they would silently do nothing."""
+    if security.config.tls and not _secure(url):
+        raise ValueError(
+            f"--ca-file, --insecure and --client-cert need a wss:// --host, got {url!r}"
+        )
+
+
+def _secure(url: str) -> bool:
+    return url[:6].lower() == "wss://"
 
 
 def _with_connect_options(config: ChargePointConfig, options: dict[str, Any]) -> ChargePointConfig:
@@ -264,9 +313,19 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
     # Refuse bad command-line input before any user starts, with one line.
     checks: list[thresholds.Threshold] = []
+    security = Security()
     try:
+        if environment.parsed_options is not None:
+            # Files are loaded here, once: a certificate that does not load stops the run now.
+            security = Security(security_from_options(environment.parsed_options))
         if environment.host is not None:
-            resolve_host(environment.host)
+            url, _ = resolve_host(environment.host)
+            check_scheme(url, security)
+        elif security.config.tls:
+            raise ValueError(
+                "--ca-file, --insecure and --client-cert need a wss:// --host"
+                " (the embedded CSMS serves ws://)"
+            )
         if environment.parsed_options is not None:
             config_from_options(environment.parsed_options)
             limits.read_source_addresses(environment.parsed_options.source_addresses)
@@ -286,7 +345,12 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             csms.control_url,
         )
     if not isinstance(runner, MasterRunner):
-        swarm = Swarm(environment)
+        if security.config.insecure:
+            logger.warning(
+                "ocpp-swarm: --insecure: the CSMS's TLS certificate is not verified;"
+                " anyone in between can read and change the traffic"
+            )
+        swarm = Swarm(environment, security)
         environment.ocpp_swarm = swarm  # type: ignore[attr-defined]
         swarm.start()
         environment.events.reset_stats.add_listener(swarm.counters.reset)
