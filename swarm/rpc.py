@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
@@ -165,7 +166,6 @@ class TimedConnection(ClientConnection):
 class _Pending(NamedTuple):
     unique_id: str
     future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
-
 
 
 _LOST_IDS = frozenset({"", "-1", "null", "None"})
@@ -453,5 +453,10 @@ async def open_session(
 
 
 def _describe_error(exc: BaseException) -> str:
+    # One text per kind of failure, whatever the loop: asyncio names the address in a refused
+    # connect ("Connect call failed ('10.0.0.5', 9000)"), uvloop does not, and Locust keeps a
+    # row per distinct text.
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return f"{type(exc).__name__}: [Errno {exc.errno}] {os.strerror(exc.errno)}"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
