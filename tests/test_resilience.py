@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from swarm import faults, ocppj
 from swarm.charge_point import ChargePoint, ChargePointConfig, State
-from swarm.csms import Csms, CsmsConfig
+from swarm.csms import Csms, CsmsConfig, CsmsProcess
 from swarm.rpc import CSMS, OCPP, WEBSOCKET, Sample
 from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
+from tests.test_locust import LOCUST_RUN, Child, child, finished
 
 CONFIG = ChargePointConfig(
     heartbeat_interval=0.2,
@@ -327,3 +330,140 @@ def test_the_fault_plan_leaves_a_clean_fleet_clean() -> None:
 
 def test_a_stray_kind_list_covers_every_frame_kind_but_huge() -> None:
     assert set(STRAY) == set(faults.FRAME_KINDS) - {"huge"}
+
+
+# The same faults in a Locust run: counted in its stats and error table, the fleet back at the end.
+
+
+def control(base: str, method: str, path: str, body: Any = None) -> Any:
+    """One request to the control API; its JSON answer (an error status fails the test)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, proc: Child) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.running(), f"the Locust run ended early:\n{proc.read()[1][-3000:]}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_a_locust_run_counts_every_fault_injected_mid_run_and_ends_with_the_fleet_back() -> None:
+    users, seconds = 10, 16.0
+    with CsmsProcess.start(["--control-port", "0", "--heartbeat-interval", "60"]) as csms:
+        base = csms.control_url
+        assert base is not None
+        command = [
+            *LOCUST_RUN,
+            "--seconds",
+            str(seconds),
+            "--host",
+            csms.url,
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(users),
+            "--heartbeat-interval",
+            "0.3",
+            "--authorize-interval",
+            "0",
+            "--call-timeout",
+            "0.5",
+            "--reconnect-min",
+            "0.2",
+            "--reconnect-max",
+            "1.0",
+        ]
+        with child(command) as proc:
+
+            def booted() -> bool:
+                stats = control(base, "GET", "/stats")
+                return (
+                    stats.get("BootNotification", 0) >= users
+                    and control(base, "GET", "/charge-points")["count"] == users
+                )
+
+            def fleet_back(boots: int) -> Callable[[], bool]:
+                return lambda: control(base, "GET", "/stats").get("BootNotification", 0) >= boots
+
+            wait_until(booted, 10, proc)
+            boots = users
+            # Every Heartbeat answered late, then half of them with a CALLERROR.
+            control(base, "POST", "/faults", {"delay": 1.0, "actions": ["Heartbeat"]})
+            time.sleep(1.5)
+            control(
+                base,
+                "POST",
+                "/faults",
+                {"callerror": "InternalError", "share": 0.5, "actions": ["Heartbeat"]},
+            )
+            time.sleep(1.0)
+            assert control(base, "DELETE", "/faults") == {}
+            # One stray frame of each kind to every charge point.
+            sent = {
+                kind: control(base, "POST", "/frames", {"kind": kind})["sent"]
+                for kind in sorted(STRAY)
+            }
+            assert set(sent.values()) == {users}, sent
+            time.sleep(0.5)
+            # Lost connections: a huge frame, an odd close code, a restart.
+            huge = control(base, "POST", "/frames", {"kind": "huge", "share": 0.3})["sent"]
+            boots += huge
+            wait_until(fleet_back(boots), 5, proc)
+            closed = control(base, "POST", "/disconnects", {"share": 0.5, "code": 4000})["closed"]
+            boots += closed
+            wait_until(fleet_back(boots), 5, proc)
+            restarted = control(base, "POST", "/restart", {"down": 1.5})
+            up = time.monotonic()
+            assert restarted == {"closed": users, "down": 1.5}
+            boots += users
+            # Back within the backoff bound (reconnect_max 1 s), with a margin for the machine.
+            wait_until(fleet_back(boots), 1.0 + 2.0, proc)
+            back_after = time.monotonic() - up
+            assert time.monotonic() - proc.started < seconds - 2, "no time left to see it work"
+            csms_stats = control(base, "GET", "/stats")
+            finished(proc, timeout=seconds + 30)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    errors = {(e["method"], e["name"], e["error"]): e["occurrences"] for e in result["errors"]}
+    stats = result["stats"]
+
+    assert errors[("OCPP", "Heartbeat", "CallTimeout")] > 0
+    assert errors[("OCPP", "Heartbeat", "CALLERROR InternalError")] > 0
+    assert csms_stats["faults.delayed"] >= errors[("OCPP", "Heartbeat", "CallTimeout")]
+    assert (
+        csms_stats["faults.callerror"] == errors[("OCPP", "Heartbeat", "CALLERROR InternalError")]
+    )
+    for (method, name, error), kind in [
+        (("WebSocket", "invalid frame", "FormationViolation: not JSON"), "malformed-json"),
+        (("WebSocket", "invalid frame", "ProtocolError: unknown MessageTypeId"), "unknown-type"),
+        (("WebSocket", "unexpected answer", "no CALL has its unique id"), "unknown-id"),
+        (("CSMS", "Reset", "CALLERROR PropertyConstraintViolation"), "invalid-payload"),
+        (("WebSocket", "binary frame", "binary frame (OCPP-J is text)"), "binary"),
+    ]:
+        assert errors.get((method, name, error)) == sent[kind], (kind, errors)
+    assert csms_stats["received.callerror.FormationViolation"] == users
+    assert csms_stats["received.callerror.PropertyConstraintViolation"] == users
+    lost = {
+        code: errors.get(("WebSocket", "connection lost", f"ConnectionClosed: code {code}"))
+        for code in (1009, 4000, 1012)
+    }
+    assert lost == {1009: huge, 4000: closed, 1012: users}, lost
+    assert any(method == "WebSocket" and name == "connect" for method, name, _ in errors), (
+        "no connect failed while the CSMS was down"
+    )
+    assert not [key for key in errors if key[1] == "charge point error"], errors
+    # The run went on measuring: most Heartbeats succeeded, and every charge point is back.
+    heartbeat = stats["OCPP Heartbeat"]
+    assert heartbeat["failures"] < heartbeat["requests"] / 2, heartbeat
+    assert stats["OCPP BootNotification"]["requests"] == boots
+    assert stats["OCPP BootNotification"]["failures"] == 0
+    assert result["states"]["accepted"] == users, (result["states"], back_after)
+    assert sum(result["states"].values()) == users, result["states"]
