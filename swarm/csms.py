@@ -249,7 +249,7 @@ class Csms:
     @property
     def url(self) -> str:
         """``ws://host:port`` with the port actually bound."""
-        if self._server is None:
+        if self._server is None or not self._server.sockets:  # not started, or restarting
             raise RuntimeError("the CSMS is not started")
         port = self._server.sockets[0].getsockname()[1]
         host = self.config.host
@@ -455,8 +455,9 @@ class Csms:
         actions: list[str] | None = None,
     ) -> faults.AnswerFaults | None:
         """Answer a ``share`` of the CALLs of ``actions`` (default: all) ``delay`` seconds late,
-        or with a CALLERROR of code ``callerror``, or both, until the next call; return the
-        faults now in force. Neither ``delay`` nor ``callerror``: clear them, return None.
+        or with a CALLERROR of code ``callerror``, or both, until faults are set again or
+        cleared; return the faults now in force. Neither ``delay`` nor ``callerror``: clear
+        them, return None.
 
         Raises ValueError for a bad value or an action the CSMS does not answer; the faults
         in force stay as they were then.

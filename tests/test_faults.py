@@ -285,6 +285,8 @@ def test_restart_closes_with_1012_refuses_while_down_and_listens_again_on_the_po
                 with pytest.raises(OSError):
                     async with charge_point(url, "CP-3"):
                         pass
+                with pytest.raises(RuntimeError, match="not started"):
+                    _ = csms.url  # while down
                 assert await restart == 2
                 assert loop.time() - started >= 0.5
             assert csms.url == url
