@@ -348,7 +348,15 @@ class OcppSession:
 
     def _is_ours(self, unique_id: str) -> bool:
         """Whether ``unique_id`` is one of our earlier CALLs': a late answer, reported already."""
-        return unique_id.isdigit() and 0 < int(unique_id) <= self._last_id
+        # Only what str(n) gives: int() refuses some of what isdigit() takes ("²", and more
+        # than 4,300 digits), and a stray id must not raise in the read callback.
+        return (
+            unique_id.isascii()
+            and unique_id.isdigit()
+            and unique_id[0] != "0"
+            and len(unique_id) <= len(str(self._last_id))
+            and int(unique_id) <= self._last_id
+        )
 
     async def _answer(self, call: ocppj.Call, arrived: float) -> None:
         # Decided here, not in the read callback: an answer read in the same callback, just
