@@ -1,4 +1,4 @@
-"""The embedded CSMS's control API: JSON over HTTP, to send the CSMS's calls to the fleet.
+"""The embedded CSMS's control API: JSON over HTTP, to command the fleet and make the CSMS fail.
 
 ``python -m swarm.csms --control-port 8900`` serves it on the CSMS's ``--host`` (loopback by
 default). It has no authentication: anyone who can reach it can command the fleet. One request
@@ -13,12 +13,38 @@ per connection; every answer is JSON::
     POST /disconnects    {"share": 0.5  or  "charge_points": [...], "code": 1001}
                          -> {"closed": n}: connections closed by the CSMS
 
+Faults on request (see :mod:`swarm.faults`), to see how the swarm fares against a failing CSMS::
+
+    POST   /faults       {"delay": 2.5, "callerror": "InternalError", "share": 0.5,
+                          "actions": ["Heartbeat"]}
+                         -> the faults now in force, as GET /faults gives them
+    GET    /faults       -> {"delay": 2.5, "callerror": "InternalError", "share": 0.5,
+                          "actions": ["Heartbeat"]}, or {} when the CSMS answers as it should
+    DELETE /faults       -> {}: faults cleared (as POST /faults {} does)
+    POST   /frames       {"kind": "malformed-json", "share": 1  or  "charge_points": [...],
+                          "size": 2000000}
+                         -> {"sent": n}: one stray frame sent to each charge point targeted
+    POST   /restart      {"down": 2, "code": 1012}
+                         -> {"closed": n, "down": 2}, once the CSMS listens again
+
+POST /faults answers a ``share`` (default 1) of the CALLs of ``actions`` (default: all)
+``delay`` seconds late (0 to 3600; a delay over the swarm's call timeout makes the answer
+arrive after it gave up), and with a CALLERROR of the OCPP-J 1.6 code ``callerror`` instead
+of the CALLRESULT when that is set; each POST replaces the faults before it. POST /frames
+kinds: ``malformed-json`` (text that is not JSON), ``unknown-type`` (MessageTypeId 7),
+``unknown-id`` (a CALLRESULT matching no CALL), ``invalid-payload`` (a Reset CALL that breaks
+its schema), ``binary`` (a binary frame), ``huge`` (a CALL of ``size`` bytes, by default one
+over 1 MiB, the swarm's limit). Odd close codes (1002, 1011, 4000, ...) are POST
+/disconnects'. POST /restart closes every connection with ``code`` (1012 by default, or 1001),
+stops listening for ``down`` seconds (0 to 3600), and listens again on the same port.
+
 ``share`` defaults to 1 (every connected charge point), ``rate`` (calls per second) to none
 (all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. An id in ``charge_points`` that is
 not connected counts as ``disconnected`` in the result. POST /calls needs
 ``Content-Type: application/json`` (which a web page cannot send to another site without
-asking), and answers when the campaign is over. Errors are ``{"error": "..."}`` with status 400
-(a bad request or call), 404, 405, 408, 411, 413, 415 or 431.
+asking), as every POST does, and answers when the campaign is over. Errors are
+``{"error": "..."}`` with status 400 (a bad request or call), 404, 405, 408, 409 (a restart
+while one runs, or of a CSMS not listening), 411, 413, 415 or 431.
 """
 
 from __future__ import annotations
@@ -45,9 +71,20 @@ READ_TIMEOUT = 10.0  # seconds for the whole request
 WRITE_TIMEOUT = 10.0
 LIST_LIMIT = 1000  # ids in GET /charge-points; its count is always complete
 
-ROUTES = {"/charge-points": "GET", "/stats": "GET", "/calls": "POST", "/disconnects": "POST"}
+ROUTES = {
+    "/charge-points": ("GET",),
+    "/stats": ("GET",),
+    "/calls": ("POST",),
+    "/disconnects": ("POST",),
+    "/faults": ("GET", "POST", "DELETE"),
+    "/frames": ("POST",),
+    "/restart": ("POST",),
+}
 CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
 DISCONNECT_KEYS = frozenset({"share", "charge_points", "code"})
+FAULT_KEYS = frozenset({"delay", "callerror", "share", "actions"})
+FRAME_KEYS = frozenset({"kind", "share", "charge_points", "size"})
+RESTART_KEYS = frozenset({"down", "code"})
 
 
 class HttpError(Exception):
@@ -158,12 +195,13 @@ async def _route(csms: Csms, request: Request) -> Any:
     if allowed is None:
         raise HttpError(
             HTTPStatus.NOT_FOUND,
-            "no such path; there are GET /charge-points, GET /stats, POST /calls and"
-            " POST /disconnects",
+            "no such path; there are GET /charge-points, GET /stats, POST /calls,"
+            " POST /disconnects, GET|POST|DELETE /faults, POST /frames and POST /restart",
         )
-    if request.method != allowed:
+    if request.method not in allowed:
+        methods = ", ".join(allowed)
         raise HttpError(
-            HTTPStatus.METHOD_NOT_ALLOWED, f"{request.path} takes {allowed}", [f"Allow: {allowed}"]
+            HTTPStatus.METHOD_NOT_ALLOWED, f"{request.path} takes {methods}", [f"Allow: {methods}"]
         )
     if request.path == "/charge-points":
         connected = csms.connections
@@ -172,6 +210,12 @@ async def _route(csms: Csms, request: Request) -> Any:
         return dict(sorted(csms.stats.items()))
     if request.path == "/disconnects":
         return await _disconnects(csms, request)
+    if request.path == "/faults":
+        return _faults(csms, request)
+    if request.path == "/frames":
+        return await _frames(csms, request)
+    if request.path == "/restart":
+        return await _restart(csms, request)
     return await _calls(csms, request)
 
 
@@ -208,6 +252,73 @@ async def _disconnects(csms: Csms, request: Request) -> Any:
         raise _bad(str(err)) from None
     logger.info("control API: POST /disconnects -> %d closed", closed)
     return {"closed": closed}
+
+
+def _faults(csms: Csms, request: Request) -> Any:
+    if request.method == "POST":
+        body = _json_body(request, FAULT_KEYS)
+        callerror = body.get("callerror")
+        if callerror is not None and not isinstance(callerror, str):
+            raise _bad('callerror must be an OCPP error code, e.g. "InternalError"')
+        actions = body.get("actions")
+        if actions is not None and not (
+            isinstance(actions, list) and all(isinstance(a, str) for a in actions)
+        ):
+            raise _bad("actions must be a list of action names")
+        try:
+            csms.set_faults(
+                delay=_number(body, "delay", 0.0),
+                callerror=callerror,
+                share=_number(body, "share", 1.0),
+                actions=actions,
+            )
+        except ValueError as err:
+            raise _bad(str(err)) from None
+    elif request.method == "DELETE":
+        csms.clear_faults()
+    if request.method != "GET":
+        logger.info("control API: %s /faults -> %s", request.method, _faults_now(csms))
+    return _faults_now(csms)
+
+
+def _faults_now(csms: Csms) -> dict[str, Any]:
+    return csms.faults.as_dict() if csms.faults is not None else {}
+
+
+async def _frames(csms: Csms, request: Request) -> Any:
+    body = _json_body(request, FRAME_KEYS)
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise _bad('kind must be a string, e.g. "malformed-json"')
+    size = body.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        raise _bad("size must be a whole number of bytes")
+    try:
+        sent = await csms.send_frames(
+            kind,
+            share=_number(body, "share", 1.0),
+            charge_point_ids=body.get("charge_points"),
+            size=size,
+        )
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    logger.info("control API: POST /frames %s -> sent %d", kind, sent)
+    return {"sent": sent}
+
+
+async def _restart(csms: Csms, request: Request) -> Any:
+    body = _json_body(request, RESTART_KEYS)
+    if "down" not in body:
+        raise _bad("down must be given: seconds not listening, e.g. 2")
+    down = _number(body, "down", None)
+    try:
+        closed = await csms.restart(down=down, code=body.get("code", 1012))
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    except RuntimeError as err:
+        raise HttpError(HTTPStatus.CONFLICT, str(err)) from None
+    logger.info("control API: POST /restart -> %d closed, down %g s", closed, down)
+    return {"closed": closed, "down": down}
 
 
 async def _calls(csms: Csms, request: Request) -> Any:

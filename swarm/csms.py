@@ -9,6 +9,10 @@ It also sends the CSMS's own calls: :meth:`Csms.call` to one charge point, :meth
 to many (a share of the fleet, at a given rate), and with ``--control-port`` the HTTP API in
 :mod:`swarm.control` does the same for a scenario from outside the process.
 
+On request it misbehaves, as a CSMS under load does (see :mod:`swarm.faults`): it answers late
+or with CALLERRORs (:meth:`Csms.set_faults`), sends malformed frames (:meth:`Csms.send_frames`),
+drops connections (:meth:`Csms.disconnect`) and restarts (:meth:`Csms.restart`).
+
 Run it with ``python -m swarm.csms --port 9000``; a parent process can run it as a child with
 :class:`CsmsProcess`.
 """
@@ -19,6 +23,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import hmac
 import itertools
 import logging
@@ -45,7 +50,7 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 
-from swarm import control, eventloop, ocppj, schemas
+from swarm import control, eventloop, faults, ocppj, schemas
 from swarm.security import Passwords, server_context
 
 logger = logging.getLogger(__name__)
@@ -67,6 +72,11 @@ HANDSHAKE_LOGGER = logging.getLogger("swarm.csms.handshake")
 """The server's logger when it checks passwords: websockets logs every request header at
 DEBUG, ``Authorization`` too, so this one is held at WARNING (as ``main`` holds websockets')."""
 HANDSHAKE_LOGGER.setLevel(logging.WARNING)
+RESTARTS = "restarts"
+FAULT_DELAYED = "faults.delayed"
+FAULT_CALLERRORS = "faults.callerror"
+FAULT_FRAMES = "faults.frames"  # followed by ".<kind>"
+MAX_DOWN = 3600.0  # seconds a restart may keep the CSMS down
 CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 """Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
 
@@ -143,6 +153,7 @@ class CsmsConnection:
     call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: tuple[str, asyncio.Future[ocppj.CallResult | ocppj.CallError | None]] | None = None
     closed: bool = False
+    delayed: set[asyncio.Task[None]] | None = None  # answers held back by a fault
 
     def resolve(self, answer: ocppj.CallResult | ocppj.CallError) -> None:
         """Hand ``answer`` to the CSMS's call in flight if it answers that; drop it otherwise."""
@@ -193,7 +204,12 @@ class Csms:
     ``sent.callerror`` keys, and the CSMS's own calls as ``sent.<Action>``,
     ``answered.<Action>`` (a CALLRESULT), ``callerror.<Action>``, ``timeout.<Action>`` and
     ``disconnected.<Action>``; ``connections`` maps connected charge point ids to their
-    connection.
+    connection. CALLERRORs from charge points count as ``received.callerror.<code>`` too, and
+    injected faults as ``faults.delayed``, ``faults.callerror``, ``faults.frames.<kind>`` and
+    ``restarts``.
+
+    ``faults`` holds the :class:`~swarm.faults.AnswerFaults` in force, or None: set it with
+    :meth:`set_faults`.
     """
 
     def __init__(self, config: CsmsConfig | None = None) -> None:
@@ -208,6 +224,9 @@ class Csms:
         self._clock_second = -1
         self._clock_text = ""
         self._basic_auth = basic_auth(realm=REALM, check_credentials=self._check_password)
+        self.faults: faults.AnswerFaults | None = None
+        self._fault_ids = itertools.count(1)
+        self._restarting = False
         self._handlers: dict[str, Callable[[CsmsConnection, dict[str, Any]], dict[str, Any]]] = {
             "Authorize": self._authorize,
             "BootNotification": self._boot_notification,
@@ -267,7 +286,7 @@ class Csms:
     @property
     def url(self) -> str:
         """``ws://host:port`` (``wss://`` with TLS) with the port actually bound."""
-        if self._server is None:
+        if self._server is None or not self._server.sockets:  # not started, or restarting
             raise RuntimeError("the CSMS is not started")
         port = self._server.sockets[0].getsockname()[1]
         host = self.config.host
@@ -350,17 +369,25 @@ class Csms:
                     await send(ocppj.error_frame(err.unique_id or "-1", err.code, err.description))
                     continue
                 if type(message) is ocppj.Call:
-                    await send(answer(connection, message))
+                    if self.faults is None:  # the one check faults cost the hot path
+                        await send(answer(connection, message))
+                    else:
+                        await self._answer_faultily(connection, message)
                 elif type(message) is ocppj.CallResult:
                     stats[RECEIVED_RESULTS] += 1
                     connection.resolve(message)
                 else:
                     stats[RECEIVED_ERRORS] += 1
+                    code = message.code if message.code in faults.ERROR_CODES else "other"
+                    stats[f"{RECEIVED_ERRORS}.{code}"] += 1
                     connection.resolve(message)
         except ConnectionClosed:
             pass
         finally:
             connection.closed = True
+            if connection.delayed:
+                for task in list(connection.delayed):
+                    task.cancel()
             if connection.pending is not None and not connection.pending[1].done():
                 connection.pending[1].set_result(None)
             stats[CONNECTIONS_CURRENT] -= 1
@@ -475,19 +502,162 @@ class Csms:
         1001 (going away) is what a restarting server sends. The close handshakes run
         concurrently; each is bounded by the websockets close timeout.
         """
+        _check_close_code(code)
+        websockets = self._targets(share, charge_point_ids)
+        await asyncio.gather(*(websocket.close(code, reason) for websocket in websockets))
+        self.stats[DISCONNECTED] += len(websockets)
+        return len(websockets)
+
+    def _targets(self, share: float, charge_point_ids: list[str] | None) -> list[ServerConnection]:
+        """The connections of ``charge_point_ids`` still connected, or a random ``share``."""
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
             raise ValueError(f"share must be a number in (0, 1], not {share!r}")
-        if isinstance(code, bool) or code not in CLOSE_CODES:
-            raise ValueError(f"code must be a close code a server may send, not {code!r}")
         if charge_point_ids is None:
             connected = list(self.connections)
             targets = random.sample(connected, round(share * len(connected)))
         else:
             targets = [id_ for id_ in dict.fromkeys(charge_point_ids) if id_ in self.connections]
-        websockets = [self.connections[id_].websocket for id_ in targets]
-        await asyncio.gather(*(websocket.close(code, reason) for websocket in websockets))
-        self.stats[DISCONNECTED] += len(websockets)
+        return [self.connections[id_].websocket for id_ in targets]
+
+    # Faults on request (see swarm.faults).
+
+    def set_faults(
+        self,
+        *,
+        delay: float = 0.0,
+        callerror: str | None = None,
+        share: float = 1.0,
+        actions: list[str] | None = None,
+    ) -> faults.AnswerFaults | None:
+        """Answer a ``share`` of the CALLs of ``actions`` (default: all) ``delay`` seconds late,
+        or with a CALLERROR of code ``callerror``, or both, until faults are set again or
+        cleared; return the faults now in force. Neither ``delay`` nor ``callerror``: clear
+        them, return None.
+
+        Raises ValueError for a bad value or an action the CSMS does not answer; the faults
+        in force stay as they were then.
+        """
+        if not delay and callerror is None:
+            if share != 1.0 or actions is not None:
+                raise ValueError("share and actions go with a delay or a callerror")
+            self.faults = None
+            return None
+        plan = faults.AnswerFaults(delay, callerror, share, actions)
+        unknown = sorted((plan.actions or frozenset()) - self._handlers.keys())
+        if unknown:
+            names = ", ".join(repr(action[:64]) for action in unknown[:5])
+            raise ValueError(f"not an action a charge point sends: {names}")
+        self.faults = plan
+        return plan
+
+    def clear_faults(self) -> None:
+        """Answer every CALL at once and as it should be answered again."""
+        self.faults = None
+
+    async def send_frames(
+        self,
+        kind: str,
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        size: int | None = None,
+    ) -> int:
+        """Send one stray frame of ``kind`` (see :data:`swarm.faults.FRAME_KINDS`) to each of
+        ``charge_point_ids`` still connected, or to a random ``share`` (0 < share <= 1) of
+        the connected charge points; return how many it was sent to.
+
+        ``size`` is the length of a ``huge`` frame in bytes (by default one over 1 MiB, the
+        swarm's limit). Raises ValueError for a bad argument, before anything is sent.
+        """
+        faults.check_frame(kind, size)
+        websockets = self._targets(share, charge_point_ids)
+
+        async def send(websocket: ServerConnection) -> None:
+            frame = faults.stray_frame(kind, f"fault-{next(self._fault_ids)}", size)
+            with contextlib.suppress(ConnectionClosed):
+                await websocket.send(frame)
+
+        await asyncio.gather(*map(send, websockets))
+        self.stats[f"{FAULT_FRAMES}.{kind}"] += len(websockets)
         return len(websockets)
+
+    async def restart(self, *, down: float, code: int = 1012) -> int:
+        """Restart as a CSMS deploy does: close every connection with ``code`` (1012, service
+        restart, or 1001, going away), stop listening for ``down`` seconds, then listen again
+        on the same port. Return how many connections it closed.
+
+        Returns when it listens again, or at once when :meth:`stop` is called meanwhile (it
+        then stays stopped). Raises ValueError for a bad argument, RuntimeError if the CSMS
+        is not listening or restarting already.
+        """
+        if isinstance(down, bool) or not isinstance(down, int | float):
+            raise ValueError(f"down must be a number of seconds, not {down!r}")
+        if not (0 <= down <= MAX_DOWN and math.isfinite(down)):
+            raise ValueError(f"down must be 0 to {MAX_DOWN:g} seconds, not {down!r}")
+        _check_close_code(code)
+        server = self._server
+        if server is None:
+            raise RuntimeError("the CSMS is not listening")
+        if self._restarting:
+            raise RuntimeError("the CSMS is restarting already")
+        self._restarting = True
+        try:
+            stopping = self._stopping
+            port = server.sockets[0].getsockname()[1]
+            closed = len(server.connections)
+            # The closed server stays self._server while down: stop() then finds it (closing it
+            # again does nothing) and sets _stopping, which ends the wait below.
+            server.close(code=code)
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
+                    await server.wait_closed()
+            except TimeoutError:
+                for connection in server.all_connections:
+                    connection.transport.abort()
+            self.stats[RESTARTS] += 1
+            self.stats[DISCONNECTED] += closed
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(down):
+                    await stopping.wait()
+            if stopping.is_set() or self._server is not server:
+                return closed
+            self._server = None
+            if self.config.port != port:  # port 0 picked one: keep it
+                self.config = dataclasses.replace(self.config, port=port)
+            try:
+                await self.start()
+            except OSError as exc:  # another process took the port meanwhile
+                raise RuntimeError(
+                    f"the CSMS could not listen on port {port} again: {exc}"
+                ) from exc
+            return closed
+        finally:
+            self._restarting = False
+
+    async def _answer_faultily(self, connection: CsmsConnection, call: ocppj.Call) -> None:
+        plan = self.faults
+        if plan is None or not plan.hits(call.action):
+            await connection.websocket.send(self._answer(connection, call))
+            return
+        if plan.callerror is None:
+            frame = self._answer(connection, call)
+        else:
+            self.stats[SENT_ERRORS] += 1
+            self.stats[FAULT_CALLERRORS] += 1
+            frame = ocppj.error_frame(call.unique_id, plan.callerror, faults.FAULT_DESCRIPTION)
+        if not plan.delay:
+            await connection.websocket.send(frame)
+            return
+        # Later, from a task of its own: the connection goes on reading, and answers the next
+        # CALL (once the charge point gave up on this one) before this answer arrives.
+        self.stats[FAULT_DELAYED] += 1
+        task = asyncio.get_running_loop().create_task(
+            _send_later(connection.websocket, frame, plan.delay)
+        )
+        if connection.delayed is None:
+            connection.delayed = set()
+        connection.delayed.add(task)
+        task.add_done_callback(connection.delayed.discard)
 
     async def _call(
         self, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float
@@ -618,6 +788,17 @@ def _check_request(action: str, payload: dict[str, Any]) -> None:
         schemas.validate(action, payload)
     except ocppj.FrameError as err:
         raise ValueError(f"invalid {action} payload: {err.description}") from None
+
+
+def _check_close_code(code: int) -> None:
+    if isinstance(code, bool) or code not in CLOSE_CODES:
+        raise ValueError(f"code must be a close code a server may send, not {code!r}")
+
+
+async def _send_later(websocket: ServerConnection, frame: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    with contextlib.suppress(ConnectionClosed):
+        await websocket.send(frame)
 
 
 def _check_positive(name: str, value: float) -> None:

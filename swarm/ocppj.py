@@ -130,6 +130,8 @@ def parse(text: str | bytes) -> Message:
         frame = _load(text)
     except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise FrameError(FORMATION_VIOLATION, "not JSON") from None
+    except RecursionError:  # "[[[[...": json's C decoder recurses once per level
+        raise FrameError(FORMATION_VIOLATION, "JSON nested too deeply") from None
     if not isinstance(frame, list) or not frame:
         raise FrameError(FORMATION_VIOLATION, "not a JSON array")
     length = len(frame)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
@@ -165,7 +167,6 @@ class TimedConnection(ClientConnection):
 class _Pending(NamedTuple):
     unique_id: str
     future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
-
 
 
 _LOST_IDS = frozenset({"", "-1", "null", "None"})
@@ -348,7 +349,15 @@ class OcppSession:
 
     def _is_ours(self, unique_id: str) -> bool:
         """Whether ``unique_id`` is one of our earlier CALLs': a late answer, reported already."""
-        return unique_id.isdigit() and 0 < int(unique_id) <= self._last_id
+        # Only what str(n) gives: int() refuses some of what isdigit() takes ("²", and more
+        # than 4,300 digits), and a stray id must not raise in the read callback.
+        return (
+            unique_id.isascii()
+            and unique_id.isdigit()
+            and unique_id[0] != "0"
+            and len(unique_id) <= len(str(self._last_id))
+            and int(unique_id) <= self._last_id
+        )
 
     async def _answer(self, call: ocppj.Call, arrived: float) -> None:
         # Decided here, not in the read callback: an answer read in the same callback, just
@@ -453,5 +462,16 @@ async def open_session(
 
 
 def _describe_error(exc: BaseException) -> str:
+    # One text per kind of failure, whatever the loop: asyncio names the address in a refused
+    # connect ("Connect call failed ('10.0.0.5', 9000)"), uvloop does not, and Locust keeps a
+    # row per distinct text.
+    # An SSLError's errno is OpenSSL's error kind, not an OS errno: its own text says more.
+    if (
+        isinstance(exc, OSError)
+        and not isinstance(exc, ssl.SSLError)
+        and isinstance(exc.errno, int)
+        and exc.errno > 0
+    ):
+        return f"{type(exc).__name__}: [Errno {exc.errno}] {os.strerror(exc.errno)}"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

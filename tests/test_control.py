@@ -16,7 +16,7 @@ import pytest
 
 from swarm import control
 from swarm.csms import Csms, CsmsConfig, CsmsProcess
-from tests.fleet import fleet, refuse, status
+from tests.fleet import eventually, fleet, refuse, status
 from tests.scripted import run
 
 TIMEOUT = 5.0
@@ -224,6 +224,8 @@ def test_post_calls_takes_json_only(
         ("PUT", "/calls", 405, "POST"),
         ("POST", "/stats", 405, "GET"),
         ("DELETE", "/charge-points", 405, "GET"),
+        ("PUT", "/faults", 405, "GET, POST, DELETE"),
+        ("GET", "/restart", 405, "POST"),
     ],
 )
 def test_unknown_paths_and_wrong_methods(
@@ -418,5 +420,148 @@ def test_post_disconnects_refuses_bad_requests(request_body: Any, error: str) ->
             code, answer, _ = await http("POST", f"{url}/disconnects", request_body)
             assert code == 400
             assert error in answer["error"]
+
+    run(body())
+
+
+# Faults on request.
+
+
+def test_faults_are_set_shown_and_cleared() -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1"]):
+            assert (await http("GET", f"{url}/faults"))[:2] == (200, {})
+            plan = {
+                "delay": 0.2,
+                "callerror": "InternalError",
+                "share": 0.5,
+                "actions": ["Heartbeat"],
+            }
+            code, answer, _ = await http("POST", f"{url}/faults", plan)
+            assert (code, answer) == (200, plan)
+            assert csms.faults is not None and csms.faults.as_dict() == plan
+            assert (await http("GET", f"{url}/faults"))[1] == plan
+            # Each POST replaces the faults before it; defaults fill in the rest.
+            code, answer, _ = await http("POST", f"{url}/faults", {"delay": 3})
+            assert answer == {"delay": 3, "callerror": None, "share": 1.0, "actions": None}
+            code, answer, _ = await http("DELETE", f"{url}/faults")
+            assert (code, answer, csms.faults) == (200, {}, None)
+            await http("POST", f"{url}/faults", {"callerror": "GenericError"})
+            code, answer, _ = await http("POST", f"{url}/faults", {})
+            assert (code, answer, csms.faults) == (200, {}, None)
+
+    run(body())
+
+
+@pytest.mark.parametrize(
+    ("request_body", "error"),
+    [
+        ([], "the body must be a JSON object"),
+        ({"delay": 1, "code": 1001}, "unknown keys: code"),
+        ({"delay": "1"}, "delay must be a number"),
+        ({"delay": -1}, "delay must be 0 to 3600 seconds"),
+        ({"callerror": 500}, "callerror must be an OCPP error code"),
+        ({"callerror": "Teapot"}, "callerror must be an OCPP-J 1.6 error code"),
+        ({"delay": 1, "share": 0}, "share must be a number in (0, 1]"),
+        ({"delay": 1, "actions": "Heartbeat"}, "actions must be a list of action names"),
+        ({"delay": 1, "actions": ["Reset"]}, "not an action a charge point sends: 'Reset'"),
+        ({"share": 0.5}, "share and actions go with a delay or a callerror"),
+    ],
+)
+def test_post_faults_refuses_bad_faults_and_keeps_those_in_force(
+    request_body: Any, error: str
+) -> None:
+    async def body() -> None:
+        async with served() as (csms, url):
+            csms.set_faults(delay=1.0)
+            before = csms.faults
+            code, answer, _ = await http("POST", f"{url}/faults", request_body)
+            assert code == 400
+            assert error in answer["error"]
+            assert csms.faults is before
+
+    run(body())
+
+
+def test_post_frames_sends_one_to_each_charge_point_targeted() -> None:
+    async def body() -> None:
+        ids = ["CP-1", "CP-2", "CP-3", "CP-4"]
+        async with served() as (csms, url), fleet(csms.url, ids) as fakes:
+            frames = {"kind": "invalid-payload", "share": 0.5}
+            assert (await http("POST", f"{url}/frames", frames))[:2] == (200, {"sent": 2})
+            frames = {"kind": "invalid-payload", "charge_points": ["CP-1", "nobody"]}
+            assert (await http("POST", f"{url}/frames", frames))[:2] == (200, {"sent": 1})
+            await eventually(lambda: sum(len(fake.calls) for fake in fakes) == 3)
+            assert {call[2] for fake in fakes for call in fake.calls} == {"Reset"}
+            assert fakes[0].calls  # CP-1, named
+            _, stats, _ = await http("GET", f"{url}/stats")
+            assert stats["faults.frames.invalid-payload"] == 3
+
+    run(body())
+
+
+@pytest.mark.parametrize(
+    ("request_body", "error"),
+    [
+        ({}, "kind must be a string"),
+        ({"kind": "nonsense"}, "kind must be one of malformed-json, unknown-type,"),
+        ({"kind": "binary", "size": 5000}, "size is for frames of kind huge only"),
+        ({"kind": "huge", "size": "big"}, "size must be a whole number of bytes"),
+        ({"kind": "huge", "size": 1}, "size must be a whole number of bytes, 256 to"),
+        ({"kind": "binary", "share": 2}, "share must be a number in (0, 1]"),
+        ({"kind": "binary", "share": 1, "charge_points": []}, "not both"),
+        ({"kind": "binary", "code": 1001}, "unknown keys: code"),
+    ],
+)
+def test_post_frames_refuses_bad_requests(request_body: Any, error: str) -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1"]) as [cp]:
+            code, answer, _ = await http("POST", f"{url}/frames", request_body)
+            assert code == 400
+            assert error in answer["error"]
+            await asyncio.sleep(0.05)
+            assert cp.calls == []
+
+    run(body())
+
+
+def test_post_restart_answers_once_the_csms_listens_again() -> None:
+    async def body() -> None:
+        async with served() as (csms, url), fleet(csms.url, ["CP-1", "CP-2"]) as fakes:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            restart = asyncio.create_task(
+                http("POST", f"{url}/restart", {"down": 0.5, "code": 1001})
+            )
+            await eventually(lambda: csms.stats["restarts"] == 1)
+            # While it is down the control API still answers; a second restart is refused.
+            code, answer, _ = await http("POST", f"{url}/restart", {"down": 1})
+            assert (code, answer) == (409, {"error": "the CSMS is restarting already"})
+            assert (await restart)[:2] == (200, {"closed": 2, "down": 0.5})
+            assert loop.time() - started >= 0.5
+            assert [fake.ws.close_code for fake in fakes] == [1001, 1001]
+            async with fleet(csms.url, ["CP-1"]):
+                assert list(csms.connections) == ["CP-1"]
+
+    run(body())
+
+
+@pytest.mark.parametrize(
+    ("request_body", "error"),
+    [
+        ({}, "down must be given"),
+        ({"down": "2"}, "down must be a number"),
+        ({"down": 7200}, "down must be 0 to 3600 seconds"),
+        ({"down": 1, "code": 1005}, "code must be a close code a server may send"),
+        ({"down": 1, "share": 0.5}, "unknown keys: share"),
+    ],
+)
+def test_post_restart_refuses_bad_requests(request_body: Any, error: str) -> None:
+    async def body() -> None:
+        async with served() as (csms, url):
+            code, answer, _ = await http("POST", f"{url}/restart", request_body)
+            assert code == 400
+            assert error in answer["error"]
+            assert csms.stats["restarts"] == 0
 
     run(body())

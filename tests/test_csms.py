@@ -276,6 +276,7 @@ def test_validation_can_be_switched_off() -> None:
         ('[2, "u4", "RemoteStartTransaction", {"idTag": "T"}]', "u4", ocppj.NOT_SUPPORTED),
         ('[2, "u5", "GetConfiguration", {}]', "u5", ocppj.NOT_SUPPORTED),
         (b"\x02binary", "-1", ocppj.FORMATION_VIOLATION),
+        ("[" * 100_000 + "]" * 100_000, "-1", ocppj.FORMATION_VIOLATION),  # nested too deeply
     ],
 )
 def test_bad_frames_get_a_callerror(frame: str | bytes, uid: str, code: str) -> None:

@@ -38,6 +38,7 @@ def test_parse_accepts_bytes():
         ('["2","5","Heartbeat",{}]', ocppj.PROTOCOL_ERROR, "5"),
         ('[true,"5","Heartbeat",{}]', ocppj.PROTOCOL_ERROR, "5"),
         (b"\xff\xfe", ocppj.FORMATION_VIOLATION, None),
+        ("[" * 100_000 + "]" * 100_000, ocppj.FORMATION_VIOLATION, None),
     ],
 )
 def test_malformed_frames_name_their_error_code(text, code, unique_id):

@@ -1,7 +1,9 @@
 """The RPC layer against a scripted CSMS, as plain asyncio: timing, correlation, faults."""
 
 import asyncio
+import errno
 import json
+import os
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -272,6 +274,56 @@ def test_malformed_and_stray_frames_are_counted_and_survived():
     run(main())
 
 
+@pytest.mark.parametrize(
+    "stray",
+    [
+        '[3, "\u00b2", {}]',  # a digit to str.isdigit(), not to int()
+        '[3, "' + "9" * 5000 + '", {}]',  # over int()'s 4,300 digits
+        '[3, "01", {}]',  # "1" is ours, "01" is not
+        '[4, "0", "GenericError", "", {}]',
+    ],
+)
+def test_answers_with_ids_like_no_call_of_ours_are_strays(stray):
+    async def odd_ids(ws, script):
+        await ws.send(stray)  # before the session is attached: held, then handed over
+        frame = await script.receive(ws)
+        await ws.send(stray)  # while a CALL is in flight
+        await ws.send(answer(frame, {"currentTime": "2026-01-01T00:00:00Z"}))
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(odd_ids) as (url, _):
+            session = await session_to(url, samples)
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+        strays = [s for s in samples if s.name == "unexpected answer"]
+        assert [s.error for s in strays] == ["no CALL has its unique id"] * 2
+
+    run(main())
+
+
+def test_json_nested_too_deeply_is_an_invalid_frame_and_survived():
+    async def deep(ws, script):
+        await ws.send("[" * 100_000 + "]" * 100_000)
+        await answer_everything(ws, script)
+
+    async def main():
+        samples = []
+        async with scripted_csms(deep) as (url, script):
+            session = await session_to(url, samples)
+            await script.wait_for(lambda: any(f[0] == 4 for f in script.frames))
+            assert await session.call("Heartbeat", {}) == {"currentTime": "2026-01-01T00:00:00Z"}
+            await session.close()
+        assert next(f for f in script.frames if f[0] == 4)[1:3] == ["-1", "FormationViolation"]
+        assert [s.error for s in samples if s.name == "invalid frame"] == [
+            "FormationViolation: JSON nested too deeply"
+        ]
+
+    run(main())
+
+
 def test_fragmented_message_is_assembled():
     async def fragmenting(ws, script):
         frame = await script.receive(ws)
@@ -322,7 +374,7 @@ def test_csms_without_ocpp16_subprotocol_is_refused():
     run(main())
 
 
-def test_refused_connect_is_a_failure():
+def test_refused_connect_is_a_failure_with_a_fixed_text():
     async def main():
         samples = []
         with pytest.raises(OSError):
@@ -330,7 +382,11 @@ def test_refused_connect_is_a_failure():
                 "ws://127.0.0.1:9/CP-1", samples.append, call_timeout=1, connect_timeout=2
             )
         assert samples[0].name == "connect"
-        assert samples[0].error
+        # Without the address asyncio puts in it: one row in Locust for every refused connect.
+        refused = errno.ECONNREFUSED
+        assert (
+            samples[0].error == f"ConnectionRefusedError: [Errno {refused}] {os.strerror(refused)}"
+        )
 
     run(main())
 
