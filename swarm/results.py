@@ -9,7 +9,8 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   on SIGTERM, where Locust quits without one);
 - ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.fleet`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
-  ended, before its users stopped), CALLERRORs and CSMS calls, the thresholds' outcomes;
+  ended, before its users stopped), CALLERRORs and CSMS calls, the workers a master lost,
+  the thresholds' outcomes;
 - ``thresholds.xml``: the thresholds as JUnit XML, when any are given;
 - ``latency.png`` and ``fleet.png``: the pictures (``python -m swarm.report`` redraws them).
 """
@@ -79,11 +80,14 @@ class RunFolder:
         path: Path,
         fleet: Callable[[], FleetStatus],
         checks: Sequence[thresholds.Threshold] = (),
+        workers_lost: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.environment = environment
         self.path = path
         self.fleet = fleet
         self.checks = list(checks)
+        self.workers_lost = workers_lost
+        """The workers a master lost, as they are lost (see :class:`swarm.user.Workers`)."""
         self.started = datetime.now(UTC)
         self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
         self._at_stop: FleetStatus | None = None
@@ -104,6 +108,7 @@ class RunFolder:
         environment: Environment,
         fleet: Callable[[], FleetStatus],
         checks: Sequence[thresholds.Threshold] = (),
+        workers_lost: Sequence[dict[str, Any]] = (),
     ) -> RunFolder | None:
         """Make a new folder under ``--results-dir`` and start writing; None if that is empty."""
         options = environment.parsed_options
@@ -120,7 +125,7 @@ class RunFolder:
                 path = Path(root) / f"{name}-{attempt}"
         else:
             raise ValueError(f"--results-dir: too many runs named {name} in {root}")
-        return cls(environment, path, fleet, checks)
+        return cls(environment, path, fleet, checks, workers_lost)
 
     def _record(self) -> None:
         flushed = time.monotonic()
@@ -240,6 +245,7 @@ class RunFolder:
             ],
             "fail_ratio": stats.total.fail_ratio,
             "fleet": {"peak": self.peak, "final": final.as_dict()},
+            "workers_lost": [dict(worker) for worker in self.workers_lost],
             "thresholds": [
                 {"threshold": str(o.threshold), "value": o.value, "passed": o.passed}
                 for o in outcomes

@@ -7,7 +7,8 @@ options to Locust and hooks its events:
   greenlet that reports its samples to Locust in batches; on the process that holds the web UI
   or runs alone (the master, with workers), start the embedded CSMS when no ``--host`` is
   given, open the run's folder (:mod:`swarm.results`) and add the web UI's fleet tab;
-- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master;
+- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master,
+  which sums those of the workers still connected and logs and records each one it loses;
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
   connection, stops the embedded CSMS and finishes the run's folder.
 """
@@ -19,13 +20,14 @@ import logging
 import socket
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import gevent
 from locust import User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
@@ -204,15 +206,96 @@ class Swarm:
         self.flush()
 
 
+WATCH_INTERVAL = 1.0
+"""Seconds between a master's looks at its workers: Locust's heartbeat interval."""
+
+
+class Workers:
+    """On a master: the workers' last fleet reports, and the workers it lost.
+
+    Locust marks a worker ``missing`` once it has missed its heartbeats for a few seconds (a
+    crash, a kill, a cut network) and forgets the users it held. This notices it within
+    :data:`WATCH_INTERVAL`, logs which worker was lost with how many charge points, and keeps a
+    record for the run's summary. The stats the worker reported stay in Locust's totals; its
+    fleet leaves the sum.
+    """
+
+    def __init__(self, runner: MasterRunner) -> None:
+        self.runner = runner
+        self.reports: dict[str, FleetStatus] = {}
+        self._users: dict[str, int] = {}
+        self.lost: list[dict[str, Any]] = []
+        """One entry per worker lost: ``id``, ``index``, ``charge_points`` and ``users`` (as
+        it last reported them), ``lost_at`` and ``back_at`` (should it send heartbeats again)."""
+        self._missing: dict[str, dict[str, Any]] = {}
+
+    def take(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        """A worker's stats report (``worker_report``): keep its fleet and its user count."""
+        if REPORT_KEY in data:
+            self.reports[client_id] = FleetStatus.from_dict(data[REPORT_KEY])
+        if "user_count" in data:
+            self._users[client_id] = data["user_count"]
+
+    def connected(self, client_id: str) -> bool:
+        node = self.runner.clients.get(client_id)
+        return node is not None and node.state != STATE_MISSING
+
+    def fleet(self) -> FleetStatus:
+        """The sum of the last reports of the workers still connected."""
+        return FleetStatus.total(
+            report for worker, report in self.reports.items() if self.connected(worker)
+        )
+
+    def check(self) -> None:
+        """Note the workers Locust has marked missing since the last look, and those back."""
+        for node in list(self.runner.clients.values()):
+            record = self._missing.get(node.id)
+            if node.state == STATE_MISSING and record is None:
+                report = self.reports.get(node.id, FleetStatus())
+                record = {
+                    "id": node.id,
+                    "index": self.runner.get_worker_index(node.id),
+                    "charge_points": sum(report.states.values()),
+                    "users": self._users.get(node.id, 0),
+                    "lost_at": _now(),
+                    "back_at": None,
+                }
+                self._missing[node.id] = record
+                self.lost.append(record)
+                left = sum(1 for worker in self.runner.clients if self.connected(worker))
+                logger.error(
+                    "ocpp-swarm: lost worker %s (index %d): no heartbeat; it held %d charge"
+                    " points (%d users) at its last report; %d worker%s left",
+                    node.id,
+                    record["index"],
+                    record["charge_points"],
+                    record["users"],
+                    left,
+                    "" if left == 1 else "s",
+                )
+            elif node.state != STATE_MISSING and record is not None:
+                del self._missing[node.id]
+                record["back_at"] = _now()
+                logger.warning("ocpp-swarm: worker %s is back", node.id)
+
+    def watch(self) -> None:
+        while True:
+            gevent.sleep(WATCH_INTERVAL)
+            self.check()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def fleet_status(environment: Environment) -> FleetStatus:
-    """The whole fleet's status: this process's, or on a master the sum of its workers' last
-    reports (a worker that is gone counts no more)."""
+    """The whole fleet's status: this process's, or on a master the sum of the last reports of
+    its workers still connected (one that stopped or went missing counts no more)."""
     swarm = getattr(environment, "ocpp_swarm", None)
     if swarm is not None:
         return swarm.status()
-    reports: dict[str, FleetStatus] = getattr(environment, "ocpp_swarm_reports", {})
-    clients = getattr(environment.runner, "clients", {})
-    return FleetStatus.total(report for worker, report in reports.items() if worker in clients)
+    workers: Workers | None = getattr(environment, "ocpp_swarm_workers", None)
+    return workers.fleet() if workers is not None else FleetStatus()
 
 
 DROP_MESSAGE = "ocpp_swarm_drop"
@@ -300,17 +383,15 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 
         environment.events.report_to_master.add_listener(report)
         return
+    workers_lost: list[dict[str, Any]] = []
     if isinstance(runner, MasterRunner):
-        reports: dict[str, FleetStatus] = {}
-        environment.ocpp_swarm_reports = reports  # type: ignore[attr-defined]
-
-        def take(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-            if REPORT_KEY in data:
-                reports[client_id] = FleetStatus.from_dict(data[REPORT_KEY])
-
-        environment.events.worker_report.add_listener(take)
+        workers = Workers(runner)
+        environment.ocpp_swarm_workers = workers  # type: ignore[attr-defined]
+        environment.events.worker_report.add_listener(workers.take)
+        runner.greenlet.spawn(workers.watch)  # the runner's group: it ends with the runner
+        workers_lost = workers.lost
     try:
-        run = RunFolder.create(environment, lambda: fleet_status(environment), checks)
+        run = RunFolder.create(environment, lambda: fleet_status(environment), checks, workers_lost)
     except (OSError, ValueError) as exc:
         logger.error("ocpp-swarm: --results-dir: %s", exc)
         sys.exit(2)

@@ -8,6 +8,7 @@ leave no process behind. CSMSs that a test inspects run in this process, on a th
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import re
@@ -17,10 +18,25 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from tests.scripted import Script, answer_everything, call_in, in_thread, scripted_csms
+from swarm.fleet import REPORT_KEY, FleetStatus
+from tests.scripted import Script, answer_everything, call_in, free_port, in_thread, scripted_csms
 from tests.test_locust import LOCUST, Child, child, finished
+
+# Locust would monkey-patch this process with gevent; the other tests run plain asyncio here.
+_skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    from locust.runners import STATE_MISSING, STATE_RUNNING, WorkerNode
+
+    from swarm.user import Workers
+finally:
+    if _skip is None:
+        del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
+    else:
+        os.environ["LOCUST_SKIP_MONKEY_PATCH"] = _skip
 
 RUN_FOLDER = (
     "locust_stats.csv",
@@ -68,13 +84,13 @@ def wait_until(proc: Child, predicate: Any, seconds: float, what: str) -> None:
 CONTROL_URL = re.compile(r"control API: (http://[\d.]+:\d+)")
 
 
-def csms_stats(proc: Child) -> dict[str, int]:
-    """The embedded CSMS's counters (its control API's ``GET /stats``); none before it runs."""
+def csms_get(proc: Child, path: str) -> dict[str, Any]:
+    """A GET of the embedded CSMS's control API (``/stats``, ...); empty before it answers."""
     match = CONTROL_URL.search(proc.read()[1])
     if match is None:
         return {}
     try:
-        with urllib.request.urlopen(f"{match[1]}/stats", timeout=2) as response:
+        with urllib.request.urlopen(f"{match[1]}{path}", timeout=2) as response:
             return json.loads(response.read())
     except OSError:
         return {}
@@ -89,6 +105,69 @@ def signal_mid_run(proc: Child, signum: signal.Signals, *, group: bool = False) 
         os.killpg(proc.process.pid, signum)
     else:
         proc.process.send_signal(signum)
+
+
+# 0. The master's record of its workers, with a stand-in for Locust's MasterRunner.
+
+
+class Runner:
+    def __init__(self, *ids: str) -> None:
+        self.clients = {id: WorkerNode(id, state=STATE_RUNNING) for id in ids}
+
+    def get_worker_index(self, client_id: str) -> int:
+        return sorted(self.clients).index(client_id)
+
+
+def report(accepted: int, users: int) -> dict[str, Any]:
+    """A worker's stats report, as far as the swarm reads it."""
+    fleet = FleetStatus(states={**FleetStatus().states, "accepted": accepted, "offline": 1})
+    return {REPORT_KEY: fleet.as_dict(), "user_count": users, "user_classes_count": {}}
+
+
+def test_a_missing_worker_is_recorded_once_and_leaves_the_fleet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runner = Runner("w-a", "w-b")
+    workers = Workers(runner)  # type: ignore[arg-type]
+    workers.take("w-a", report(accepted=4, users=5))
+    workers.take("w-b", report(accepted=6, users=7))
+    workers.check()
+    assert workers.lost == []
+    assert workers.fleet().states["accepted"] == 10
+
+    # Locust marks it missing and forgets its users; its last report still says what it held.
+    runner.clients["w-b"].state = STATE_MISSING
+    runner.clients["w-b"].user_classes_count = {}
+    with caplog.at_level("ERROR", logger="swarm.user"):
+        workers.check()
+        workers.check()
+    assert workers.lost == [
+        {
+            "id": "w-b",
+            "index": 1,
+            "charge_points": 7,
+            "users": 7,
+            "lost_at": workers.lost[0]["lost_at"],
+            "back_at": None,
+        }
+    ]
+    assert [r.getMessage() for r in caplog.records] == [
+        "ocpp-swarm: lost worker w-b (index 1): no heartbeat; it held 7 charge points"
+        " (7 users) at its last report; 1 worker left"
+    ]
+    assert workers.fleet().states["accepted"] == 4
+    assert workers.fleet().states["offline"] == 1
+
+    # Heartbeats again: back in the fleet; the loss stays on record.
+    runner.clients["w-b"].state = STATE_RUNNING
+    workers.check()
+    assert len(workers.lost) == 1 and workers.lost[0]["back_at"] is not None
+    assert workers.fleet().states["accepted"] == 10
+    # A worker that stopped (Locust forgets it) is no loss, and no longer counted.
+    del runner.clients["w-a"]
+    workers.check()
+    assert len(workers.lost) == 1
+    assert workers.fleet().states["accepted"] == 6
 
 
 # 1. Ctrl-C (SIGINT) and SIGTERM mid-run, against a CSMS that records how connections close.
@@ -158,7 +237,9 @@ def test_a_signal_to_the_group_ends_a_run_on_the_embedded_csms_cleanly(
     ]  # fmt: skip
     with child(command) as proc:
         # Booted, and heartbeating for a while, as the embedded CSMS's control API tells.
-        wait_until(proc, lambda: csms_stats(proc).get("Heartbeat", 0) >= 3 * USERS, 20, "busy")
+        wait_until(
+            proc, lambda: csms_get(proc, "/stats").get("Heartbeat", 0) >= 3 * USERS, 20, "busy"
+        )
         signal_mid_run(proc, signum, group=True)
         finished(proc, timeout=time.monotonic() - proc.started + 20)
 
@@ -169,3 +250,70 @@ def test_a_signal_to_the_group_ends_a_run_on_the_embedded_csms_cleanly(
     assert requests(summary, "OCPP", "BootNotification") == (USERS, 0)
     assert requests(summary, "WebSocket", "connection lost") == (0, 0), summary["requests"]
     assert summary["fail_ratio"] == 0, summary["requests"]
+
+
+# 3. A worker that dies mid-run: the master says which, the run goes on with the other one.
+
+
+def workers_of(proc: Child) -> list[psutil.Process]:
+    """The ``--processes`` workers of a master: its children that run Locust, not the CSMS."""
+    master = psutil.Process(proc.process.pid)
+    return [
+        worker
+        for worker in master.children()
+        if "locust" in " ".join(worker.cmdline()) and "swarm.csms" not in worker.cmdline()
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_killed_mid_run_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    users = 20
+    command = [
+        LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+        "--processes", "2",
+        # Its own master port: another Locust master on this machine would take its workers.
+        "--master-bind-port", str(port := free_port()), "--master-port", str(port),
+        "-u", str(users), "-r", str(users), "-t", "16s",
+        "--heartbeat-interval", "1", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    with child(command) as proc:
+        wait_until(
+            proc,
+            lambda: csms_get(proc, "/charge-points").get("count") == users,
+            seconds=20,
+            what="all connected",
+        )
+        # The workers report their fleets every 3 s: let each report its charge points booted.
+        time.sleep(3.5)
+        workers = workers_of(proc)
+        assert len(workers) == 2, [w.cmdline() for w in workers]
+        workers[0].kill()
+        killed_at = time.monotonic() - proc.started
+        finished(proc, timeout=40)
+
+    stderr = proc.stderr
+    assert "Traceback" not in stderr, stderr[-3000:]
+    # The run went on to its -t, past the kill and Locust's heartbeat timeout.
+    assert proc.elapsed >= 16 > killed_at + 5, (proc.elapsed, killed_at)
+    summary = json.loads((run_folder(tmp_path) / "summary.json").read_text())
+    lost = summary["workers_lost"]
+    assert len(lost) == 1, lost
+    assert lost[0]["charge_points"] == lost[0]["users"] == users // 2, lost
+    assert lost[0]["index"] in (0, 1) and lost[0]["back_at"] is None, lost
+    # One clear line on the master names it, with its charge points.
+    lines = [line for line in stderr.splitlines() if "ocpp-swarm: lost worker" in line]
+    assert len(lines) == 1, stderr[-3000:]
+    assert f"lost worker {lost[0]['id']} (index {lost[0]['index']})" in lines[0], lines
+    assert f"it held {users // 2} charge points ({users // 2} users)" in lines[0], lines
+    assert "1 worker left" in lines[0], lines
+    # The stats the dead worker reported stay: every charge point's boot is counted.
+    assert requests(summary, "OCPP", "BootNotification") == (users, 0)
+    # The fleet no longer counts it: half the fleet once it was lost, to the end.
+    assert summary["fleet"]["peak"]["accepted"] == users
+    assert summary["fleet"]["final"]["states"]["accepted"] == users // 2, summary["fleet"]
+    with (run_folder(tmp_path) / "fleet.csv").open(newline="") as file:
+        accepted = [int(row["accepted"]) for row in csv.DictReader(file) if row["users"] != "0"]
+    after = accepted[accepted.index(users) :]
+    assert users // 2 in after and after[after.index(users // 2) :].count(users) == 0, accepted
+    # The surviving worker went on heartbeating: its rows of half the fleet run to the end.
+    assert after[-3:] == [users // 2] * 3, accepted
