@@ -3,7 +3,8 @@
 Importing this module (``from swarm import ChargePointUser`` in a locustfile) adds the swarm's
 options to Locust and hooks its events:
 
-- ``init``: on every process that runs users, start the :class:`~swarm.engine.Engine` and a
+- ``init``: refuse bad options, and a ``--host`` where nothing listens, with one line (exit
+  code 2); on every process that runs users, start the :class:`~swarm.engine.Engine` and a
   greenlet that reports its samples to Locust in batches; on the process that holds the web UI
   or runs alone (the master, with workers), start the embedded CSMS when no ``--host`` is
   given, open the run's folder (:mod:`swarm.results`) and add the web UI's fleet tab;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import socket
 import sys
 from dataclasses import replace
@@ -284,6 +286,23 @@ class Workers:
             self.check()
 
 
+def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:
+    # A worker that --processes forked: once its parent is gone (killed, or refused to start
+    # before it told this worker anything), quit and close the charge points, rather than hold
+    # them until Locust's 60 s master heartbeat timeout, or forever if no heartbeat came yet.
+    while os.getppid() == parent:
+        gevent.sleep(WATCH_INTERVAL)
+    held = len(Swarm.of(runner.environment).engine)
+    # Quiet when it held nothing: its master refused to start and said why.
+    logger.log(
+        logging.WARNING if held else logging.DEBUG,
+        "ocpp-swarm: the process that started this worker is gone; it quits, closing its %d"
+        " charge points",
+        held,
+    )
+    runner.quit()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -332,6 +351,23 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     return url, infos[0][4][:2]
 
 
+PROBE_TIMEOUT = 3.0
+"""Seconds a start-up probe of the CSMS may take to open a TCP connection."""
+
+
+def probe_host(host: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Check that something listens at a ``--host`` URL (checked by :func:`resolve_host`):
+    open a TCP connection to it within ``timeout`` seconds, and close it. Raises ValueError
+    saying why it cannot connect, so a run against nothing is refused before it starts."""
+    uri = parse_uri(host.rstrip("/"))
+    try:
+        with socket.create_connection((uri.host, uri.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ValueError(f"--host {host}: cannot connect: {reason}") from None
+
+
 def _with_connect_options(config: ChargePointConfig, options: dict[str, Any]) -> ChargePointConfig:
     return replace(config, connect_options={**config.connect_options, **options})
 
@@ -354,8 +390,14 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             config_from_options(environment.parsed_options)
             limits.read_source_addresses(environment.parsed_options.source_addresses)
             checks = thresholds.thresholds_from_options(environment.parsed_options)
+        # Where the host is known: a master, or a process on its own. Workers connect to the
+        # CSMS the master names; each probing it would only repeat the master's check.
+        if environment.host is not None and not isinstance(runner, WorkerRunner):
+            probe_host(environment.host)
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
+        if isinstance(runner, MasterRunner):
+            runner.quit()  # the workers connected so far quit too, rather than wait for it
         sys.exit(2)
     if environment.host is None and not isinstance(runner, WorkerRunner):
         csms = CsmsProcess.start(["--control-port", "0"])
@@ -374,6 +416,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         swarm.start()
         environment.events.reset_stats.add_listener(swarm.counters.reset)
     if isinstance(runner, WorkerRunner):
+        if getattr(environment.parsed_options, "processes", None):
+            gevent.spawn(_quit_with_parent, runner, os.getppid())
         runner.register_message(
             DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
         )

@@ -317,3 +317,40 @@ def test_a_worker_killed_mid_run_is_reported_and_the_run_goes_on(tmp_path: Path)
     assert users // 2 in after and after[after.index(users // 2) :].count(users) == 0, accepted
     # The surviving worker went on heartbeating: its rows of half the fleet run to the end.
     assert after[-3:] == [users // 2] * 3, accepted
+
+
+@pytest.mark.timeout(60)
+def test_workers_whose_master_is_killed_quit_and_close_their_connections() -> None:
+    users = 10
+    with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
+        command = [
+            LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+            "--processes", "2",
+            "--master-bind-port", str(port := free_port()), "--master-port", str(port),
+            "-u", str(users), "-r", str(users), "-t", "60s", "--host", url,
+            "--heartbeat-interval", "1", "--results-dir", "",
+        ]  # fmt: skip
+        with child(command) as proc:
+            wait_until(
+                proc,
+                lambda: len(call_in(loop, lambda: script.calls("BootNotification"))) >= users,
+                seconds=20,
+                what="booted",
+            )
+            workers = workers_of(proc)
+            assert len(workers) == 2, [w.cmdline() for w in workers]
+            proc.process.kill()  # the master only: SIGKILL
+            killed = time.monotonic()
+            _, alive = psutil.wait_procs(workers, timeout=15)
+            quit_in = time.monotonic() - killed
+            for worker in alive:
+                worker.kill()
+            stderr = proc.read()[1]
+        close_codes = asyncio.run_coroutine_threadsafe(closed(script, users), loop).result(10)
+
+    # Within a few seconds, not at Locust's 60 s master heartbeat timeout.
+    assert alive == [] and quit_in < 10, (alive, quit_in, stderr[-3000:])
+    assert close_codes == [1000] * users, close_codes
+    lines = [line for line in stderr.splitlines() if "the process that started" in line]
+    assert len(lines) == 2, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
