@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+import gevent.event
 from locust import User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
@@ -453,9 +454,25 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
         swarm.flush()
 
 
+QUIT_WAIT = 60.0
+"""Seconds a second ``quitting`` waits for the first to finish writing the run's folder."""
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    done: gevent.event.Event | None = getattr(environment, "ocpp_swarm_quit", None)
+    if done is not None:
+        # On SIGTERM, Locust shuts down in the signal's greenlet; once it quits the runner,
+        # its main greenlet wakes and shuts down too. Let the first finish, before either exits.
+        done.wait(QUIT_WAIT)
+        return
+    environment.ocpp_swarm_quit = done = gevent.event.Event()  # type: ignore[attr-defined]
     try:
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and len(runner.greenlet):
+            # On SIGINT or SIGTERM Locust quits its runner only after this event: have the
+            # workers stop and send their last stats now, for the run's folder to count them.
+            runner.quit()
         swarm = getattr(environment, "ocpp_swarm", None)
         if swarm is not None:
             swarm.stop()
@@ -466,3 +483,4 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
         csms = getattr(environment, "ocpp_swarm_csms", None)
         if csms is not None:
             csms.stop()
+        done.set()

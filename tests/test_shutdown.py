@@ -354,3 +354,43 @@ def test_workers_whose_master_is_killed_quit_and_close_their_connections() -> No
     lines = [line for line in stderr.splitlines() if "the process that started" in line]
     assert len(lines) == 2, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_to_a_master_stops_its_workers_and_writes_the_run_folder(tmp_path: Path) -> None:
+    users = 10
+    with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
+        command = [
+            LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+            "--processes", "2",
+            "--master-bind-port", str(port := free_port()), "--master-port", str(port),
+            "-u", str(users), "-r", str(users), "-t", "60s", "--host", url,
+            "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
+        ]  # fmt: skip
+        with child(command) as proc:
+            wait_until(
+                proc,
+                lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= 4 * users,
+                seconds=20,
+                what="heartbeating",
+            )
+            before = len(call_in(loop, lambda: script.calls("Heartbeat")))
+            signal_mid_run(proc, signal.SIGTERM)  # the master only, as `docker stop` would
+            finished(proc, timeout=time.monotonic() - proc.started + 20)
+        close_codes = asyncio.run_coroutine_threadsafe(closed(script, users), loop).result(10)
+        sent = len(call_in(loop, lambda: script.calls("Heartbeat")))
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    # The master told its workers to quit: they closed every connection normally.
+    assert close_codes == [1000] * users, close_codes
+    summary = json.loads((run_folder(tmp_path) / "summary.json").read_text())
+    assert summary["workers_lost"] == []
+    assert requests(summary, "OCPP", "BootNotification") == (users, 0)
+    # The workers' last stats came in before the folder was written (they report every 3 s
+    # otherwise): every Heartbeat answered before the signal is counted.
+    heartbeats, failures = requests(summary, "OCPP", "Heartbeat")
+    assert before <= heartbeats <= sent, (before, heartbeats, sent)
+    # One shutdown's output: Locust shuts down twice on a master's SIGTERM, the second waits.
+    assert proc.stderr.count("results in") == 1, proc.stderr[-3000:]
+    assert failures == 0
