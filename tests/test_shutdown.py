@@ -1,4 +1,5 @@
-"""A run that ends well whatever happens: Ctrl-C and SIGTERM mid-run, a worker that dies.
+"""A run that ends well whatever happens: Ctrl-C and SIGTERM mid-run (to the process, to its
+group, to a master), a worker that dies, a master that dies.
 
 Each run is the real ``locust`` CLI in a subprocess of its own session (importing locust here
 would monkey-patch this process), bounded by a timeout that kills its group, and checked to
