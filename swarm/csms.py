@@ -1041,6 +1041,10 @@ class CsmsProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
+                # Out of the parent's process group: a Ctrl-C or a SIGTERM sent to the group
+                # must not close the charge points' connections before the swarm closes them.
+                # The parent stops it by closing its stdin, and its death closes it too.
+                start_new_session=True,
             )
         except BaseException:
             stderr.close()

@@ -96,6 +96,20 @@ def add_arguments(parser: Any) -> None:
         help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
     )
     group.add_argument(
+        "--reconnect-min",
+        type=seconds,
+        default=1.0,
+        help="Least seconds to wait before reconnecting after a lost connection, a refused"
+        " connect or a failed handshake: exponential backoff with full jitter (a random wait"
+        " from this to a ceiling that doubles with each failure), above 0",
+    )
+    group.add_argument(
+        "--reconnect-max",
+        type=seconds,
+        default=60.0,
+        help="Most seconds the reconnect backoff's ceiling grows to (at least --reconnect-min)",
+    )
+    group.add_argument(
         "--validate",
         action="store_true",
         default=False,
@@ -299,12 +313,21 @@ def config_from_options(options: Any) -> ChargePointConfig:
         "meter_interval",
         "update_step",
         "day_length",
+        "reconnect_min",
+        "reconnect_max",
     ):
         raw = getattr(options, name)
         try:
             values[name] = seconds(str(raw))
         except argparse.ArgumentTypeError as exc:
             raise ValueError(f"--{name.replace('_', '-')}: {exc}") from None
+    if not values["reconnect_min"]:
+        raise ValueError("--reconnect-min: the least wait before a reconnect must be above 0")
+    if values["reconnect_max"] < values["reconnect_min"]:
+        raise ValueError(
+            f"--reconnect-max: {values['reconnect_max']:g} s is less than --reconnect-min"
+            f" ({values['reconnect_min']:g} s)"
+        )
     values["validate"] = str(getattr(options, "validate", False)).lower() in ("true", "1")
     if options.id_tags:
         values["id_tags"] = read_id_tags(options.id_tags)

@@ -5,16 +5,19 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
 
 - ``locust_stats.csv``, ``locust_stats_history.csv`` (full history), ``locust_failures.csv``,
   ``locust_exceptions.csv``: Locust's CSV, whether or not ``--csv`` asks for another copy;
-- ``report.html``: Locust's HTML report, unless ``--html`` names another file;
+- ``report.html``: Locust's HTML report, unless ``--html`` names another file (written here
+  on SIGTERM, where Locust quits without one);
 - ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.fleet`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
-  ended, before its users stopped), CALLERRORs and CSMS calls, the thresholds' outcomes;
+  ended, before its users stopped), CALLERRORs and CSMS calls, the workers a master lost,
+  the thresholds' outcomes;
 - ``thresholds.xml``: the thresholds as JUnit XML, when any are given;
 - ``latency.png`` and ``fleet.png``: the pictures (``python -m swarm.report`` redraws them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import gevent
 from locust import stats as locust_stats
 from locust.env import Environment
+from locust.html import get_html_report, process_html_filename
 
 from . import plots, thresholds
 from .fleet import STATES, FleetStatus
@@ -76,11 +80,14 @@ class RunFolder:
         path: Path,
         fleet: Callable[[], FleetStatus],
         checks: Sequence[thresholds.Threshold] = (),
+        workers_lost: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.environment = environment
         self.path = path
         self.fleet = fleet
         self.checks = list(checks)
+        self.workers_lost = workers_lost
+        """The workers a master lost, as they are lost (see :class:`swarm.user.Workers`)."""
         self.started = datetime.now(UTC)
         self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
         self._at_stop: FleetStatus | None = None
@@ -101,6 +108,7 @@ class RunFolder:
         environment: Environment,
         fleet: Callable[[], FleetStatus],
         checks: Sequence[thresholds.Threshold] = (),
+        workers_lost: Sequence[dict[str, Any]] = (),
     ) -> RunFolder | None:
         """Make a new folder under ``--results-dir`` and start writing; None if that is empty."""
         options = environment.parsed_options
@@ -117,7 +125,7 @@ class RunFolder:
                 path = Path(root) / f"{name}-{attempt}"
         else:
             raise ValueError(f"--results-dir: too many runs named {name} in {root}")
-        return cls(environment, path, fleet, checks)
+        return cls(environment, path, fleet, checks, workers_lost)
 
     def _record(self) -> None:
         flushed = time.monotonic()
@@ -178,11 +186,30 @@ class RunFolder:
         summary = self._summary(final, outcomes, ended, seconds)
         (self.path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         try:
+            self._write_html_report()
+        except Exception:  # as with the pictures
+            logger.exception("could not write the HTML report of %s", self.path)
+        try:
             plots.render(self.path)
         except Exception:  # the pictures must not cost the run its other results
             logger.exception("could not draw the pictures of %s", self.path)
         logger.info("ocpp-swarm: results in %s/", self.path)
         return passed
+
+    def _write_html_report(self) -> None:
+        # Locust writes its HTML report before the quitting event when a run ends or on Ctrl-C,
+        # but not on SIGTERM: write it then. A file older than this run is not this run's.
+        options = self.environment.parsed_options
+        if options is None or not options.html_file or self.environment.runner is None:
+            return
+        process_html_filename(options)
+        path = Path(options.html_file)
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime >= self.started.timestamp():
+                return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report = get_html_report(self.environment, show_download_link=False)
+        path.write_text(report, encoding="utf-8")
 
     def _write_final_csv(self) -> None:
         # The writer rewrites these every second; at the end they must hold the final figures.
@@ -218,6 +245,7 @@ class RunFolder:
             ],
             "fail_ratio": stats.total.fail_ratio,
             "fleet": {"peak": self.peak, "final": final.as_dict()},
+            "workers_lost": [dict(worker) for worker in self.workers_lost],
             "thresholds": [
                 {"threshold": str(o.threshold), "value": o.value, "passed": o.passed}
                 for o in outcomes

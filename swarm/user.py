@@ -3,11 +3,13 @@
 Importing this module (``from swarm import ChargePointUser`` in a locustfile) adds the swarm's
 options to Locust and hooks its events:
 
-- ``init``: on every process that runs users, start the :class:`~swarm.engine.Engine` and a
+- ``init``: refuse bad options, and a ``--host`` where nothing listens, with one line (exit
+  code 2); on every process that runs users, start the :class:`~swarm.engine.Engine` and a
   greenlet that reports its samples to Locust in batches; on the process that holds the web UI
   or runs alone (the master, with workers), start the embedded CSMS when no ``--host`` is
   given, open the run's folder (:mod:`swarm.results`) and add the web UI's fleet tab;
-- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master;
+- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master,
+  which sums those of the workers still connected and logs and records each one it loses;
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
   connection, stops the embedded CSMS and finishes the run's folder.
 """
@@ -16,16 +18,19 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import socket
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+import gevent.event
 from locust import User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
@@ -232,15 +237,113 @@ class Swarm:
         self.flush()
 
 
+WATCH_INTERVAL = 1.0
+"""Seconds between a master's looks at its workers: Locust's heartbeat interval."""
+
+
+class Workers:
+    """On a master: the workers' last fleet reports, and the workers it lost.
+
+    Locust marks a worker ``missing`` once it has missed its heartbeats for a few seconds (a
+    crash, a kill, a cut network) and forgets the users it held. This notices it within
+    :data:`WATCH_INTERVAL`, logs which worker was lost with how many charge points, and keeps a
+    record for the run's summary. The stats the worker reported stay in Locust's totals; its
+    fleet leaves the sum.
+    """
+
+    def __init__(self, runner: MasterRunner) -> None:
+        self.runner = runner
+        self.reports: dict[str, FleetStatus] = {}
+        self._users: dict[str, int] = {}
+        self.lost: list[dict[str, Any]] = []
+        """One entry per worker lost: ``id``, ``index``, ``charge_points`` and ``users`` (as
+        it last reported them), ``lost_at`` and ``back_at`` (should it send heartbeats again)."""
+        self._missing: dict[str, dict[str, Any]] = {}
+
+    def take(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        """A worker's stats report (``worker_report``): keep its fleet and its user count."""
+        if REPORT_KEY in data:
+            self.reports[client_id] = FleetStatus.from_dict(data[REPORT_KEY])
+        if "user_count" in data:
+            self._users[client_id] = data["user_count"]
+
+    def connected(self, client_id: str) -> bool:
+        node = self.runner.clients.get(client_id)
+        return node is not None and node.state != STATE_MISSING
+
+    def fleet(self) -> FleetStatus:
+        """The sum of the last reports of the workers still connected."""
+        return FleetStatus.total(
+            report for worker, report in self.reports.items() if self.connected(worker)
+        )
+
+    def check(self) -> None:
+        """Note the workers Locust has marked missing since the last look, and those back."""
+        for node in list(self.runner.clients.values()):
+            record = self._missing.get(node.id)
+            if node.state == STATE_MISSING and record is None:
+                report = self.reports.get(node.id, FleetStatus())
+                record = {
+                    "id": node.id,
+                    "index": self.runner.get_worker_index(node.id),
+                    "charge_points": sum(report.states.values()),
+                    "users": self._users.get(node.id, 0),
+                    "lost_at": _now(),
+                    "back_at": None,
+                }
+                self._missing[node.id] = record
+                self.lost.append(record)
+                left = sum(1 for worker in self.runner.clients if self.connected(worker))
+                logger.error(
+                    "ocpp-swarm: lost worker %s (index %d): no heartbeat; it held %d charge"
+                    " points (%d users) at its last report; %d worker%s left",
+                    node.id,
+                    record["index"],
+                    record["charge_points"],
+                    record["users"],
+                    left,
+                    "" if left == 1 else "s",
+                )
+            elif node.state != STATE_MISSING and record is not None:
+                del self._missing[node.id]
+                record["back_at"] = _now()
+                logger.warning("ocpp-swarm: worker %s is back", node.id)
+
+    def watch(self) -> None:
+        while True:
+            gevent.sleep(WATCH_INTERVAL)
+            self.check()
+
+
+def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:
+    # A worker that --processes forked: once its parent is gone (killed, or refused to start
+    # before it told this worker anything), quit and close the charge points, rather than hold
+    # them until Locust's 60 s master heartbeat timeout, or forever if no heartbeat came yet.
+    while os.getppid() == parent:
+        gevent.sleep(WATCH_INTERVAL)
+    held = len(Swarm.of(runner.environment).engine)
+    # Quiet when it held nothing: its master refused to start and said why.
+    logger.log(
+        logging.WARNING if held else logging.DEBUG,
+        "ocpp-swarm: the process that started this worker is gone; it quits, closing its %d"
+        " charge points",
+        held,
+    )
+    runner.quit()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def fleet_status(environment: Environment) -> FleetStatus:
-    """The whole fleet's status: this process's, or on a master the sum of its workers' last
-    reports (a worker that is gone counts no more)."""
+    """The whole fleet's status: this process's, or on a master the sum of the last reports of
+    its workers still connected (one that stopped or went missing counts no more)."""
     swarm = getattr(environment, "ocpp_swarm", None)
     if swarm is not None:
         return swarm.status()
-    reports: dict[str, FleetStatus] = getattr(environment, "ocpp_swarm_reports", {})
-    clients = getattr(environment.runner, "clients", {})
-    return FleetStatus.total(report for worker, report in reports.items() if worker in clients)
+    workers: Workers | None = getattr(environment, "ocpp_swarm_workers", None)
+    return workers.fleet() if workers is not None else FleetStatus()
 
 
 DROP_MESSAGE = "ocpp_swarm_drop"
@@ -298,6 +401,23 @@ def _secure(url: str) -> bool:
     return url[:6].lower() == "wss://"
 
 
+PROBE_TIMEOUT = 3.0
+"""Seconds a start-up probe of the CSMS may take to open a TCP connection."""
+
+
+def probe_host(host: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Check that something listens at a ``--host`` URL (checked by :func:`resolve_host`):
+    open a TCP connection to it within ``timeout`` seconds, and close it. Raises ValueError
+    saying why it cannot connect, so a run against nothing is refused before it starts."""
+    uri = parse_uri(host.rstrip("/"))
+    try:
+        with socket.create_connection((uri.host, uri.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ValueError(f"--host {host}: cannot connect: {reason}") from None
+
+
 def _with_connect_options(config: ChargePointConfig, options: dict[str, Any]) -> ChargePointConfig:
     return replace(config, connect_options={**config.connect_options, **options})
 
@@ -330,8 +450,14 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             config_from_options(environment.parsed_options)
             limits.read_source_addresses(environment.parsed_options.source_addresses)
             checks = thresholds.thresholds_from_options(environment.parsed_options)
+        # Where the host is known: a master, or a process on its own. Workers connect to the
+        # CSMS the master names; each probing it would only repeat the master's check.
+        if environment.host is not None and not isinstance(runner, WorkerRunner):
+            probe_host(environment.host)
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
+        if isinstance(runner, MasterRunner):
+            runner.quit()  # the workers connected so far quit too, rather than wait for it
         sys.exit(2)
     if environment.host is None and not isinstance(runner, WorkerRunner):
         csms = CsmsProcess.start(["--control-port", "0"])
@@ -355,6 +481,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         swarm.start()
         environment.events.reset_stats.add_listener(swarm.counters.reset)
     if isinstance(runner, WorkerRunner):
+        if getattr(environment.parsed_options, "processes", None):
+            gevent.spawn(_quit_with_parent, runner, os.getppid())
         runner.register_message(
             DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
         )
@@ -364,17 +492,15 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 
         environment.events.report_to_master.add_listener(report)
         return
+    workers_lost: list[dict[str, Any]] = []
     if isinstance(runner, MasterRunner):
-        reports: dict[str, FleetStatus] = {}
-        environment.ocpp_swarm_reports = reports  # type: ignore[attr-defined]
-
-        def take(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-            if REPORT_KEY in data:
-                reports[client_id] = FleetStatus.from_dict(data[REPORT_KEY])
-
-        environment.events.worker_report.add_listener(take)
+        workers = Workers(runner)
+        environment.ocpp_swarm_workers = workers  # type: ignore[attr-defined]
+        environment.events.worker_report.add_listener(workers.take)
+        runner.greenlet.spawn(workers.watch)  # the runner's group: it ends with the runner
+        workers_lost = workers.lost
     try:
-        run = RunFolder.create(environment, lambda: fleet_status(environment), checks)
+        run = RunFolder.create(environment, lambda: fleet_status(environment), checks, workers_lost)
     except (OSError, ValueError) as exc:
         logger.error("ocpp-swarm: --results-dir: %s", exc)
         sys.exit(2)
@@ -392,9 +518,25 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
         swarm.flush()
 
 
+QUIT_WAIT = 60.0
+"""Seconds a second ``quitting`` waits for the first to finish writing the run's folder."""
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    done: gevent.event.Event | None = getattr(environment, "ocpp_swarm_quit", None)
+    if done is not None:
+        # On SIGTERM, Locust shuts down in the signal's greenlet; once it quits the runner,
+        # its main greenlet wakes and shuts down too. Let the first finish, before either exits.
+        done.wait(QUIT_WAIT)
+        return
+    environment.ocpp_swarm_quit = done = gevent.event.Event()  # type: ignore[attr-defined]
     try:
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and len(runner.greenlet):
+            # On SIGINT or SIGTERM Locust quits its runner only after this event: have the
+            # workers stop and send their last stats now, for the run's folder to count them.
+            runner.quit()
         swarm = getattr(environment, "ocpp_swarm", None)
         if swarm is not None:
             swarm.stop()
@@ -405,3 +547,4 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
         csms = getattr(environment, "ocpp_swarm_csms", None)
         if csms is not None:
             csms.stop()
+        done.set()

@@ -15,10 +15,6 @@ The last line of stdout is a JSON object:
 
 Set ``OCPP_SWARM_NO_UVLOOP=1`` to run as if uvloop were not installed (as on Windows).
 
-``--reconnect-min S`` and ``--reconnect-max S`` bound every charge point's reconnect backoff
-(``ChargePointConfig.reconnect_min``/``reconnect_max``), so a test of lost connections need not
-wait out the defaults; once the swarm has options of these names, they are its own.
-
 The run is bounded: a watchdog on a real OS thread ends the process (exit code 3) if it is still
 alive ``--seconds`` + 25 s after it started, whatever the gevent hub is doing.
 """
@@ -33,7 +29,6 @@ if os.environ.get("OCPP_SWARM_NO_UVLOOP"):
     sys.modules["uvloop"] = None  # type: ignore[assignment]
 
 import argparse
-import dataclasses
 import json
 import time
 from typing import Any
@@ -45,7 +40,6 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.log import setup_logging
 
-import swarm.user
 from swarm.user import ChargePointUser, Swarm
 
 WATCHDOG_MARGIN = 25.0
@@ -62,26 +56,7 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--spawn-rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--host", default=None, help="ws:// URL; absent = the embedded CSMS")
-    if "--reconnect-min" not in get_parser()._option_string_actions:
-        parser.add_argument("--reconnect-min", type=float, default=None, metavar="S")
-        parser.add_argument("--reconnect-max", type=float, default=None, metavar="S")
     return parser.parse_known_args(argv)
-
-
-def _bound_reconnects(minimum: float | None, maximum: float | None) -> None:
-    """Give every charge point's config these reconnect bounds (the fleet's config is built
-    from Locust's options, which have none for them)."""
-    build = swarm.user.config_from_options
-    bounds = {
-        name: value
-        for name, value in (("reconnect_min", minimum), ("reconnect_max", maximum))
-        if value is not None
-    }
-
-    def config_from_options(options: Any) -> Any:
-        return dataclasses.replace(build(options), **bounds)
-
-    swarm.user.config_from_options = config_from_options
 
 
 def _start_watchdog(seconds: float) -> None:
@@ -125,9 +100,6 @@ def _errors(environment: Environment) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args, locust_argv = _arguments(sys.argv[1:] if argv is None else argv)
     _start_watchdog(args.seconds + WATCHDOG_MARGIN)
-    reconnect = (getattr(args, "reconnect_min", None), getattr(args, "reconnect_max", None))
-    if reconnect != (None, None):
-        _bound_reconnects(*reconnect)
     # locust.argument_parser.parse_options without its deprecation notice on stdout: Locust's
     # parser, with the swarm's options (added by its init_command_line_parser listener).
     # No run folder in the checkout's results/ unless a test asks for one.

@@ -76,3 +76,47 @@ def test_session_options_make_the_session_config():
     assert config.charging_power == 11000
     with pytest.raises(ValueError, match="charging_power"):
         config_from_options(parse("--charging-power", "0"))
+
+
+def test_reconnect_options_make_the_backoff_config():
+    config = config_from_options(parse())
+    assert (config.reconnect_min, config.reconnect_max) == (1, 60)
+    config = config_from_options(parse("--reconnect-min", "0.5", "--reconnect-max", "8"))
+    assert (config.reconnect_min, config.reconnect_max) == (0.5, 8)
+    # A fixed wait: the ceiling is the floor.
+    config = config_from_options(parse("--reconnect-min", "3", "--reconnect-max", "3"))
+    assert (config.reconnect_min, config.reconnect_max) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--reconnect-min", "0"], "--reconnect-min: .* above 0"),
+        (["--reconnect-min", "100"], r"--reconnect-max: 60 s is less than .* \(100 s\)"),
+        (["--reconnect-max", "0.5"], r"--reconnect-max: 0.5 s is less than --reconnect-min"),
+    ],
+)
+def test_bad_reconnect_values_are_refused_naming_the_option(argv, message):
+    with pytest.raises(ValueError, match=message):
+        config_from_options(parse(*argv))
+
+
+@pytest.mark.parametrize("option", ["--reconnect-min", "--reconnect-max"])
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_reconnect_options_must_be_seconds(option, value, capsys):
+    with pytest.raises(SystemExit):
+        parse(option, value)
+    assert f"argument {option}:" in capsys.readouterr().err
+    options = parse()
+    setattr(options, option[2:].replace("-", "_"), value)  # as the web UI would send it
+    with pytest.raises(ValueError, match=option):
+        config_from_options(options)
+
+
+def test_reconnect_help_says_how_the_backoff_works():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert "exponential backoff with full jitter" in text
+    for cause in ("a lost connection", "a refused connect", "a failed handshake"):
+        assert cause in text

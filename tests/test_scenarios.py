@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -142,12 +143,19 @@ class Run:
         assert self.returncode == returncode, self.tail()
 
 
-def _group(pgid: int) -> list[psutil.Process]:
-    """The live (not zombie) processes of a process group."""
+RUN_MARK = "OCPP_SWARM_TEST_RUN"
+"""An environment variable each run's processes inherit: it finds them all, the embedded CSMS
+included, which runs in a session of its own."""
+
+
+def _group(pgid: int, mark: str) -> list[psutil.Process]:
+    """The live (not zombie) processes of a run: its process group and its marked processes."""
     members = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if os.getpgid(process.pid) == pgid or process.environ().get(RUN_MARK) == mark:
                 members.append(process)
     return members
 
@@ -164,7 +172,9 @@ def _execute(name: str, spec: Spec, results_dir: Path) -> Run:
         *spec.args.split(),
     ]
     run = Run(name, command, results_dir)
+    mark = uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env[RUN_MARK] = mark
     started = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -188,7 +198,7 @@ def _execute(name: str, spec: Spec, results_dir: Path) -> Run:
     run.stderr = stderr.decode(errors="replace")
     # The embedded CSMS exits when its stdin (a pipe from the swarm) closes: give it a moment.
     deadline = time.monotonic() + 5
-    while (members := _group(process.pid)) and time.monotonic() < deadline:
+    while (members := _group(process.pid, mark)) and time.monotonic() < deadline:
         time.sleep(0.1)
     for member in members:
         with contextlib.suppress(psutil.Error):
