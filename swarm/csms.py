@@ -66,6 +66,7 @@ CONNECTIONS_TOTAL = "connections.total"
 RECEIVED_RESULTS = "received.callresult"
 RECEIVED_ERRORS = "received.callerror"
 SENT_ERRORS = "sent.callerror"
+RECEIVED_IGNORED = "received.ignored"  # malformed answers, frames of an unknown type
 DISCONNECTED = "connections.closed_by_csms"
 REALM = "ocpp-swarm"
 HANDSHAKE_LOGGER = logging.getLogger("swarm.csms.handshake")
@@ -275,13 +276,7 @@ class Csms:
         if server is None:
             return
         self._stopping.set()
-        server.close()
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
-                await server.wait_closed()
-        except TimeoutError:
-            for connection in server.all_connections:
-                connection.transport.abort()
+        await _close(server, 1001)
 
     @property
     def url(self) -> str:
@@ -365,8 +360,13 @@ class Csms:
                 try:
                     message = parse(text)
                 except ocppj.FrameError as err:
-                    stats[SENT_ERRORS] += 1
-                    await send(ocppj.error_frame(err.unique_id or "-1", err.code, err.description))
+                    if err.answerable:
+                        stats[SENT_ERRORS] += 1
+                        await send(
+                            ocppj.error_frame(err.unique_id or "-1", err.code, err.description)
+                        )
+                    else:
+                        stats[RECEIVED_IGNORED] += 1
                     continue
                 if type(message) is ocppj.Call:
                     if self.faults is None:  # the one check faults cost the hot path
@@ -607,13 +607,7 @@ class Csms:
             closed = len(server.connections)
             # The closed server stays self._server while down: stop() then finds it (closing it
             # again does nothing) and sets _stopping, which ends the wait below.
-            server.close(code=code)
-            try:
-                async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
-                    await server.wait_closed()
-            except TimeoutError:
-                for connection in server.all_connections:
-                    connection.transport.abort()
+            await _close(server, code)
             self.stats[RESTARTS] += 1
             self.stats[DISCONNECTED] += closed
             with contextlib.suppress(TimeoutError):
@@ -793,6 +787,17 @@ def _check_request(action: str, payload: dict[str, Any]) -> None:
 def _check_close_code(code: int) -> None:
     if isinstance(code, bool) or code not in CLOSE_CODES:
         raise ValueError(f"code must be a close code a server may send, not {code!r}")
+
+
+async def _close(server: Server, code: int) -> None:
+    """Stop listening and close every connection with ``code``; abort those that linger."""
+    server.close(code=code)
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT + 1.0):
+            await server.wait_closed()
+    except TimeoutError:
+        for connection in server.all_connections:
+            connection.transport.abort()
 
 
 async def _send_later(websocket: ServerConnection, frame: str, delay: float) -> None:

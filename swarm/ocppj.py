@@ -101,8 +101,7 @@ class FrameError(Exception):
 
     ``code`` is the OCPP error code a CALLERROR answering it should carry; ``unique_id`` is the
     frame's id when one could be read, else ``None`` (answer with ``"-1"`` then, as CSMSs do);
-    ``message_type`` is its MessageTypeId when that is an integer, else ``None``. Only a CALL
-    is answered with a CALLERROR: a malformed CALLRESULT is a bad answer to one's own CALL.
+    ``message_type`` is its MessageTypeId when that is an integer, else ``None``.
     """
 
     def __init__(
@@ -117,6 +116,14 @@ class FrameError(Exception):
         self.description = description
         self.unique_id = unique_id
         self.message_type = message_type
+
+    @property
+    def answerable(self) -> bool:
+        """Whether a CALLERROR answers the frame: a CALL, or a frame too broken to tell what it
+        was (answered with id ``"-1"``, which matches no CALL). Never a CALLRESULT or CALLERROR,
+        whose id may be one the peer waits on, nor a frame of an unknown MessageTypeId, which
+        OCPP-J 1.6 (4.1.3) has the receiver ignore."""
+        return self.message_type == CALL or self.message_type is self.unique_id is None
 
 
 def parse(text: str | bytes) -> Message:

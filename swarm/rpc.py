@@ -325,11 +325,7 @@ class OcppSession:
                 _set_exception(pending.future, InvalidAnswer(f"invalid answer: {error}"))
                 return
             self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, error))
-            # A CALLERROR answers a CALL, or a frame too broken to tell ("-1" matches no id);
-            # never a bad answer, whose id may be one the CSMS is waiting on.
-            if self.answer_calls and (
-                exc.message_type == ocppj.CALL or exc.message_type is exc.unique_id is None
-            ):
+            if self.answer_calls and exc.answerable:
                 frame = ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description)
                 self._spawn(self._send_quietly(frame))
             return

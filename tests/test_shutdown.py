@@ -32,7 +32,7 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 try:
     from locust.runners import STATE_MISSING, STATE_RUNNING, WorkerNode
 
-    from swarm.user import Workers
+    from swarm.workers import Workers
 finally:
     if _skip is None:
         del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
