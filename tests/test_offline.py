@@ -27,6 +27,11 @@ OFFLINE = ChargePointConfig(
     call_timeout=2,
 )
 
+OFFLINE_ARRIVALS = replace(
+    OFFLINE, session_interval=0.2, session_duration=60, reconnect_min=2.0, reconnect_max=2.0
+)
+"""Sessions arrive every 0.2 s on average and outlast the test; 2 s offline per lost connection."""
+
 TRANSACTION_MESSAGES = ("StartTransaction", "MeterValues", "StopTransaction")
 
 
@@ -174,9 +179,7 @@ def lose_the_network_after(seconds, *, id_tag_status="Invalid"):
 
 def test_a_session_that_starts_offline_queues_its_start_and_takes_the_csms_transaction_id():
     handler, connections = per_connection_csms(lose_the_network_after(0.3))
-    config = replace(
-        OFFLINE, session_interval=0.2, session_duration=60, reconnect_min=2.0, reconnect_max=2.0
-    )
+    config = OFFLINE_ARRIVALS
 
     async def main():
         async with scripted_csms(handler) as (url, _):
@@ -214,9 +217,7 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
         return json.dumps([4, frame[1], "InternalError", "no", {}])
 
     handler, connections = per_connection_csms(lose_the_network_after(0.3), start_answer=refuse)
-    config = replace(
-        OFFLINE, session_interval=0.2, session_duration=60, reconnect_min=2.0, reconnect_max=2.0
-    )
+    config = OFFLINE_ARRIVALS
 
     async def main():
         samples = []

@@ -202,6 +202,21 @@ def test_stray_frames_are_counted_answered_as_ocpp_j_says_and_survived(kind: str
     run(body())
 
 
+def after_boot_send(text: str) -> Any:
+    """A scripted CSMS that accepts the boot, sends ``text``, then answers every CALL."""
+
+    async def commanding(ws: Any, script: Any) -> None:
+        boot = await script.receive(ws)
+        await ws.send(answer(boot, BOOT_ACCEPTED))
+        await ws.send(text)
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] == ocppj.CALL:
+                await ws.send(answer(frame, {}))
+
+    return commanding
+
+
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
@@ -214,14 +229,7 @@ def test_stray_frames_are_counted_answered_as_ocpp_j_says_and_survived(kind: str
 def test_an_invalid_payload_gets_the_code_its_schema_check_maps(
     payload: dict[str, Any], code: str
 ) -> None:
-    async def commanding(ws: Any, script: Any) -> None:
-        boot = await script.receive(ws)
-        await ws.send(answer(boot, BOOT_ACCEPTED))
-        await ws.send(ocppj.call_frame("bad-1", "Reset", payload))
-        while True:
-            frame = await script.receive(ws)
-            if frame[0] == ocppj.CALL:
-                await ws.send(answer(frame, {}))
+    commanding = after_boot_send(ocppj.call_frame("bad-1", "Reset", payload))
 
     async def body() -> None:
         async with scripted_csms(commanding) as (url, script), fleet_of(url, 1) as fleet:
@@ -235,14 +243,7 @@ def test_an_invalid_payload_gets_the_code_its_schema_check_maps(
 
 
 def test_a_call_of_the_wrong_shape_gets_a_formation_violation_to_its_id() -> None:
-    async def commanding(ws: Any, script: Any) -> None:
-        boot = await script.receive(ws)
-        await ws.send(answer(boot, BOOT_ACCEPTED))
-        await ws.send(json.dumps([2, "short-1", "Reset"]))
-        while True:
-            frame = await script.receive(ws)
-            if frame[0] == ocppj.CALL:
-                await ws.send(answer(frame, {}))
+    commanding = after_boot_send(json.dumps([2, "short-1", "Reset"]))
 
     async def body() -> None:
         async with scripted_csms(commanding) as (url, script), fleet_of(url, 1) as fleet:

@@ -25,19 +25,12 @@ import pytest
 from swarm.fleet import REPORT_KEY, FleetStatus
 from tests.scripted import Script, answer_everything, call_in, free_port, in_thread, scripted_csms
 from tests.test_locust import LOCUST, Child, child, finished
+from tests.unpatched import unpatched
 
-# Locust would monkey-patch this process with gevent; the other tests run plain asyncio here.
-_skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
-os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
-try:
+with unpatched():
     from locust.runners import STATE_MISSING, STATE_RUNNING, WorkerNode
 
     from swarm.workers import Workers
-finally:
-    if _skip is None:
-        del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-    else:
-        os.environ["LOCUST_SKIP_MONKEY_PATCH"] = _skip
 
 RUN_FOLDER = (
     "locust_stats.csv",

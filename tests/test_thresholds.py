@@ -16,23 +16,15 @@ from swarm.thresholds import (
     thresholds_from_options,
     write_junit,
 )
+from tests.unpatched import unpatched
 
-# Importing locust monkey-patches the process with gevent, unless told not to; the other tests
-# run plain asyncio in this process (see test_locust.py). Its stats and parser need no patching.
-_skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
-os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
-try:
+with unpatched():  # the other tests run plain asyncio in this process
     from locust.argument_parser import (
         DEFAULT_CONFIG_FILES,
         get_empty_argument_parser,
         setup_parser_arguments,
     )
     from locust.stats import RequestStats
-finally:
-    if _skip is None:
-        del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-    else:
-        os.environ["LOCUST_SKIP_MONKEY_PATCH"] = _skip
 
 
 def parse(*argv):

@@ -2,14 +2,13 @@
 
 Importing :mod:`swarm.webui` imports Locust, which would monkey-patch this process with gevent;
 the other tests run plain asyncio here, so it is imported with ``LOCUST_SKIP_MONKEY_PATCH`` set
-(as in test_thresholds.py) and the web UI itself runs in a subprocess.
+(tests/unpatched.py) and the web UI itself runs in a subprocess.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import time
@@ -23,16 +22,10 @@ import pytest
 from swarm.fleet import STATES, FleetStatus
 from tests.scripted import free_port
 from tests.test_locust import LOCUST, Child
+from tests.unpatched import unpatched
 
-_skip = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
-os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
-try:
+with unpatched():
     from swarm.webui import TAB, rows
-finally:
-    if _skip is None:
-        del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
-    else:
-        os.environ["LOCUST_SKIP_MONKEY_PATCH"] = _skip
 
 
 # Unit: the rows.
