@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
@@ -120,7 +120,7 @@ class ChargePointConfig:
     """Wall-clock time (``time.time()``) at which the compressed day is at ``day_hour``."""
     day_hour: float = 0.0
     """Hour of the compressed day at ``day_start`` (0 to 24)."""
-    connect_options: Mapping[str, Any] = field(default_factory=dict)
+    connect_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
     def __post_init__(self) -> None:
@@ -214,13 +214,47 @@ class Transaction:
         return 0.0 if self.full or self.limited else self.power
 
 
+class Reading(NamedTuple):
+    """What a MeterValues reports: a connector's energy register, and the power drawn in a
+    session (None outside one), when they were read."""
+
+    connector: int
+    energy_wh: int
+    power_w: int | None
+    timestamp: str
+
+    def payload(self, transaction_id: int | None) -> dict[str, Any]:
+        """The MeterValues payload of this reading."""
+        values = [_sampled(str(self.energy_wh), "Energy.Active.Import.Register", "Wh")]
+        payload: dict[str, Any] = {"connectorId": self.connector}
+        if self.power_w is not None:
+            values.append(_sampled(str(self.power_w), "Power.Active.Import", "W"))
+        if transaction_id is not None:
+            payload["transactionId"] = transaction_id
+        payload["meterValue"] = [{"timestamp": self.timestamp, "sampledValue": values}]
+        return payload
+
+
+def _sampled(value: str, measurand: str, unit: str) -> dict[str, str]:
+    return {"value": value, "context": "Sample.Periodic", "measurand": measurand, "unit": unit}
+
+
 @dataclass(slots=True)
 class _Queued:
-    """A transaction message that waits for a connection."""
+    """A transaction message that waits for a connection. A MeterValues is kept as its
+    reading (a fifth of the memory of its payload), the payload built when it is sent."""
 
     action: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | Reading
     transaction: Transaction
+
+    def ready(self) -> dict[str, Any]:
+        """The payload to send, with the transactionId the CSMS gave (set by now, or None)."""
+        if isinstance(self.payload, Reading):
+            return self.payload.payload(self.transaction.id)
+        if self.action != "StartTransaction":
+            self.payload["transactionId"] = self.transaction.id
+        return self.payload
 
 
 @dataclass(slots=True)
@@ -403,8 +437,15 @@ class ChargePoint:
                     if deadline is not None and deadline <= due:
                         del self._timers[name]
                         await self._on_timer(None, name)
-        finally:
+        except BaseException:
+            # Cancelled meanwhile (the charge point stops): end the work too, and close the
+            # session it may have opened just then rather than leak its connection.
             task.cancel()
+            with contextlib.suppress(BaseException):
+                result = await task
+                if isinstance(result, OcppSession):
+                    await result.close()
+            raise
 
     def _session_due(self) -> float | None:
         """When the next timer of a charging session (or of its arrival) is due, if any."""
@@ -478,7 +519,7 @@ class ChargePoint:
                 await self._run_jobs(session)
             if self._reboot:  # a Reset, or a firmware update installed
                 return
-            while self._requests:
+            while self._requests and not session.closed:
                 await self._call_quietly(session, *self._requests.popleft())
             if self._jobs:
                 continue  # queued while a request's CALL was in flight
@@ -514,8 +555,8 @@ class ChargePoint:
         elif name.startswith("meter:"):
             transaction = self.transactions.get(int(name[6:]))
             if transaction is not None:
-                payload = self._meter_values(transaction.connector)
-                await self._send_transaction_message(session, transaction, "MeterValues", payload)
+                reading = self._read_meter(transaction.connector)
+                await self._send_transaction_message(session, transaction, "MeterValues", reading)
                 self._timers[name] = loop.time() + self._meter_interval()
         elif name.startswith("full:"):
             transaction = self.transactions.get(int(name[5:]))
@@ -682,10 +723,7 @@ class ChargePoint:
         self.transactions[connector] = transaction
         if answer is None:
             self._enqueue(_Queued("StartTransaction", start, transaction))
-        elif _id_status(answer) != "Accepted" and self.configuration.bool_value(
-            "StopTransactionOnInvalidId"
-        ):
-            await self._stop_transaction(session, connector, "DeAuthorized")
+        elif await self._stop_if_invalid(session, connector, answer):
             return
         await self._set_status(session, connector, "Charging")
         duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
@@ -699,6 +737,18 @@ class ChargePoint:
             self._timers[f"fault:{connector}"] = loop.time() + duration * self._rng.uniform(
                 0.1, 0.9
             )
+
+    async def _stop_if_invalid(
+        self, session: OcppSession, connector: int, answer: dict[str, Any]
+    ) -> bool:
+        """Stop the session if the StartTransaction's answer refused its idTag and the
+        configuration says so (StopTransactionOnInvalidId); return whether it stopped."""
+        if _id_status(answer) == "Accepted" or not self.configuration.bool_value(
+            "StopTransactionOnInvalidId"
+        ):
+            return False
+        await self._stop_transaction(session, connector, "DeAuthorized")
+        return True
 
     async def _stop_transaction(
         self, session: OcppSession | None, connector: int, reason: str
@@ -735,18 +785,19 @@ class ChargePoint:
         session: OcppSession | None,
         transaction: Transaction,
         action: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | Reading,
     ) -> None:
         """Send a MeterValues or StopTransaction of ``transaction``, or queue it."""
+        message = _Queued(action, payload, transaction)
         if session is not None and not self._queue and transaction.id is not None:
             try:
-                await session.call(action, payload)
+                await session.call(action, message.ready())
                 return
             except (CallRejected, CallTimeout, InvalidAnswer):
                 return  # reported by the session; the CSMS had it
             except ConnectionClosed:
                 pass  # it may not have arrived: send it again once connected
-        self._enqueue(_Queued(action, payload, transaction))
+        self._enqueue(message)
 
     def _enqueue(self, message: _Queued) -> None:
         # A charger's memory is finite: past the limit, periodic meter values are dropped,
@@ -768,23 +819,19 @@ class ChargePoint:
             if message.action == "StartTransaction":
                 answer = await self._call_or_none(session, message.action, message.payload)
                 queue.popleft()
-                if answer is None:
-                    if self.transactions.get(transaction.connector) is transaction:
-                        self._end_locally(transaction.connector)
-                        self._status_soon(transaction.connector)
-                    continue
-                transaction.id = answer["transactionId"]
-                if (
-                    _id_status(answer) != "Accepted"
-                    and self.configuration.bool_value("StopTransactionOnInvalidId")
-                    and self.transactions.get(transaction.connector) is transaction
-                ):
-                    await self._stop_transaction(session, transaction.connector, "DeAuthorized")
+                connector = transaction.connector
+                if answer is not None:
+                    transaction.id = answer["transactionId"]
+                    if self.transactions.get(connector) is transaction:
+                        await self._stop_if_invalid(session, connector, answer)
+                elif self.transactions.get(connector) is transaction:
+                    self._end_locally(connector)
+                    self.connector_status[connector] = self._scheduled.pop(connector, "Available")
+                    self._status_soon(connector)
                 continue
             if transaction.id is not None:
-                message.payload["transactionId"] = transaction.id
                 with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
-                    await session.call(message.action, message.payload)
+                    await session.call(message.action, message.ready())
             queue.popleft()
 
     def _authorized_offline(self, id_tag: str) -> bool:
@@ -840,32 +887,17 @@ class ChargePoint:
         self.energy_wh[transaction.connector] += transaction.drawing * hours
         transaction.metered_at = now
 
+    def _read_meter(self, connector: int) -> Reading:
+        transaction = self.transactions.get(connector)
+        if transaction is None:
+            return Reading(connector, int(self.energy_wh[connector]), None, _now())
+        self._meter(transaction)
+        energy = int(self.energy_wh[connector])
+        return Reading(connector, energy, round(transaction.drawing), _now())
+
     def _meter_values(self, connector: int) -> dict[str, Any]:
         transaction = self.transactions.get(connector)
-        values = [
-            {
-                "value": str(int(self.energy_wh[connector])),
-                "context": "Sample.Periodic",
-                "measurand": "Energy.Active.Import.Register",
-                "unit": "Wh",
-            }
-        ]
-        payload: dict[str, Any] = {"connectorId": connector}
-        if transaction is not None:
-            self._meter(transaction)
-            values[0]["value"] = str(int(self.energy_wh[connector]))
-            values.append(
-                {
-                    "value": str(round(transaction.drawing)),
-                    "context": "Sample.Periodic",
-                    "measurand": "Power.Active.Import",
-                    "unit": "W",
-                }
-            )
-            if transaction.id is not None:  # else set when its queued StartTransaction is answered
-                payload["transactionId"] = transaction.id
-        payload["meterValue"] = [{"timestamp": _now(), "sampledValue": values}]
-        return payload
+        return self._read_meter(connector).payload(transaction.id if transaction else None)
 
     async def _set_status(self, session: OcppSession | None, connector: int, status: str) -> None:
         self.connector_status[connector] = status
@@ -893,7 +925,9 @@ class ChargePoint:
         """
         if session is None:
             return
-        with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
+        # A lost connection too: what called this goes on (a session's state moves on, its
+        # timers are set), and the next sleep or CALL of the charge point's loop raises.
+        with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer, ConnectionClosed):
             await session.call(action, payload)
 
     @staticmethod

@@ -7,6 +7,8 @@ import random
 import time
 from dataclasses import replace
 
+import pytest
+
 from swarm.charge_point import (
     QUEUE_LIMIT,
     ChargePoint,
@@ -260,3 +262,54 @@ def test_past_the_limit_meter_values_are_dropped_but_never_a_start_or_a_stop():
     cp._enqueue(_Queued("StopTransaction", {}, transaction))
     assert len(cp._queue) == QUEUE_LIMIT + 1
     assert cp._queue[-1].action == "StopTransaction"
+
+
+@pytest.mark.parametrize("status", ["Charging", "Finishing"])
+def test_a_connection_lost_on_a_status_of_the_session_does_not_stall_it(status):
+    """The status is the one CALL of its step that fails: the session's state moves on all the
+    same, and its stop reaches the CSMS after the reconnect."""
+
+    async def first(ws, frames, script):
+        while True:
+            frame = await script.receive(ws)
+            frames.append(frame)
+            if frame[0] != 2:
+                continue
+            action, payload = frame[2], frame[3]
+            if action == "StatusNotification" and payload["status"] == status:
+                ws.transport.abort()
+                return
+            if action == "BootNotification":
+                await ws.send(answer(frame, BOOT_ACCEPTED))
+                await ws.send(json.dumps([2, "r1", "RemoteStartTransaction", {"idTag": "T1"}]))
+            elif action == "Authorize":
+                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
+            elif action == "StartTransaction":
+                await ws.send(
+                    answer(frame, {"idTagInfo": {"status": "Accepted"}, "transactionId": 7})
+                )
+            else:
+                await ws.send(answer(frame, {}))
+
+    handler, connections = per_connection_csms(first)
+    config = replace(OFFLINE, session_duration=1.0)  # it ends within the 1.5 s offline
+
+    async def main():
+        async with scripted_csms(handler) as (url, _):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(3))
+            task = asyncio.create_task(cp.run())
+            await until(
+                lambda: (
+                    len(connections) == 2
+                    and any(f[0] == 2 and f[2] == "StopTransaction" for f in connections[1])
+                ),
+                timeout=10,
+            )
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return cp
+
+    cp = run(main())
+    stops = [p for a, p in transaction_messages(connections[1]) if a == "StopTransaction"]
+    assert [stop["transactionId"] for stop in stops] == [7]
+    assert not cp.transactions and cp.connector_status[1] == "Available"
