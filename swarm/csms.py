@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import hmac
 import itertools
 import logging
@@ -78,6 +77,7 @@ FAULT_DELAYED = "faults.delayed"
 FAULT_CALLERRORS = "faults.callerror"
 FAULT_FRAMES = "faults.frames"  # followed by ".<kind>"
 MAX_DOWN = 3600.0  # seconds a restart may keep the CSMS down
+FRAMES_AT_ONCE = 64  # stray frames in flight at once
 CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 """Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
 
@@ -250,11 +250,14 @@ class Csms:
         if self._server is not None:
             raise RuntimeError("the CSMS is already started")
         self._stopping = asyncio.Event()
+        self._server = await self._listen(self.config.port)
+
+    async def _listen(self, port: int) -> Server:
         config = self.config
-        self._server = await serve(
+        return await serve(
             self._serve_connection,
             config.host,
-            config.port,
+            port,
             subprotocols=[ocppj.SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
             process_request=(
                 self._authenticate if config.passwords.enabled or config.client_ca else _check_path
@@ -571,11 +574,14 @@ class Csms:
         """
         faults.check_frame(kind, size)
         websockets = self._targets(share, charge_point_ids)
+        # A few at a time: huge frames sent to a whole fleet at once would all be in memory.
+        sending = asyncio.Semaphore(FRAMES_AT_ONCE)
 
         async def send(websocket: ServerConnection) -> None:
-            frame = faults.stray_frame(kind, f"fault-{next(self._fault_ids)}", size)
-            with contextlib.suppress(ConnectionClosed):
-                await websocket.send(frame)
+            async with sending:
+                frame = faults.stray_frame(kind, f"fault-{next(self._fault_ids)}", size)
+                with contextlib.suppress(ConnectionClosed):
+                    await websocket.send(frame)
 
         await asyncio.gather(*map(send, websockets))
         self.stats[f"{FAULT_FRAMES}.{kind}"] += len(websockets)
@@ -615,15 +621,16 @@ class Csms:
                     await stopping.wait()
             if stopping.is_set() or self._server is not server:
                 return closed
-            self._server = None
-            if self.config.port != port:  # port 0 picked one: keep it
-                self.config = dataclasses.replace(self.config, port=port)
             try:
-                await self.start()
+                listening = await self._listen(port)
             except OSError as exc:  # another process took the port meanwhile
                 raise RuntimeError(
                     f"the CSMS could not listen on port {port} again: {exc}"
                 ) from exc
+            if stopping.is_set():  # stopped while it started listening: it stays stopped
+                await _close(listening, 1001)
+            else:
+                self._server = listening
             return closed
         finally:
             self._restarting = False

@@ -40,7 +40,7 @@ from .engine import Engine
 from .fleet import REPORT_KEY, FleetCounters, FleetStatus
 from .options import add_arguments, config_from_options, security_from_options
 from .results import RunFolder, without_credentials
-from .security import Security, SecurityError
+from .security import Security, SecurityConfig, SecurityError
 from .workers import WATCH_INTERVAL, Workers
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ class Swarm:
 
     def __init__(self, environment: Environment, security: Security | None = None) -> None:
         self.environment = environment
-        self.security = security or Security()
+        self.security = Security()
+        self._use(security or Security())
         self._refused_charge_point = False
         self.engine = Engine()
         self.serials = itertools.count(1)
@@ -162,6 +163,10 @@ class Swarm:
             return self._prepared[1]
         try:
             url, address = resolve_host(host)
+            # A worker takes its master's options when users spawn, the security ones too.
+            security = security_from_options(options) if options else SecurityConfig()
+            if security != self.security.config:
+                self._use(Security(security))
             check_scheme(url, self.security)
             config = config_from_options(options) if options else ChargePointConfig()
             sources = limits.read_source_addresses(options.source_addresses if options else "")
@@ -183,6 +188,14 @@ class Swarm:
             logger.info("ocpp-swarm: %s", self.capacity)
         self._prepared = (key, (url, configs))
         return url, configs
+
+    def _use(self, security: Security) -> None:
+        if security.config.insecure and not self.security.config.insecure:
+            logger.warning(
+                "ocpp-swarm: --insecure: the CSMS's TLS certificate is not verified;"
+                " anyone in between can read and change the traffic"
+            )
+        self.security = security
 
     def secure(
         self, charge_point_id: str, url: str, config: ChargePointConfig
@@ -289,6 +302,8 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
         shown = without_credentials(host)  # an error message is logged: no password in it
     except ValueError:  # a port that is no number
         shown = "a URL that does not parse"
+    # Without a scheme a URL's user info does not parse as one: drop all before the last @.
+    shown = shown.rpartition("@")[2]
     try:
         uri = parse_uri(url)
     except InvalidURI:
@@ -299,7 +314,7 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
             " give --password or --password-file"
         )
     if uri.query:
-        raise ValueError(f"--host cannot hold a query string, got {host!r}")
+        raise ValueError(f"--host cannot hold a query string, got {shown!r}")
     try:
         infos = socket.getaddrinfo(uri.host, uri.port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -307,12 +322,11 @@ def resolve_host(host: str | None) -> tuple[str, tuple[str, int]]:
     return url, infos[0][4][:2]
 
 
-def check_scheme(url: str, security: Security) -> None:
-    """Refuse TLS options for a ``ws://`` CSMS: they would silently do nothing."""
-    if security.config.tls and not _secure(url):
-        raise ValueError(
-            f"--ca-file, --insecure and --client-cert need a wss:// --host, got {url!r}"
-        )
+def check_scheme(url: str | None, security: Security) -> None:
+    """Refuse TLS options for a ``ws://`` CSMS (None: the embedded one): they would do nothing."""
+    if security.config.tls and not (url and _secure(url)):
+        got = f"got {url!r}" if url else "the embedded CSMS serves ws://"
+        raise ValueError(f"--ca-file, --insecure and --client-cert need a wss:// --host ({got})")
 
 
 def _secure(url: str) -> bool:
@@ -359,11 +373,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         if environment.host is not None:
             url, _ = resolve_host(environment.host)
             check_scheme(url, security)
-        elif security.config.tls:
-            raise ValueError(
-                "--ca-file, --insecure and --client-cert need a wss:// --host"
-                " (the embedded CSMS serves ws://)"
-            )
+        elif not isinstance(runner, WorkerRunner):  # a worker's host comes from its master
+            check_scheme(None, security)
         if environment.parsed_options is not None:
             config_from_options(environment.parsed_options)
             limits.read_source_addresses(environment.parsed_options.source_addresses)
@@ -389,11 +400,6 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             csms.control_url,
         )
     if not isinstance(runner, MasterRunner):
-        if security.config.insecure:
-            logger.warning(
-                "ocpp-swarm: --insecure: the CSMS's TLS certificate is not verified;"
-                " anyone in between can read and change the traffic"
-            )
         swarm = Swarm(environment, security)
         environment.ocpp_swarm = swarm  # type: ignore[attr-defined]
         swarm.start()

@@ -149,7 +149,7 @@ def test_callerror_answers_are_failures_with_their_code() -> None:
     run(body())
 
 
-def test_a_share_of_late_answers_fails_about_that_share_of_the_calls() -> None:
+def test_a_share_of_callerrors_fails_about_that_share_of_the_calls() -> None:
     async def body() -> None:
         async with csms_and_fleet() as (csms, fleet):
             csms.set_faults(callerror=ocppj.GENERIC_ERROR, share=0.5, actions=["Heartbeat"])

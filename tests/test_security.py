@@ -38,7 +38,7 @@ from swarm.security import (
     expand,
     read_passwords,
 )
-from tests.scripted import call_in, in_thread, run
+from tests.scripted import call_in, free_port, in_thread, run
 from tests.test_locust import LOCUST, LOCUST_RUN, ROOT, Child, child, finished
 
 IDS = tuple(f"CP-0-{n:06d}" for n in range(1, 4))
@@ -558,7 +558,7 @@ def test_bad_security_options_exit_2_with_one_line_before_any_user(
         "--ca-file: cannot read": [*wss, "--ca-file", str(tmp_path / "missing.pem")],
         "--password-file: ": ["--password-file", str(malformed)],
         "--password: a malformed template": ["--password", "secret-{id"],
-        "need a wss:// --host, got 'ws://127.0.0.1:1'": [
+        "need a wss:// --host (got 'ws://127.0.0.1:1')": [
             "--host",
             "ws://127.0.0.1:1",
             "--ca-file",
@@ -685,3 +685,32 @@ def test_security_imports_neither_locust_nor_gevent() -> None:
     }
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported and not {name.split(".")[0] for name in imported} & {"locust", "gevent"}
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_takes_the_security_options_of_its_master(pki: Pki) -> None:
+    """Locust hands a master's own options to its workers when users spawn: a worker connects
+    as its master says, with the master's password, over TLS to the host the master names."""
+    password = "m-{id}"
+    config = CsmsConfig(
+        port=0, tls_cert=str(pki.server_cert), tls_key=str(pki.server_key), password=password
+    )
+    port = free_port()
+    with csms_in_thread(config) as (csms, loop):
+        master = [
+            LOCUST, "-f", "locustfile.py", "--master", "--master-bind-port", str(port),
+            "--headless", "--expect-workers", "1", "-u", "4", "-r", "4", "-t", "6s",
+            "--results-dir", "", "--host", csms.url,
+            "--ca-file", str(pki.ca), "--password", password,
+        ]  # fmt: skip
+        worker = [
+            LOCUST, "-f", "locustfile.py", "--worker", "--master-port", str(port),
+            "--results-dir", "", "--ca-file", str(pki.ca),  # no --host: its master names it
+        ]  # fmt: skip
+        with child(master) as boss, child(worker) as hand:
+            finished(boss, timeout=60)
+            finished(hand, timeout=20)
+        booted = call_in(loop, lambda: csms.stats["BootNotification"])
+    assert hand.returncode == 0, hand.stderr[-3000:]
+    assert boss.returncode == 0, boss.stderr[-3000:]
+    assert booted == 4, (booted, boss.stderr[-2000:], hand.stderr[-2000:])
