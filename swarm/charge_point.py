@@ -268,6 +268,40 @@ class _Update:
 class ChargePoint:
     """One virtual charge point. :meth:`run` is its whole life; cancel the task to stop it."""
 
+    # A fleet holds 15,000 of them: slots take a tenth of the memory of an instance dict.
+    __slots__ = (
+        "_boot_asked",
+        "_diagnostics",
+        "_dropping",
+        "_firmware",
+        "_jobs",
+        "_queue",
+        "_reboot",
+        "_requests",
+        "_rng",
+        "_scheduled",
+        "_session",
+        "_timers",
+        "charging_profiles",
+        "config",
+        "configuration",
+        "connector_errors",
+        "connector_status",
+        "diagnostics_status",
+        "energy_wh",
+        "firmware_status",
+        "firmware_version",
+        "heartbeat_interval",
+        "id",
+        "local_list",
+        "local_list_version",
+        "reservations",
+        "sink",
+        "state",
+        "transactions",
+        "url",
+    )
+
     def __init__(
         self,
         charge_point_id: str,
