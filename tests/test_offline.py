@@ -75,35 +75,55 @@ def per_connection_csms(first, *, start_answer=None):
     return handler, connections
 
 
+def sent_after_reconnect(connections, action):
+    """Whether the second connection has received a CALL of ``action``."""
+    return len(connections) == 2 and any(f[0] == 2 and f[2] == action for f in connections[1])
+
+
 def transaction_messages(frames):
     return [(f[2], f[3]) for f in frames if f[0] == 2 and f[2] in TRANSACTION_MESSAGES]
+
+
+def charge_then_lose_the_network(lost):
+    """A first connection that boots, starts a session remotely (transactionId 7), answers
+    every CALL, and loses the network, with no close handshake, at the first CALL ``lost``
+    holds true of."""
+
+    async def first(ws, frames, script):
+        while True:
+            frame = await script.receive(ws)
+            frames.append(frame)
+            if frame[0] != 2:
+                continue
+            if lost(frame):
+                ws.transport.abort()
+                return
+            action = frame[2]
+            if action == "BootNotification":
+                await ws.send(answer(frame, BOOT_ACCEPTED))
+                await ws.send(json.dumps([2, "r1", "RemoteStartTransaction", {"idTag": "T1"}]))
+            elif action == "Authorize":
+                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
+            elif action == "StartTransaction":
+                await ws.send(
+                    answer(frame, {"idTagInfo": {"status": "Accepted"}, "transactionId": 7})
+                )
+            else:
+                await ws.send(answer(frame, {}))
+
+    return first
 
 
 def test_a_session_goes_on_offline_and_its_messages_follow_the_reconnect_in_order():
     started_at = {}
 
-    async def first(ws, frames, script):
-        # Charge until the first MeterValues, then lose the network: no close handshake.
-        while True:
-            frame = await script.receive(ws)
-            frames.append(frame)
-            action = frame[2]
-            if action == "BootNotification":
-                await ws.send(answer(frame, BOOT_ACCEPTED))
-                await ws.send(json.dumps([2, "r1", "RemoteStartTransaction", {"idTag": "T1"}]))
-            elif action == "StartTransaction":
-                await ws.send(
-                    answer(frame, {"idTagInfo": {"status": "Accepted"}, "transactionId": 7})
-                )
-            elif action == "Authorize":
-                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
-            elif action == "MeterValues":
-                started_at["lost"] = time.monotonic()
-                ws.transport.abort()
-                return
-            elif frame[0] == 2:
-                await ws.send(answer(frame, {}))
+    def lost(frame):  # charge until the first MeterValues, then lose the network
+        if frame[2] == "MeterValues":
+            started_at["lost"] = time.monotonic()
+            return True
+        return False
 
+    first = charge_then_lose_the_network(lost)
     handler, connections = per_connection_csms(first)
     config = replace(OFFLINE, session_duration=1.0)  # 0.5 to 1.5 s: it ends offline
 
@@ -115,13 +135,7 @@ def test_a_session_goes_on_offline_and_its_messages_follow_the_reconnect_in_orde
             await until(lambda: "lost" in started_at, timeout=5)
             await until(lambda: cp.state is State.OFFLINE, timeout=5)
             offline = {"transactions": dict(cp.transactions), "charging": cp.connector_status[1]}
-            await until(
-                lambda: (
-                    len(connections) == 2
-                    and any(f[0] == 2 and f[2] == "StopTransaction" for f in connections[1])
-                ),
-                timeout=10,
-            )
+            await until(lambda: sent_after_reconnect(connections, "StopTransaction"), timeout=10)
             await until(lambda: not cp._queue, timeout=5)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -230,13 +244,7 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
             # A start and the meter values behind it wait for the connection.
             await until(lambda: cp.state is State.OFFLINE and len(cp._queue) >= 2, timeout=5)
             queued = [message.action for message in cp._queue]
-            await until(
-                lambda: (
-                    len(connections) == 2
-                    and any(f[0] == 2 and f[2] == "StartTransaction" for f in connections[1])
-                ),
-                timeout=10,
-            )
+            await until(lambda: sent_after_reconnect(connections, "StartTransaction"), timeout=10)
             await until(lambda: not cp._queue, timeout=5)
             await asyncio.sleep(0.3)
             task.cancel()
@@ -269,28 +277,9 @@ def test_a_connection_lost_on_a_status_of_the_session_does_not_stall_it(status):
     """The status is the one CALL of its step that fails: the session's state moves on all the
     same, and its stop reaches the CSMS after the reconnect."""
 
-    async def first(ws, frames, script):
-        while True:
-            frame = await script.receive(ws)
-            frames.append(frame)
-            if frame[0] != 2:
-                continue
-            action, payload = frame[2], frame[3]
-            if action == "StatusNotification" and payload["status"] == status:
-                ws.transport.abort()
-                return
-            if action == "BootNotification":
-                await ws.send(answer(frame, BOOT_ACCEPTED))
-                await ws.send(json.dumps([2, "r1", "RemoteStartTransaction", {"idTag": "T1"}]))
-            elif action == "Authorize":
-                await ws.send(answer(frame, {"idTagInfo": {"status": "Accepted"}}))
-            elif action == "StartTransaction":
-                await ws.send(
-                    answer(frame, {"idTagInfo": {"status": "Accepted"}, "transactionId": 7})
-                )
-            else:
-                await ws.send(answer(frame, {}))
-
+    first = charge_then_lose_the_network(
+        lambda frame: frame[2] == "StatusNotification" and frame[3]["status"] == status
+    )
     handler, connections = per_connection_csms(first)
     config = replace(OFFLINE, session_duration=1.0)  # it ends within the 1.5 s offline
 
@@ -298,13 +287,7 @@ def test_a_connection_lost_on_a_status_of_the_session_does_not_stall_it(status):
         async with scripted_csms(handler) as (url, _):
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None, rng=random.Random(3))
             task = asyncio.create_task(cp.run())
-            await until(
-                lambda: (
-                    len(connections) == 2
-                    and any(f[0] == 2 and f[2] == "StopTransaction" for f in connections[1])
-                ),
-                timeout=10,
-            )
+            await until(lambda: sent_after_reconnect(connections, "StopTransaction"), timeout=10)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return cp
