@@ -250,6 +250,11 @@ class Swarm:
         self.flush()
 
 
+_LAUNCHER = os.getpid()
+"""The process that imported the locustfile: with ``--processes``, the parent of the workers
+it forks afterwards (taken now, for a worker that starts after its parent has gone)."""
+
+
 def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:
     # A worker that --processes forked: once its parent is gone (killed, or refused to start
     # before it told this worker anything), quit and close the charge points, rather than hold
@@ -385,8 +390,13 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             probe_host(environment.host)
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
-        if isinstance(runner, MasterRunner):
-            runner.quit()  # the workers connected so far quit too, rather than wait for it
+        # Workers connected so far quit too, rather than wait out Locust's 60 s timeout. Not
+        # those --processes forks: they quit with their parent, and one told to quit while
+        # Locust is still making its runner reports to the master without its user counts.
+        if isinstance(runner, MasterRunner) and not getattr(
+            environment.parsed_options, "processes", None
+        ):
+            runner.quit()
         sys.exit(2)
     if environment.host is None and not isinstance(runner, WorkerRunner):
         csms = CsmsProcess.start(["--control-port", "0"])
@@ -406,7 +416,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         environment.events.reset_stats.add_listener(swarm.counters.reset)
     if isinstance(runner, WorkerRunner):
         if getattr(environment.parsed_options, "processes", None):
-            gevent.spawn(_quit_with_parent, runner, os.getppid())
+            gevent.spawn(_quit_with_parent, runner, _LAUNCHER)
         runner.register_message(
             DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
         )

@@ -136,9 +136,17 @@ def child(command: list[str], *, env: dict[str, str] | None = None) -> Iterator[
         proc.close()
 
 
+LEFTOVER_GRACE = 5.0
+"""Seconds a descendant may take to exit after ``proc`` did: a worker of ``--processes`` quits
+once it sees its parent gone (about half a second here)."""
+
+
 def finished(proc: Child, timeout: float) -> Child:
     """Wait for ``proc``; check it left no process behind."""
     proc.wait(timeout)
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while proc.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert proc.leftovers() == [], f"processes left behind by {proc.command}"
     return proc
 
