@@ -260,17 +260,12 @@ def _faults(csms: Csms, request: Request) -> Any:
         callerror = body.get("callerror")
         if callerror is not None and not isinstance(callerror, str):
             raise _bad('callerror must be an OCPP error code, e.g. "InternalError"')
-        actions = body.get("actions")
-        if actions is not None and not (
-            isinstance(actions, list) and all(isinstance(a, str) for a in actions)
-        ):
-            raise _bad("actions must be a list of action names")
         try:
             csms.set_faults(
                 delay=_number(body, "delay", 0.0),
                 callerror=callerror,
                 share=_number(body, "share", 1.0),
-                actions=actions,
+                actions=body.get("actions"),  # checked by AnswerFaults
             )
         except ValueError as err:
             raise _bad(str(err)) from None

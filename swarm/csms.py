@@ -76,7 +76,6 @@ RESTARTS = "restarts"
 FAULT_DELAYED = "faults.delayed"
 FAULT_CALLERRORS = "faults.callerror"
 FAULT_FRAMES = "faults.frames"  # followed by ".<kind>"
-MAX_DOWN = 3600.0  # seconds a restart may keep the CSMS down
 FRAMES_AT_ONCE = 64  # stray frames in flight at once
 CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 """Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
@@ -372,10 +371,11 @@ class Csms:
                         stats[RECEIVED_IGNORED] += 1
                     continue
                 if type(message) is ocppj.Call:
-                    if self.faults is None:  # the one check faults cost the hot path
+                    plan = self.faults
+                    if plan is None:  # the one check faults cost the hot path
                         await send(answer(connection, message))
                     else:
-                        await self._answer_faultily(connection, message)
+                        await self._answer_faultily(connection, message, plan)
                 elif type(message) is ocppj.CallResult:
                     stats[RECEIVED_RESULTS] += 1
                     connection.resolve(message)
@@ -441,8 +441,7 @@ class Csms:
         _check_positive("timeout", timeout)
         if rate is not None:
             _check_positive("rate", rate)
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-            raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+        faults.check_share(share)
         if charge_point_ids is None:
             connected = list(self.connections)
             count = max(1, round(share * len(connected))) if connected else 0
@@ -513,8 +512,7 @@ class Csms:
 
     def _targets(self, share: float, charge_point_ids: list[str] | None) -> list[ServerConnection]:
         """The connections of ``charge_point_ids`` still connected, or a random ``share``."""
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-            raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+        faults.check_share(share)
         if charge_point_ids is None:
             connected = list(self.connections)
             targets = random.sample(connected, round(share * len(connected)))
@@ -596,10 +594,7 @@ class Csms:
         then stays stopped). Raises ValueError for a bad argument, RuntimeError if the CSMS
         is not listening or restarting already.
         """
-        if isinstance(down, bool) or not isinstance(down, int | float):
-            raise ValueError(f"down must be a number of seconds, not {down!r}")
-        if not (0 <= down <= MAX_DOWN and math.isfinite(down)):
-            raise ValueError(f"down must be 0 to {MAX_DOWN:g} seconds, not {down!r}")
+        faults.check_seconds("down", down)
         _check_close_code(code)
         server = self._server
         if server is None:
@@ -635,9 +630,10 @@ class Csms:
         finally:
             self._restarting = False
 
-    async def _answer_faultily(self, connection: CsmsConnection, call: ocppj.Call) -> None:
-        plan = self.faults
-        if plan is None or not plan.hits(call.action):
+    async def _answer_faultily(
+        self, connection: CsmsConnection, call: ocppj.Call, plan: faults.AnswerFaults
+    ) -> None:
+        if not plan.hits(call.action):
             await connection.websocket.send(self._answer(connection, call))
             return
         if plan.callerror is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ ERROR_CODES = frozenset(
 """The error codes of OCPP-J 1.6 (section 4.2.3, table 7): what a CALLERROR may carry."""
 
 MAX_DELAY = 3600.0
-"""Longest delay of an answer, in seconds."""
+"""Longest delay of an answer, or time down of a restart, in seconds."""
 
 FAULT_DESCRIPTION = "fault injected by the CSMS"
 """The errorDescription of the CALLERRORs that :class:`AnswerFaults` make."""
@@ -89,23 +89,17 @@ class AnswerFaults:
     actions: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
-        delay = self.delay
-        if isinstance(delay, bool) or not isinstance(delay, int | float):
-            raise ValueError(f"delay must be a number of seconds, not {delay!r}")
-        if not (0 <= delay <= MAX_DELAY and math.isfinite(delay)):
-            raise ValueError(f"delay must be 0 to {MAX_DELAY:g} seconds, not {delay!r}")
+        check_seconds("delay", self.delay)
         if self.callerror is not None and self.callerror not in ERROR_CODES:
             raise ValueError(
                 f"callerror must be an OCPP-J 1.6 error code ({', '.join(sorted(ERROR_CODES))}),"
                 f" not {self.callerror!r}"
             )
-        share = self.share
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-            raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+        check_share(self.share)
         if self.actions is not None:
             # Any collection of names (a list from JSON), kept as a frozenset.
             if (
-                isinstance(self.actions, str | bytes)
+                isinstance(self.actions, str | bytes | Mapping)
                 or not isinstance(self.actions, Collection)
                 or not all(isinstance(action, str) and action for action in self.actions)
             ):
@@ -113,7 +107,7 @@ class AnswerFaults:
             if not self.actions:
                 raise ValueError("actions must name at least one action (leave it out for all)")
             object.__setattr__(self, "actions", frozenset(self.actions))
-        if not delay and self.callerror is None:
+        if not self.delay and self.callerror is None:
             raise ValueError("set a delay, a callerror or both")
 
     def hits(self, action: str) -> bool:
@@ -125,10 +119,26 @@ class AnswerFaults:
 
     def as_dict(self) -> dict[str, Any]:
         """The faults as JSON-ready data, as the control API takes them."""
-        data: dict[str, Any] = {"delay": self.delay, "callerror": self.callerror}
-        data["share"] = self.share
-        data["actions"] = sorted(self.actions) if self.actions is not None else None
-        return data
+        return {
+            "delay": self.delay,
+            "callerror": self.callerror,
+            "share": self.share,
+            "actions": sorted(self.actions) if self.actions is not None else None,
+        }
+
+
+def check_seconds(name: str, value: float) -> None:
+    """Raise ValueError unless ``value`` is a number of seconds from 0 to :data:`MAX_DELAY`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}")
+    if not (0 <= value <= MAX_DELAY and math.isfinite(value)):
+        raise ValueError(f"{name} must be 0 to {MAX_DELAY:g} seconds, not {value!r}")
+
+
+def check_share(share: float) -> None:
+    """Raise ValueError unless ``share`` is a number in (0, 1]."""
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValueError(f"share must be a number in (0, 1], not {share!r}")
 
 
 def check_frame(kind: str, size: int | None) -> None:

@@ -108,7 +108,8 @@ class Swarm:
     def __init__(self, environment: Environment, security: Security | None = None) -> None:
         self.environment = environment
         self.security = Security()
-        self._use(security or Security())
+        if security is not None:
+            self._use(security)
         self._refused_charge_point = False
         self.engine = Engine()
         self.serials = itertools.count(1)
