@@ -35,8 +35,10 @@ from swarm.security import (
     SecurityError,
     authorization,
     check_template,
+    client_context,
     expand,
     read_passwords,
+    server_context,
 )
 from tests.scripted import call_in, free_port, in_thread, run
 from tests.test_locust import LOCUST, LOCUST_RUN, ROOT, Child, child, finished
@@ -714,3 +716,13 @@ def test_a_worker_takes_the_security_options_of_its_master(pki: Pki) -> None:
     assert hand.returncode == 0, hand.stderr[-3000:]
     assert boss.returncode == 0, boss.stderr[-3000:]
     assert booted == 4, (booted, boss.stderr[-2000:], hand.stderr[-2000:])
+
+
+def test_a_ca_file_is_the_only_ca_trusted_on_either_side(pki: Pki) -> None:
+    """``--ca-file`` and the CSMS's ``--client-ca`` trust their CAs alone, not the system's too;
+    ``--insecure`` loads no CA at all."""
+    assert client_context(str(pki.ca)).cert_store_stats()["x509_ca"] == 1
+    assert client_context(insecure=True).cert_store_stats()["x509_ca"] == 0
+    server = server_context(str(pki.server_cert), str(pki.server_key), str(pki.ca))
+    assert server.cert_store_stats()["x509_ca"] == 1
+    assert server.verify_mode is ssl.CERT_REQUIRED
