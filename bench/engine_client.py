@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
-from swarm.charge_point import ChargePointConfig
 from swarm.engine import Engine
+from swarm.ocpp16.charge_point import ChargePointConfig
 
 
 def main() -> None:

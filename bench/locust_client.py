@@ -16,7 +16,7 @@ from locust.argument_parser import parse_options
 from locust.env import Environment
 
 from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
-from swarm.user import ChargePointUser, Swarm
+from swarm.locust.user import ChargePointUser, Swarm
 
 
 class BenchChargePoint(ChargePointUser):

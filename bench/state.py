@@ -30,8 +30,8 @@ from typing import Any
 import trustme
 
 from bench.measure import rss_kib
-from swarm.charge_point import ChargePoint, ChargePointConfig, Transaction, _Queued
-from swarm.security import Security, SecurityConfig
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig, Transaction, _Queued
+from swarm.protocol.security import Security, SecurityConfig
 
 
 def traced_bytes(make: Callable[[], Any], count: int) -> float:
@@ -85,7 +85,7 @@ def tls_contexts(kind: str, ca_file: str, count: int) -> tuple[float, float]:
     """KiB and ms per TLS context of ``kind`` (``one-ca`` or ``system``), measured in a fresh
     process: memory OpenSSL freed in this one would be reused, and hide the growth."""
     code = (
-        "import json, sys; from bench.state import resident; from swarm.security import"
+        "import json, sys; from bench.state import resident; from swarm.protocol.security import"
         " client_context as c; ca = sys.argv[2] if sys.argv[1] == 'one-ca' else None;"
         " print(json.dumps(resident(lambda: c(ca), int(sys.argv[3]))))"
     )

@@ -24,7 +24,7 @@ from locust import events
 from locust.env import Environment
 
 from swarm import ChargePointUser
-from swarm.options import WebUiGroup, seconds, share
+from swarm.locust.options import WebUiGroup, seconds, share
 from swarm.scenario import csms_control, defaults, drop_connections, every
 
 logger = logging.getLogger(__name__)

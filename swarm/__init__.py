@@ -7,7 +7,7 @@ def __getattr__(name: str):
     # The Locust user pulls in gevent; import it only when asked for, so that the protocol,
     # charge point and CSMS modules stay usable in plain asyncio processes.
     if name == "ChargePointUser":
-        from .user import ChargePointUser
+        from swarm.locust.user import ChargePointUser
 
         return ChargePointUser
     raise AttributeError(name)

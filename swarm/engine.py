@@ -21,9 +21,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from . import eventloop, ocppj
-from .charge_point import ChargePoint, ChargePointConfig, State
-from .rpc import Sample
+from swarm import eventloop
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.protocol import ocppj
+from swarm.protocol.samples import Sample
+from swarm.station.state import State
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from swarm import ocppj
+from swarm.protocol import ocppj
 
 Reply = Callable[[list[Any]], Awaitable[str | None]]  # a CALL frame -> the answer's text, or none
 

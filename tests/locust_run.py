@@ -40,7 +40,7 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.log import setup_logging
 
-from swarm.user import ChargePointUser, Swarm
+from swarm.locust.user import ChargePointUser, Swarm
 
 WATCHDOG_MARGIN = 25.0
 """Seconds past ``--seconds`` after which the watchdog ends the process."""

@@ -8,10 +8,12 @@ import time
 
 import pytest
 
-from swarm.charge_point import ChargePoint, ChargePointConfig, State, next_beat
 from swarm.csms import Csms, CsmsConfig
 from swarm.eventloop import loop_factory
-from swarm.rpc import OCPP, WEBSOCKET, OcppSession
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig, next_beat
+from swarm.protocol.rpc import OcppSession
+from swarm.protocol.samples import OCPP, WEBSOCKET
+from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
 
 FAST = ChargePointConfig(

@@ -9,10 +9,11 @@ import json
 
 import pytest
 
-from swarm import schemas
-from swarm.charge_point import ChargePoint, ChargePointConfig, State
 from swarm.csms import Csms, CsmsConfig
-from swarm.rpc import CSMS
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.protocol import schemas
+from swarm.protocol.samples import CSMS
+from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
 
 CONFIG = ChargePointConfig(authorize_interval=0, connectors=2, reconnect_min=0.1)

@@ -1,4 +1,4 @@
-"""swarm.configuration: OCPP 1.6 configuration keys, GetConfiguration and ChangeConfiguration."""
+"""swarm.ocpp16.configuration: OCPP 1.6 configuration keys, GetConfiguration and ChangeConfiguration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import pytest
 from ocpp.v16.enums import ConfigurationKey
 
-from swarm import schemas
-from swarm.configuration import STANDARD_KEYS, Configuration, KeySpec
+from swarm.ocpp16.configuration import STANDARD_KEYS, Configuration, KeySpec
+from swarm.protocol import schemas
 
 NAMES = [spec.name for spec in STANDARD_KEYS]
 READONLY = [spec.name for spec in STANDARD_KEYS if spec.readonly]

@@ -1,4 +1,4 @@
-"""swarm.control: the embedded CSMS's HTTP control API, in process and through the command line."""
+"""swarm.csms.control: the embedded CSMS's HTTP control API, in process and through the command line."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from swarm import control
-from swarm.csms import Csms, CsmsConfig, CsmsProcess
+from swarm.csms import Csms, CsmsConfig, CsmsProcess, control
 from tests.fleet import eventually, fleet, refuse, status
 from tests.scripted import run
 

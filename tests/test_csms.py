@@ -21,9 +21,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from swarm import ocppj, schemas
 from swarm.csms import Csms, CsmsConfig, CsmsProcess, NotConnectedError, main
-from swarm.schemas import CSMS_ACTIONS
+from swarm.protocol import ocppj, schemas
+from swarm.protocol.schemas import CSMS_ACTIONS
 from tests.fleet import fleet, never, refuse, status
 from tests.scripted import run
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from swarm.charge_point import ChargePointConfig
 from swarm.engine import Engine
 from swarm.eventloop import _asyncio_loop, loop_factory
+from swarm.ocpp16.charge_point import ChargePointConfig
 from tests.scripted import (
     BOOT_ACCEPTED,
     answer,

@@ -1,4 +1,4 @@
-"""swarm.faults and the embedded CSMS's faults on request, as plain asyncio with bare clients."""
+"""swarm.csms.faults and the embedded CSMS's faults on request, as plain asyncio with bare clients."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
-from swarm import faults, ocppj, schemas
-from swarm.csms import Csms, CsmsConfig
+from swarm.csms import Csms, CsmsConfig, faults
+from swarm.protocol import ocppj, schemas
 from tests.fleet import fleet
 from tests.scripted import run, until
 from tests.test_csms import call, charge_point, exchange

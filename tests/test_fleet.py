@@ -1,7 +1,7 @@
-"""swarm.fleet: the fleet's counts in one process, and their sum over a master's workers."""
+"""swarm.report.fleet: the fleet's counts in one process, and their sum over a master's workers."""
 
-from swarm.fleet import CONNECTED, STATES, FleetCounters, FleetStatus
-from swarm.rpc import CSMS, OCPP, WEBSOCKET, Sample, callerror_code
+from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET, Sample, callerror_code
+from swarm.report.fleet import CONNECTED, STATES, FleetCounters, FleetStatus
 
 
 def test_counters_count_callerrors_by_action_and_code_and_csms_calls_by_action():

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swarm import schemas
-from swarm.charge_point import ChargePointConfig, State
+from swarm.ocpp16.charge_point import ChargePointConfig
+from swarm.protocol import schemas
+from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import booted, command
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from swarm import ocppj
+from swarm.protocol import ocppj
 
 
 def test_frames_round_trip():

@@ -9,15 +9,15 @@ from dataclasses import replace
 
 import pytest
 
-from swarm.charge_point import (
+from swarm.ocpp16.charge_point import (
     QUEUE_LIMIT,
     ChargePoint,
     ChargePointConfig,
-    State,
     Transaction,
     _Queued,
 )
-from swarm.rpc import OCPP
+from swarm.protocol.samples import OCPP
+from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 
 OFFLINE = ChargePointConfig(

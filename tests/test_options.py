@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from swarm.options import add_arguments, config_from_options
+from swarm.locust.options import add_arguments, config_from_options
 
 
 def parse(*argv):

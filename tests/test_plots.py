@@ -1,4 +1,4 @@
-"""The pictures of a run folder (swarm.plots) and the command that redraws them (swarm.report)."""
+"""The pictures of a run folder (swarm.report.plots) and the command that redraws them (swarm.report)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm import plots
+from swarm.report import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from swarm import faults, ocppj
-from swarm.charge_point import ChargePoint, ChargePointConfig, State
-from swarm.csms import Csms, CsmsConfig, CsmsProcess
-from swarm.rpc import CSMS, OCPP, WEBSOCKET, Sample
+from swarm.csms import Csms, CsmsConfig, CsmsProcess, faults
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.protocol import ocppj
+from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET, Sample
+from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 from tests.test_locust import LOCUST_RUN, Child, child, finished
 

@@ -9,8 +9,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 
-from swarm import ocppj
-from swarm.rpc import CSMS, OCPP, WEBSOCKET, CallRejected, CallTimeout, InvalidAnswer, open_session
+from swarm.protocol import ocppj
+from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, open_session
+from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET
 from tests.scripted import answer, answer_everything, scripted_csms
 
 

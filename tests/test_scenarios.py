@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 import pytest
 
-from swarm import plots
+from swarm.report import plots
 from tests.scripted import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,10 +1,10 @@
-"""swarm.schemas: OCPP 1.6 schema validation and its OCPP-J error codes."""
+"""swarm.protocol.schemas: OCPP 1.6 schema validation and its OCPP-J error codes."""
 
 from __future__ import annotations
 
 import pytest
 
-from swarm import ocppj, schemas
+from swarm.protocol import ocppj, schemas
 
 
 def error_of(action: str, payload: dict, *, response: bool = False) -> ocppj.FrameError:

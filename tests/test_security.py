@@ -1,4 +1,4 @@
-"""OCPP 1.6 security profiles 1-3: swarm.security as plain functions, the embedded CSMS's side
+"""OCPP 1.6 security profiles 1-3: swarm.protocol.security as plain functions, the embedded CSMS's side
 in plain asyncio, and the swarm in Locust (subprocesses, as in tests/test_locust.py).
 
 Every certificate is made here by ``trustme``; nothing leaves loopback.
@@ -24,11 +24,18 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from websockets.exceptions import InvalidStatus
 
-from swarm import security
 from swarm.csms import Csms, CsmsConfig, main
-from swarm.options import MASK, PASSWORD_ENV, add_arguments, security_from_options, swarm_options
-from swarm.rpc import OcppSession, Sample, open_session
-from swarm.security import (
+from swarm.locust.options import (
+    MASK,
+    PASSWORD_ENV,
+    add_arguments,
+    security_from_options,
+    swarm_options,
+)
+from swarm.protocol import security
+from swarm.protocol.rpc import OcppSession, open_session
+from swarm.protocol.samples import Sample
+from swarm.protocol.security import (
     Passwords,
     Security,
     SecurityConfig,
@@ -99,7 +106,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
 
 
-# swarm.security as plain functions.
+# swarm.protocol.security as plain functions.
 
 
 @pytest.mark.parametrize("template", ["secret-{id}", "same-for-all", "{{braces}}-{id}-{id}"])
@@ -658,7 +665,7 @@ def test_the_web_ui_is_given_no_security_option() -> None:
     # What Locust's web UI puts in its page: each option's command-line value as its default.
     script = (
         "import json, sys\n"
-        "import swarm.user\n"
+        "import swarm.locust.user\n"
         "from locust.argument_parser import ui_extra_args_dict\n"
         "print(json.dumps(ui_extra_args_dict(sys.argv[1:])))\n"
     )

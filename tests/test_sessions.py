@@ -12,18 +12,18 @@ import time
 
 import pytest
 
-from swarm import schemas
-from swarm.charge_point import (
+from swarm.csms import Csms, CsmsConfig
+from swarm.ocpp16.charge_point import (
     _PEAK_TO_MEAN,
     DAY_PROFILE,
     ChargePoint,
     ChargePointConfig,
-    State,
     arrival_share,
     hour_of_day,
 )
-from swarm.csms import Csms, CsmsConfig
-from swarm.rpc import OCPP
+from swarm.protocol import schemas
+from swarm.protocol.samples import OCPP
+from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
 
 SESSIONS = ChargePointConfig(
@@ -243,7 +243,7 @@ def test_nothing_but_boot_before_accepted_even_with_sessions_due():
 
 
 def test_a_fault_stops_the_session_and_the_connector_recovers(monkeypatch):
-    monkeypatch.setattr("swarm.charge_point.FAULT_RECOVERY", 0.2)
+    monkeypatch.setattr("swarm.ocpp16.charge_point.FAULT_RECOVERY", 0.2)
     config = ChargePointConfig(
         authorize_interval=0,
         session_interval=0.05,

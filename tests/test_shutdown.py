@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
-from swarm.fleet import REPORT_KEY, FleetStatus
+from swarm.report.fleet import REPORT_KEY, FleetStatus
 from tests.scripted import Script, answer_everything, call_in, free_port, in_thread, scripted_csms
 from tests.test_locust import LOCUST, Child, child, finished
 from tests.unpatched import unpatched
@@ -30,7 +30,7 @@ from tests.unpatched import unpatched
 with unpatched():
     from locust.runners import STATE_MISSING, STATE_RUNNING, WorkerNode
 
-    from swarm.workers import Workers
+    from swarm.locust.workers import Workers
 
 RUN_FOLDER = (
     "locust_stats.csv",
@@ -132,7 +132,7 @@ def test_a_missing_worker_is_recorded_once_and_leaves_the_fleet(
     # Locust marks it missing and forgets its users; its last report still says what it held.
     runner.clients["w-b"].state = STATE_MISSING
     runner.clients["w-b"].user_classes_count = {}
-    with caplog.at_level("ERROR", logger="swarm.user"):
+    with caplog.at_level("ERROR", logger="swarm.locust.user"):
         workers.check()
         workers.check()
     assert workers.lost == [

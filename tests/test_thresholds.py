@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from swarm.thresholds import (
+from swarm.report.thresholds import (
     Outcome,
     Threshold,
     add_arguments,
@@ -283,7 +283,7 @@ def test_junit_report_parses_and_names_the_failed_threshold(tmp_path):
     }
     cases = suite.findall("testcase")
     assert [case.get("name") for case in cases] == [str(t) for t in thresholds]
-    assert {case.get("classname") for case in cases} == {"ocpp-swarm.thresholds"}
+    assert {case.get("classname") for case in cases} == {"ocpp-swarm.report.thresholds"}
     assert {case.get("time") for case in cases} == {"0"}
     failures = suite.findall("testcase/failure")
     assert [failure.get("message") for failure in failures] == [

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from swarm import ocppj, schemas
-from swarm.charge_point import ChargePoint, ChargePointConfig, State
-from swarm.options import config_from_options
-from swarm.rpc import OCPP, InvalidAnswer, open_session
+from swarm.locust.options import config_from_options
+from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.protocol import ocppj, schemas
+from swarm.protocol.rpc import InvalidAnswer, open_session
+from swarm.protocol.samples import OCPP
+from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
 from tests.test_options import parse
 

@@ -1,6 +1,6 @@
 """The web UI's "Charge points" tab: its rows, and the tab in a real ``locust`` web UI.
 
-Importing :mod:`swarm.webui` imports Locust, which would monkey-patch this process with gevent;
+Importing :mod:`swarm.locust.webui` imports Locust, which would monkey-patch this process with gevent;
 the other tests run plain asyncio here, so it is imported with ``LOCUST_SKIP_MONKEY_PATCH`` set
 (tests/unpatched.py) and the web UI itself runs in a subprocess.
 """
@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from swarm.fleet import STATES, FleetStatus
+from swarm.report.fleet import STATES, FleetStatus
 from tests.scripted import free_port
 from tests.test_locust import LOCUST, Child
 from tests.unpatched import unpatched
 
 with unpatched():
-    from swarm.webui import TAB, rows
+    from swarm.locust.webui import TAB, rows
 
 
 # Unit: the rows.

@@ -4,7 +4,7 @@ Importing ``locust`` patches the whole process; the other tests run plain asynci
 leaves the process alone while ``LOCUST_SKIP_MONKEY_PATCH`` is set, so imports go inside::
 
     with unpatched():
-        from swarm.webui import TAB, rows
+        from swarm.locust.webui import TAB, rows
 """
 
 from __future__ import annotations

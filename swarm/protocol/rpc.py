@@ -27,52 +27,25 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 
-from . import ocppj
+from swarm.protocol import ocppj
+
+from .samples import CALLERROR_PREFIX, CSMS, OCPP, WEBSOCKET, Sample, SampleSink
 
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for the CSMS's side of the close handshake when a charge point stops."""
 
-OCPP = "OCPP"
-"""Request type of charge-point-initiated round trips."""
-CSMS = "CSMS"
-"""Request type of CSMS-initiated calls the charge point handled."""
-WEBSOCKET = "WebSocket"
-"""Request type of connection events: connect time, lost connections, stray frames."""
-
-
-class Sample(NamedTuple):
-    """One measurement, in the shape of a Locust request."""
-
-    request_type: str
-    name: str
-    response_time: float
-    """Milliseconds."""
-    error: str | None = None
-
-
-SampleSink = Callable[[Sample], None]
-
 CallHandler = Callable[[str, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 """Answers a CSMS-initiated CALL: ``(action, payload) -> response payload``.
 
-Raise :class:`~swarm.ocppj.FrameError` to answer with a CALLERROR of its code.
+Raise :class:`~swarm.protocol.ocppj.FrameError` to answer with a CALLERROR of its code.
 """
 
 
 AnswerCheck = Callable[[str, dict[str, Any]], None]
 """Checks the payload of a CALLRESULT to a CALL of an action: ``(action, payload) -> None``.
 
-Raises :class:`~swarm.ocppj.FrameError`, with a fixed description, to refuse it.
+Raises :class:`~swarm.protocol.ocppj.FrameError`, with a fixed description, to refuse it.
 """
-
-
-CALLERROR_PREFIX = "CALLERROR "
-"""Start of the error text of a round trip answered with a CALLERROR; its code follows."""
-
-
-def callerror_code(error: str) -> str | None:
-    """The OCPP error code in a sample's error text, if a CALLERROR made it."""
-    return error[len(CALLERROR_PREFIX) :] if error.startswith(CALLERROR_PREFIX) else None
 
 
 class CallRejected(Exception):
@@ -219,7 +192,7 @@ class OcppSession:
 
         Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
         a valid CALLRESULT came back; ``check`` (else the session's ``check_answers``) may refuse
-        its payload by raising :class:`~swarm.ocppj.FrameError`, whose description must be a
+        its payload by raising :class:`~swarm.protocol.ocppj.FrameError`, whose description must be a
         fixed text: the sample's error is ``invalid answer: <description>``. Raises
         :class:`CallRejected`, :class:`CallTimeout`, :class:`InvalidAnswer` or
         :class:`~websockets.exceptions.ConnectionClosed`.

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .charge_point import ChargePointConfig
-from .security import SecurityConfig
+from swarm.ocpp16.charge_point import ChargePointConfig
+from swarm.protocol.security import SecurityConfig
 
 SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
@@ -222,7 +222,7 @@ def add_arguments(parser: Any) -> None:
 
 
 def add_security_arguments(parser: Any) -> None:
-    """Add the options of OCPP 1.6 security profiles 1 to 3 (see :mod:`swarm.security`).
+    """Add the options of OCPP 1.6 security profiles 1 to 3 (see :mod:`swarm.protocol.security`).
 
     None is in the web UI: its page would carry a password given on the command line as the
     field's default, and TLS contexts are built once, at start.
@@ -357,7 +357,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
 def security_from_options(options: Any) -> SecurityConfig:
     """The fleet's :class:`SecurityConfig` from Locust's parsed options.
 
-    Raises :class:`~swarm.security.SecurityError` (a ``ValueError``) naming the option.
+    Raises :class:`~swarm.protocol.security.SecurityError` (a ``ValueError``) naming the option.
     """
     return SecurityConfig(
         password=getattr(options, "password", "") or os.environ.get(PASSWORD_ENV) or None,

@@ -7,9 +7,9 @@ receives. It is built to stay out of the way of a load test: no per-message logg
 
 It also sends the CSMS's own calls: :meth:`Csms.call` to one charge point, :meth:`Csms.campaign`
 to many (a share of the fleet, at a given rate), and with ``--control-port`` the HTTP API in
-:mod:`swarm.control` does the same for a scenario from outside the process.
+:mod:`swarm.csms.control` does the same for a scenario from outside the process.
 
-On request it misbehaves, as a CSMS under load does (see :mod:`swarm.faults`): it answers late
+On request it misbehaves, as a CSMS under load does (see :mod:`swarm.csms.faults`): it answers late
 or with CALLERRORs (:meth:`Csms.set_faults`), sends malformed frames (:meth:`Csms.send_frames`),
 drops connections (:meth:`Csms.disconnect`) and restarts (:meth:`Csms.restart`).
 
@@ -49,8 +49,10 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 
-from swarm import control, eventloop, faults, ocppj, schemas
-from swarm.security import Passwords, server_context
+from swarm import eventloop
+from swarm.csms import control, faults
+from swarm.protocol import ocppj, schemas
+from swarm.protocol.security import Passwords, server_context
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ class Csms:
     injected faults as ``faults.delayed``, ``faults.callerror``, ``faults.frames.<kind>`` and
     ``restarts``.
 
-    ``faults`` holds the :class:`~swarm.faults.AnswerFaults` in force, or None: set it with
+    ``faults`` holds the :class:`~swarm.csms.faults.AnswerFaults` in force, or None: set it with
     :meth:`set_faults`.
     """
 
@@ -520,7 +522,7 @@ class Csms:
             targets = [id_ for id_ in dict.fromkeys(charge_point_ids) if id_ in self.connections]
         return [self.connections[id_].websocket for id_ in targets]
 
-    # Faults on request (see swarm.faults).
+    # Faults on request (see swarm.csms.faults).
 
     def set_faults(
         self,
@@ -563,7 +565,7 @@ class Csms:
         charge_point_ids: list[str] | None = None,
         size: int | None = None,
     ) -> int:
-        """Send one stray frame of ``kind`` (see :data:`swarm.faults.FRAME_KINDS`) to each of
+        """Send one stray frame of ``kind`` (see :data:`swarm.csms.faults.FRAME_KINDS`) to each of
         ``charge_point_ids`` still connected, or to a random ``share`` (0 < share <= 1) of
         the connected charge points; return how many it was sent to.
 
@@ -1125,7 +1127,3 @@ class CsmsProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

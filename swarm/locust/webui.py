@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, request
 from locust.web import WebUI
 
-from .fleet import FleetStatus
+from swarm.report.fleet import FleetStatus
 
 TAB = "charge-points"
 

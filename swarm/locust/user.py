@@ -7,7 +7,7 @@ options to Locust and hooks its events:
   code 2); on every process that runs users, start the :class:`~swarm.engine.Engine` and a
   greenlet that reports its samples to Locust in batches; on the process that holds the web UI
   or runs alone (the master, with workers), start the embedded CSMS when no ``--host`` is
-  given, open the run's folder (:mod:`swarm.results`) and add the web UI's fleet tab;
+  given, open the run's folder (:mod:`swarm.locust.results`) and add the web UI's fleet tab;
 - ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master,
   which sums those of the workers still connected and logs and records each one it loses;
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
@@ -33,15 +33,17 @@ from locust.runners import MasterRunner, WorkerRunner
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from . import limits, thresholds, webui
-from .charge_point import ChargePointConfig
-from .csms import CsmsProcess
-from .engine import Engine
-from .fleet import REPORT_KEY, FleetCounters, FleetStatus
-from .options import add_arguments, config_from_options, security_from_options
-from .results import RunFolder, without_credentials
-from .security import Security, SecurityConfig, SecurityError
-from .workers import WATCH_INTERVAL, Workers
+from swarm import limits
+from swarm.csms import CsmsProcess
+from swarm.engine import Engine
+from swarm.locust import webui
+from swarm.locust.options import add_arguments, config_from_options, security_from_options
+from swarm.locust.results import RunFolder, without_credentials
+from swarm.locust.workers import WATCH_INTERVAL, Workers
+from swarm.ocpp16.charge_point import ChargePointConfig
+from swarm.protocol.security import Security, SecurityConfig, SecurityError
+from swarm.report import thresholds
+from swarm.report.fleet import REPORT_KEY, FleetCounters, FleetStatus
 
 logger = logging.getLogger(__name__)
 

@@ -5,18 +5,17 @@ Usage::
     python -m swarm.report RUN_DIR [RUN_DIR ...]
 
 For example ``python -m swarm.report results/steady-20261124-101500``. It writes
-``latency.png`` and ``fleet.png`` into each folder (see :mod:`swarm.plots`) and prints their
+``latency.png`` and ``fleet.png`` into each folder (see :mod:`swarm.report.plots`) and prints their
 paths. A folder that doesn't exist is an error (exit code 2) and nothing is drawn.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from swarm import plots
+from swarm.report import plots
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +34,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in plots.render(run_dir):
             print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

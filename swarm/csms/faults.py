@@ -1,6 +1,6 @@
 """Faults the embedded CSMS injects on request: a failing CSMS to load-test the swarm against.
 
-Two kinds, both driven by :class:`swarm.csms.Csms` (and its control API, :mod:`swarm.control`):
+Two kinds, both driven by :class:`swarm.csms.Csms` (and its control API, :mod:`swarm.csms.control`):
 
 - :class:`AnswerFaults`: how the CSMS answers charge-point-initiated CALLs while it misbehaves:
   late (``delay``), with a CALLERROR (``callerror``), or both, for a ``share`` of the CALLs of
@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from swarm import ocppj
+from swarm.protocol import ocppj
 
 ERROR_CODES = frozenset(
     {

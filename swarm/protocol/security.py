@@ -32,7 +32,7 @@ from websockets.headers import build_authorization_basic
 PLACEHOLDER = "id"
 """The one field a template may hold: ``{id}``, replaced by the charge point id."""
 
-HANDSHAKE_LOGGER = logging.getLogger("swarm.security.handshake")
+HANDSHAKE_LOGGER = logging.getLogger("swarm.protocol.security.handshake")
 """The logger of connections that send a password: websockets logs every header of the opening
 handshake at DEBUG, ``Authorization`` too, so this one is held at INFO."""
 HANDSHAKE_LOGGER.setLevel(logging.INFO)

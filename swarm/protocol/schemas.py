@@ -1,7 +1,7 @@
 """OCPP 1.6 payload validation against the JSON schemas the ``ocpp`` package ships.
 
 :func:`validate` checks a CALL's payload (or, with ``response=True``, a CALLRESULT's) and raises
-:class:`swarm.ocppj.FrameError` with the OCPP 1.6J error code a CALLERROR answering it carries.
+:class:`swarm.protocol.ocppj.FrameError` with the OCPP 1.6J error code a CALLERROR answering it carries.
 :func:`check_answer` checks a CALLRESULT the same way, with a description fit to count by.
 """
 
@@ -16,7 +16,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 from ocpp.messages import get_validator
 
-from swarm import ocppj
+from swarm.protocol import ocppj
 
 OCPP_VERSION = "1.6"
 
@@ -79,7 +79,7 @@ _validators: dict[int, dict[str, Draft4Validator]] = {ocppj.CALL: {}, ocppj.CALL
 def validate(action: str, payload: dict[str, Any], *, response: bool = False) -> None:
     """Check ``payload`` against the OCPP 1.6 schema of ``action``'s request (or response).
 
-    Raises :class:`~swarm.ocppj.FrameError` (with no ``unique_id``): NotImplemented for an
+    Raises :class:`~swarm.protocol.ocppj.FrameError` (with no ``unique_id``): NotImplemented for an
     action without a schema, else the OCPP 1.6J code of the first violation.
     """
     error = _violation(action, payload, response)

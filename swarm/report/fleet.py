@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .charge_point import State
-from .rpc import CSMS, OCPP, Sample, callerror_code
+from swarm.protocol.samples import CSMS, OCPP, Sample, callerror_code
+from swarm.station.state import State
 
 STATES = tuple(state.value for state in State if state is not State.STOPPED)
 """The states a fleet overview shows; ``stopped`` charge points are gone from the fleet."""

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fleet import CONNECTED
+from swarm.report.fleet import CONNECTED
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import logging
 import math
 import random
@@ -39,38 +38,24 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
-from . import __version__, ocppj, schemas
-from .configuration import Configuration
-from .rpc import (
-    WEBSOCKET,
+from swarm import __version__
+from swarm.ocpp16.configuration import Configuration
+from swarm.protocol import ocppj, schemas
+from swarm.protocol.rpc import (
     CallRejected,
     CallTimeout,
     InvalidAnswer,
     OcppSession,
-    Sample,
-    SampleSink,
     describe_close,
     open_session,
 )
-from .schemas import CSMS_ACTIONS
+from swarm.protocol.samples import WEBSOCKET, Sample, SampleSink
+from swarm.protocol.schemas import CSMS_ACTIONS
+from swarm.station.state import State
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class State(enum.Enum):
-    """Where a charge point is in its life; what a fleet overview counts."""
-
-    CONNECTING = "connecting"
-    BOOTING = "booting"
-    PENDING = "pending"
-    REJECTED = "rejected"
-    ACCEPTED = "accepted"
-    BOOT_FAILED = "boot failed"
-    """The boot was answered with a CALLERROR or an invalid answer, or not at all."""
-    OFFLINE = "offline"
-    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)

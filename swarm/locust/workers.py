@@ -9,7 +9,7 @@ from typing import Any
 import gevent
 from locust.runners import STATE_MISSING, MasterRunner
 
-from .fleet import REPORT_KEY, FleetStatus
+from swarm.report.fleet import REPORT_KEY, FleetStatus
 
 logger = logging.getLogger(__name__)
 

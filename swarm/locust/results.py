@@ -7,7 +7,7 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   ``locust_exceptions.csv``: Locust's CSV, whether or not ``--csv`` asks for another copy;
 - ``report.html``: Locust's HTML report, unless ``--html`` names another file (written here
   on SIGTERM, where Locust quits without one);
-- ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.fleet`);
+- ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.report.fleet`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
   ended, before its users stopped), CALLERRORs and CSMS calls, the workers a master lost,
   the thresholds' outcomes;
@@ -34,9 +34,9 @@ from locust import stats as locust_stats
 from locust.env import Environment
 from locust.html import get_html_report, process_html_filename
 
-from . import plots, thresholds
-from .fleet import STATES, FleetStatus
-from .options import swarm_options
+from swarm.locust.options import swarm_options
+from swarm.report import plots, thresholds
+from swarm.report.fleet import STATES, FleetStatus
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class RunFolder:
         self.fleet = fleet
         self.checks = list(checks)
         self.workers_lost = workers_lost
-        """The workers a master lost, as they are lost (see :class:`swarm.workers.Workers`)."""
+        """The workers a master lost, as they are lost (see :class:`swarm.locust.workers.Workers`)."""
         self.started = datetime.now(UTC)
         self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
         self._at_stop: FleetStatus | None = None

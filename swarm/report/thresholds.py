@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .rpc import CSMS, OCPP, WEBSOCKET
+from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process with gevent
     from locust.stats import RequestStats, StatsEntry
@@ -30,7 +30,7 @@ REQUEST_TYPES = (OCPP, CSMS, WEBSOCKET)
 AGGREGATED = "Aggregated"
 """Name of all requests together, as Locust's reports call them."""
 
-JUNIT_CLASSNAME = "ocpp-swarm.thresholds"
+JUNIT_CLASSNAME = "ocpp-swarm.report.thresholds"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,39 @@
+"""What the swarm measures: one :class:`Sample` per round trip or connection event, in the shape
+of a Locust request, and the request types and error texts they carry.
+
+Reporting reads these without loading the protocol's I/O (websockets): keep this module plain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+OCPP = "OCPP"
+"""Request type of charge-point-initiated round trips."""
+CSMS = "CSMS"
+"""Request type of CSMS-initiated calls the charge point handled."""
+WEBSOCKET = "WebSocket"
+"""Request type of connection events: connect time, lost connections, stray frames."""
+
+
+class Sample(NamedTuple):
+    """One measurement, in the shape of a Locust request."""
+
+    request_type: str
+    name: str
+    response_time: float
+    """Milliseconds."""
+    error: str | None = None
+
+
+SampleSink = Callable[[Sample], None]
+
+
+CALLERROR_PREFIX = "CALLERROR "
+"""Start of the error text of a round trip answered with a CALLERROR; its code follows."""
+
+
+def callerror_code(error: str) -> str | None:
+    """The OCPP error code in a sample's error text, if a CALLERROR made it."""
+    return error[len(CALLERROR_PREFIX) :] if error.startswith(CALLERROR_PREFIX) else None
