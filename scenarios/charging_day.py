@@ -5,9 +5,9 @@
 
 Each charge point (two connectors) sees EVs arrive over a day squeezed into --day-length
 seconds: few at night, a morning peak around 8 h, an evening peak around 18 h (the weekday of
-swarm.ocpp16.charge_point.DAY_PROFILE), one every --session-interval seconds on average. Each session
-authorizes, starts a transaction, sends MeterValues every --meter-interval seconds, and stops
-after --session-duration seconds on average; statuses go Preparing, Charging, Finishing,
+swarm.station.arrivals.DAY_PROFILE), one every --session-interval seconds on average. Each
+session authorizes, starts a transaction, sends MeterValues every --meter-interval seconds, and
+stops after --session-duration seconds on average; statuses go Preparing, Charging, Finishing,
 Available around it. The transaction messages' latency follows the day's load in latency.png,
 and the charging line of fleet.png shows the day's shape.
 """

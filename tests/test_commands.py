@@ -11,7 +11,7 @@ import pytest
 
 from swarm.csms import Csms, CsmsConfig
 from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
-from swarm.protocol import schemas
+from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol.samples import CSMS
 from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
@@ -42,7 +42,7 @@ async def command(script, action, payload, unique_id="c1"):
     await until(lambda: answers())
     frame = answers()[0]
     if frame[0] == 3:
-        schemas.validate(action, frame[2], response=True)
+        OCPP16.schemas.validate(action, frame[2], response=True)
         return frame[2]
     return frame
 
@@ -52,7 +52,7 @@ def test_statuses_of_every_connector_follow_the_boot():
         async with booted() as (_, script, _samples):
             statuses = [f[3] for f in script.calls("StatusNotification")]
         for payload in statuses:
-            schemas.validate("StatusNotification", payload)
+            OCPP16.schemas.validate("StatusNotification", payload)
         assert [(s["connectorId"], s["status"]) for s in statuses] == [
             (0, "Available"),
             (1, "Available"),
@@ -128,7 +128,7 @@ def test_trigger_message_answers_first_then_sends(message, sent):
         calls = [f for f in after if f[0] == 2]
         assert [f[2] for f in calls] == sent
         for frame in calls:
-            schemas.validate(frame[2], frame[3])
+            OCPP16.schemas.validate(frame[2], frame[3])
 
     run(main())
 

@@ -1,4 +1,4 @@
-"""swarm.ocpp16.configuration: OCPP 1.6 configuration keys, GetConfiguration and ChangeConfiguration."""
+"""swarm.ocpp16.configuration: 1.6 configuration keys, GetConfiguration and ChangeConfiguration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from ocpp.v16.enums import ConfigurationKey
 
 from swarm.ocpp16.configuration import STANDARD_KEYS, Configuration, KeySpec
-from swarm.protocol import schemas
+from swarm.ocpp16.dialect import OCPP16
 
 NAMES = [spec.name for spec in STANDARD_KEYS]
 READONLY = [spec.name for spec in STANDARD_KEYS if spec.readonly]
@@ -20,17 +20,17 @@ ELEVEN_MEASURANDS = [
 
 
 def get(config: Configuration, payload: dict[str, Any]) -> dict[str, Any]:
-    schemas.validate("GetConfiguration", payload)
+    OCPP16.schemas.validate("GetConfiguration", payload)
     answer = config.get_configuration(payload)
-    schemas.validate("GetConfiguration", answer, response=True)
+    OCPP16.schemas.validate("GetConfiguration", answer, response=True)
     return answer
 
 
 def change(config: Configuration, key: str, value: str) -> tuple[str, str | None]:
     payload = {"key": key, "value": value}
-    schemas.validate("ChangeConfiguration", payload)
+    OCPP16.schemas.validate("ChangeConfiguration", payload)
     answer, changed = config.change_configuration(payload)
-    schemas.validate("ChangeConfiguration", answer, response=True)
+    OCPP16.schemas.validate("ChangeConfiguration", answer, response=True)
     return answer["status"], changed
 
 

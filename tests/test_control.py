@@ -1,4 +1,4 @@
-"""swarm.csms.control: the embedded CSMS's HTTP control API, in process and through the command line."""
+"""swarm.csms.control: the embedded CSMS's HTTP control API, in process and from the CLI."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from swarm.csms import Csms, CsmsConfig, CsmsProcess, NotConnectedError, main
-from swarm.protocol import ocppj, schemas
-from swarm.protocol.schemas import CSMS_ACTIONS
+from swarm.ocpp16.dialect import CSMS_ACTIONS, OCPP16
+from swarm.protocol import ocppj
 from tests.fleet import fleet, never, refuse, status
 from tests.scripted import run
 
@@ -199,15 +199,15 @@ def test_every_response_validates_against_the_16_response_schema() -> None:
     async def body() -> None:
         async with Csms(CsmsConfig(port=0, boot="pending")) as csms, charge_point(csms.url) as ws:
             for i, (action, payload) in enumerate(EXAMPLES.items()):
-                schemas.validate(action, payload)  # the example itself is valid
+                OCPP16.schemas.validate(action, payload)  # the example itself is valid
                 reply = await call(ws, action, payload, f"uid-{i}")
                 assert isinstance(reply, dict), reply
-                schemas.validate(action, reply, response=True)
+                OCPP16.schemas.validate(action, reply, response=True)
             # The other branches: an Accepted boot, a stop without idTag, a rejected tag.
             reply = await call(ws, "BootNotification", EXAMPLES["BootNotification"])
-            schemas.validate("BootNotification", reply, response=True)
+            OCPP16.schemas.validate("BootNotification", reply, response=True)
             stop = {k: v for k, v in EXAMPLES["StopTransaction"].items() if k != "idTag"}
-            schemas.validate(
+            OCPP16.schemas.validate(
                 "StopTransaction", await call(ws, "StopTransaction", stop), response=True
             )
             assert csms.stats["Heartbeat"] == 1

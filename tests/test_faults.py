@@ -1,4 +1,4 @@
-"""swarm.csms.faults and the embedded CSMS's faults on request, as plain asyncio with bare clients."""
+"""swarm.csms.faults and the embedded CSMS's faults on request, plain asyncio with bare clients."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from swarm.csms import Csms, CsmsConfig, faults
-from swarm.protocol import ocppj, schemas
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol import ocppj
 from tests.fleet import fleet
 from tests.scripted import run, until
 from tests.test_csms import call, charge_point, exchange
@@ -79,7 +80,7 @@ def test_stray_frames_are_what_their_kind_says(kind: str) -> None:
     elif kind == "invalid-payload":
         assert parsed[0::2] == [2, "Reset"]
         with pytest.raises(ocppj.FrameError) as info:
-            schemas.validate("Reset", parsed[3])
+            OCPP16.schemas.validate("Reset", parsed[3])
         assert info.value.code == ocppj.PROPERTY_CONSTRAINT_VIOLATION
     else:
         assert kind == "huge"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from swarm.ocpp16.charge_point import ChargePointConfig
-from swarm.protocol import schemas
+from swarm.ocpp16.dialect import OCPP16
 from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import booted, command
@@ -22,7 +22,7 @@ PAST = "2020-01-01T00:00:00Z"
 def statuses(script, action):
     frames = script.calls(action)
     for frame in frames:
-        schemas.validate(action, frame[3])
+        OCPP16.schemas.validate(action, frame[3])
     return [frame[3]["status"] for frame in frames]
 
 

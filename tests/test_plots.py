@@ -1,4 +1,4 @@
-"""The pictures of a run folder (swarm.report.plots) and the command that redraws them (swarm.report)."""
+"""A run folder's pictures (swarm.report.plots), and python -m swarm.report that redraws them."""
 
 from __future__ import annotations
 

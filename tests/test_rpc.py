@@ -9,6 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 
+from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, open_session
 from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET
@@ -21,7 +22,9 @@ def run(coroutine):
 
 async def session_to(url, samples, **kwargs):
     kwargs.setdefault("call_timeout", 5.0)
-    return await open_session(url + "/CP-1", samples.append, connect_timeout=5.0, **kwargs)
+    return await open_session(
+        url + "/CP-1", samples.append, dialect=OCPP16, connect_timeout=5.0, **kwargs
+    )
 
 
 def test_round_trip_is_one_sample_timed_from_send_to_answer():
@@ -380,7 +383,11 @@ def test_refused_connect_is_a_failure_with_a_fixed_text():
         samples = []
         with pytest.raises(OSError):
             await open_session(
-                "ws://127.0.0.1:9/CP-1", samples.append, call_timeout=1, connect_timeout=2
+                "ws://127.0.0.1:9/CP-1",
+                samples.append,
+                dialect=OCPP16,
+                call_timeout=1,
+                connect_timeout=2,
             )
         assert samples[0].name == "connect"
         # Without the address asyncio puts in it: one row in Locust for every refused connect.

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from swarm.protocol import ocppj, schemas
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol import ocppj
 
 
 def error_of(action: str, payload: dict, *, response: bool = False) -> ocppj.FrameError:
     with pytest.raises(ocppj.FrameError) as info:
-        schemas.validate(action, payload, response=response)
+        OCPP16.schemas.validate(action, payload, response=response)
     return info.value
 
 
 def test_valid_request_and_response_pass() -> None:
-    schemas.validate("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
-    schemas.validate("Heartbeat", {})
-    schemas.validate("Heartbeat", {"currentTime": "2024-01-01T00:00:00Z"}, response=True)
-    schemas.validate("SignCertificate", {"status": "Accepted"}, response=True)  # uses a $ref
+    OCPP16.schemas.validate("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    OCPP16.schemas.validate("Heartbeat", {})
+    OCPP16.schemas.validate("Heartbeat", {"currentTime": "2024-01-01T00:00:00Z"}, response=True)
+    OCPP16.schemas.validate("SignCertificate", {"status": "Accepted"}, response=True)  # uses a $ref
 
 
 def test_request_and_response_schemas_differ() -> None:
@@ -87,7 +88,7 @@ def test_multiple_of_tenths_is_checked_in_decimal() -> None:
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
         },
     }
-    schemas.validate("RemoteStartTransaction", {"idTag": "T", "chargingProfile": profile})
+    OCPP16.schemas.validate("RemoteStartTransaction", {"idTag": "T", "chargingProfile": profile})
     profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 21.45
     error = error_of("RemoteStartTransaction", {"idTag": "T", "chargingProfile": profile})
     assert error.code == ocppj.PROPERTY_CONSTRAINT_VIOLATION

@@ -1,5 +1,5 @@
-"""OCPP 1.6 security profiles 1-3: swarm.protocol.security as plain functions, the embedded CSMS's side
-in plain asyncio, and the swarm in Locust (subprocesses, as in tests/test_locust.py).
+"""OCPP 1.6 security profiles 1-3: swarm.protocol.security as plain functions, the embedded
+CSMS's side in plain asyncio, and the swarm in Locust (subprocesses, as in tests/test_locust.py).
 
 Every certificate is made here by ``trustme``; nothing leaves loopback.
 """
@@ -32,6 +32,7 @@ from swarm.locust.options import (
     security_from_options,
     swarm_options,
 )
+from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import security
 from swarm.protocol.rpc import OcppSession, open_session
 from swarm.protocol.samples import Sample
@@ -311,6 +312,7 @@ async def connect(url: str, charge_point_id: str, fleet: Security) -> tuple[Ocpp
     session = await open_session(
         f"{url}/{charge_point_id}",
         samples.append,
+        dialect=OCPP16,
         call_timeout=5,
         connect_timeout=5,
         **fleet.fleet_options(secure),
@@ -371,6 +373,7 @@ def test_profile_1_the_user_name_must_be_the_charge_point_id_of_the_url() -> Non
                 await open_session(
                     f"{csms.url}/CP-1",
                     lambda sample: None,
+                    dialect=OCPP16,
                     call_timeout=5,
                     connect_timeout=5,
                     # CP-2's own, right password, on CP-1's URL.

@@ -21,7 +21,7 @@ from swarm.ocpp16.charge_point import (
     arrival_share,
     hour_of_day,
 )
-from swarm.protocol import schemas
+from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol.samples import OCPP
 from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
@@ -75,7 +75,7 @@ def test_a_session_keeps_the_state_machine_and_its_energy_only_grows():
     open_by_connector = {}
     energy = {}
     for _, _, action, payload in calls:
-        schemas.validate(action, payload)
+        OCPP16.schemas.validate(action, payload)
         if action == "StartTransaction":
             connector = payload["connectorId"]
             assert connector not in open_by_connector, "a second Start on a busy connector"
@@ -151,7 +151,7 @@ def test_remote_start_and_stop():
         action = {"s1": "RemoteStartTransaction", "s2": "RemoteStartTransaction"}.get(
             key, "RemoteStopTransaction"
         )
-        schemas.validate(action, payload, response=True)
+        OCPP16.schemas.validate(action, payload, response=True)
     (start,) = [p for _, _, a, p in script.calls() if a == "StartTransaction"]
     assert start["idTag"] == "REMOTE-1"
     (stop,) = [p for _, _, a, p in script.calls() if a == "StopTransaction"]

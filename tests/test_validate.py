@@ -10,7 +10,8 @@ import pytest
 
 from swarm.locust.options import config_from_options
 from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
-from swarm.protocol import ocppj, schemas
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol import ocppj
 from swarm.protocol.rpc import InvalidAnswer, open_session
 from swarm.protocol.samples import OCPP
 from swarm.station.state import State
@@ -123,9 +124,10 @@ def test_error_texts_name_nothing_from_the_payload():
             session = await open_session(
                 url + "/CP-1",
                 samples.append,
+                dialect=OCPP16,
                 call_timeout=2,
                 connect_timeout=2,
-                check_answers=schemas.check_answer,
+                check_answers=OCPP16.schemas.check_answer,
             )
             await session.call(
                 "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}
@@ -171,16 +173,16 @@ def test_the_option():
 
 
 def test_check_answer_is_validate_with_bounded_texts():
-    schemas.check_answer("Heartbeat", {"currentTime": "2026-01-01T00:00:00Z"})
+    OCPP16.schemas.check_answer("Heartbeat", {"currentTime": "2026-01-01T00:00:00Z"})
     with pytest.raises(ocppj.FrameError) as info:
-        schemas.check_answer("Heartbeat", {"currentTime": 5})
+        OCPP16.schemas.check_answer("Heartbeat", {"currentTime": 5})
     assert info.value.code == ocppj.TYPE_CONSTRAINT_VIOLATION
     with pytest.raises(ocppj.FrameError) as info:
-        schemas.check_answer("StatusNotification", {"secret": 1})
+        OCPP16.schemas.check_answer("StatusNotification", {"secret": 1})
     assert info.value.code == ocppj.FORMATION_VIOLATION
     assert "secret" not in info.value.description
     with pytest.raises(ocppj.FrameError) as info:
-        schemas.validate("StatusNotification", {"secret": 1}, response=True)
+        OCPP16.schemas.validate("StatusNotification", {"secret": 1}, response=True)
     assert "secret" in info.value.description  # a CALLERROR's description may name it
 
 
@@ -191,9 +193,10 @@ def test_a_call_s_own_check_stands_in_for_the_session_s():
             session = await open_session(
                 url + "/CP-1",
                 samples.append,
+                dialect=OCPP16,
                 call_timeout=2,
                 connect_timeout=2,
-                check_answers=schemas.check_answer,
+                check_answers=OCPP16.schemas.check_answer,
             )
             assert await session.call("Heartbeat", {}, check=lambda payload: None)
             with pytest.raises(InvalidAnswer):

@@ -1,8 +1,8 @@
 """The web UI's "Charge points" tab: its rows, and the tab in a real ``locust`` web UI.
 
-Importing :mod:`swarm.locust.webui` imports Locust, which would monkey-patch this process with gevent;
-the other tests run plain asyncio here, so it is imported with ``LOCUST_SKIP_MONKEY_PATCH`` set
-(tests/unpatched.py) and the web UI itself runs in a subprocess.
+Importing :mod:`swarm.locust.webui` imports Locust, which would monkey-patch this process with
+gevent; the other tests run plain asyncio here, so it is imported with
+``LOCUST_SKIP_MONKEY_PATCH`` set (tests/unpatched.py) and the web UI itself runs in a subprocess.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ per connection; every answer is JSON::
     POST /disconnects    {"share": 0.5  or  "charge_points": [...], "code": 1001}
                          -> {"closed": n}: connections closed by the CSMS
 
-Faults on request (see :mod:`swarm.csms.faults`), to see how the swarm fares against a failing CSMS::
+Faults on request (see :mod:`swarm.csms.faults`), to see how the swarm fares against a failing
+CSMS::
 
     POST   /faults       {"delay": 2.5, "callerror": "InternalError", "share": 0.5,
                           "actions": ["Heartbeat"]}

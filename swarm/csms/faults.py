@@ -20,23 +20,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from swarm.ocpp16.dialect import ERROR_CODES
 from swarm.protocol import ocppj
-
-ERROR_CODES = frozenset(
-    {
-        ocppj.NOT_IMPLEMENTED,
-        ocppj.NOT_SUPPORTED,
-        ocppj.INTERNAL_ERROR,
-        ocppj.PROTOCOL_ERROR,
-        ocppj.SECURITY_ERROR,
-        ocppj.FORMATION_VIOLATION,
-        ocppj.PROPERTY_CONSTRAINT_VIOLATION,
-        ocppj.OCCURENCE_CONSTRAINT_VIOLATION,
-        ocppj.TYPE_CONSTRAINT_VIOLATION,
-        ocppj.GENERIC_ERROR,
-    }
-)
-"""The error codes of OCPP-J 1.6 (section 4.2.3, table 7): what a CALLERROR may carry."""
 
 MAX_DELAY = 3600.0
 """Longest delay of an answer, or time down of a restart, in seconds."""

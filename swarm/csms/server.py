@@ -51,7 +51,8 @@ from websockets.http11 import Request, Response
 
 from swarm import eventloop
 from swarm.csms import control, faults
-from swarm.protocol import ocppj, schemas
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol import ocppj
 from swarm.protocol.security import Passwords, server_context
 
 logger = logging.getLogger(__name__)
@@ -259,7 +260,9 @@ class Csms:
             self._serve_connection,
             config.host,
             port,
-            subprotocols=[ocppj.SUBPROTOCOL],  # websockets refuses clients without it with HTTP 400
+            subprotocols=[
+                OCPP16.subprotocol
+            ],  # websockets refuses clients without it with HTTP 400
             process_request=(
                 self._authenticate if config.passwords.enabled or config.client_ca else _check_path
             ),
@@ -383,7 +386,7 @@ class Csms:
                     connection.resolve(message)
                 else:
                     stats[RECEIVED_ERRORS] += 1
-                    code = message.code if message.code in faults.ERROR_CODES else "other"
+                    code = message.code if message.code in OCPP16.error_codes else "other"
                     stats[f"{RECEIVED_ERRORS}.{code}"] += 1
                     connection.resolve(message)
         except ConnectionClosed:
@@ -703,7 +706,7 @@ class Csms:
         handler = self._handlers.get(action)
         if handler is None:
             self.stats[SENT_ERRORS] += 1
-            if action in schemas.CSMS_ACTIONS:
+            if action in OCPP16.csms_actions:
                 return ocppj.error_frame(
                     call.unique_id, ocppj.NOT_SUPPORTED, f"{action} is sent by a CSMS, not to one"
                 )
@@ -713,7 +716,7 @@ class Csms:
         self.stats[action] += 1
         if self.config.validate:
             try:
-                schemas.validate(action, call.payload)
+                OCPP16.schemas.validate(action, call.payload)
             except ocppj.FrameError as err:
                 self.stats[SENT_ERRORS] += 1
                 return ocppj.error_frame(call.unique_id, err.code, err.description)
@@ -779,12 +782,12 @@ class Csms:
 
 def _check_request(action: str, payload: dict[str, Any]) -> None:
     """Raise ValueError unless ``action`` is a CSMS's to send and ``payload`` fits its schema."""
-    if not isinstance(action, str) or action not in schemas.CSMS_ACTIONS:
+    if not isinstance(action, str) or action not in OCPP16.csms_actions:
         raise ValueError(f"{action!r} is not an OCPP 1.6 call a CSMS sends")
     if not isinstance(payload, dict):
         raise ValueError(f"the payload of {action} must be an object, not {type(payload).__name__}")
     try:
-        schemas.validate(action, payload)
+        OCPP16.schemas.validate(action, payload)
     except ocppj.FrameError as err:
         raise ValueError(f"invalid {action} payload: {err.description}") from None
 

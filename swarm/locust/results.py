@@ -87,7 +87,7 @@ class RunFolder:
         self.fleet = fleet
         self.checks = list(checks)
         self.workers_lost = workers_lost
-        """The workers a master lost, as they are lost (see :class:`swarm.locust.workers.Workers`)."""
+        """The workers a master lost, as they are lost (see :class:`.workers.Workers`)."""
         self.started = datetime.now(UTC)
         self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
         self._at_stop: FleetStatus | None = None

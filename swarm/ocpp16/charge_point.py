@@ -40,7 +40,8 @@ from websockets.exceptions import ConnectionClosed
 
 from swarm import __version__
 from swarm.ocpp16.configuration import Configuration
-from swarm.protocol import ocppj, schemas
+from swarm.ocpp16.dialect import CSMS_ACTIONS, OCPP16
+from swarm.protocol import ocppj
 from swarm.protocol.rpc import (
     CallRejected,
     CallTimeout,
@@ -50,7 +51,6 @@ from swarm.protocol.rpc import (
     open_session,
 )
 from swarm.protocol.samples import WEBSOCKET, Sample, SampleSink
-from swarm.protocol.schemas import CSMS_ACTIONS
 from swarm.station.state import State
 
 logger = logging.getLogger(__name__)
@@ -361,10 +361,13 @@ class ChargePoint:
                         open_session(
                             self.url,
                             self.sink,
+                            dialect=OCPP16,
                             call_timeout=self.config.call_timeout,
                             connect_timeout=self.config.connect_timeout,
                             handler=self.handle_call,
-                            check_answers=schemas.check_answer if self.config.validate else None,
+                            check_answers=OCPP16.schemas.check_answer
+                            if self.config.validate
+                            else None,
                             **self.config.connect_options,
                         )
                     )
@@ -973,7 +976,9 @@ class ChargePoint:
             payload["messageId"] = message_id
         if data is not None:
             payload["data"] = data
-        schemas.validate("DataTransfer", payload)  # a bad one is the scenario's error, at once
+        OCPP16.schemas.validate(
+            "DataTransfer", payload
+        )  # a bad one is the scenario's error, at once
         self._requests.append(("DataTransfer", payload))
         if self._session is not None and self.state is State.ACCEPTED:
             self._session.wake()
@@ -988,7 +993,7 @@ class ChargePoint:
             if action in CSMS_ACTIONS:
                 raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
             raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, "not an OCPP 1.6 action")
-        schemas.validate(action, payload)
+        OCPP16.schemas.validate(action, payload)
         return handler(self, payload)
 
     def _on_get_configuration(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -1322,7 +1327,7 @@ def _id_status(answer: dict[str, Any] | None) -> str | None:
 
 
 def _response_check(action: str) -> Callable[[dict[str, Any]], None]:
-    return lambda payload: schemas.check_answer(action, payload)
+    return lambda payload: OCPP16.schemas.check_answer(action, payload)
 
 
 def _now() -> str:

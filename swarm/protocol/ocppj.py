@@ -1,4 +1,4 @@
-"""OCPP-J framing: the JSON arrays that carry OCPP 1.6 over WebSocket, without I/O.
+"""OCPP-J framing: the JSON arrays that carry OCPP over WebSocket, of every version, without I/O.
 
 A frame is one of::
 
@@ -7,7 +7,7 @@ A frame is one of::
     [4, "<uniqueId>", "<errorCode>", "<description>", {details}]  CALLERROR
 
 :func:`parse` turns text into a :class:`Call`, :class:`CallResult` or :class:`CallError` and raises
-:class:`FrameError` carrying the OCPP 1.6 error code to answer with; the ``*_frame`` functions
+:class:`FrameError` carrying the OCPP-J error code to answer with; the ``*_frame`` functions
 build text. Serialization is plain :mod:`json` with compact separators: this is the hot path.
 """
 
@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring
 from typing import Any
 
-SUBPROTOCOL = "ocpp1.6"
-"""The WebSocket subprotocol of OCPP 1.6J."""
-
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
 
-# OCPP 1.6J error codes (section 4.2.3 of the JSON specification; the misspellings are the spec's).
+# Error codes as OCPP-J 1.6 spells them (4.2.3; the misspellings are the spec's). A version that
+# spells one otherwise says so in its Dialect (swarm.protocol.dialect), where CALLERRORs are made.
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
 INTERNAL_ERROR = "InternalError"

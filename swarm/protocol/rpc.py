@@ -28,6 +28,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 
 from swarm.protocol import ocppj
+from swarm.protocol.dialect import Dialect
 
 from .samples import CALLERROR_PREFIX, CSMS, OCPP, WEBSOCKET, Sample, SampleSink
 
@@ -159,12 +160,14 @@ class OcppSession:
         connection: TimedConnection,
         sink: SampleSink,
         *,
+        dialect: Dialect,
         call_timeout: float,
         handler: CallHandler | None = None,
         check_answers: AnswerCheck | None = None,
     ) -> None:
         self.connection = connection
         self.sink = sink
+        self.dialect = dialect
         self.call_timeout = call_timeout
         self.handler = handler
         self.check_answers = check_answers
@@ -192,8 +195,8 @@ class OcppSession:
 
         Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
         a valid CALLRESULT came back; ``check`` (else the session's ``check_answers``) may refuse
-        its payload by raising :class:`~swarm.protocol.ocppj.FrameError`, whose description must be a
-        fixed text: the sample's error is ``invalid answer: <description>``. Raises
+        its payload by raising :class:`~swarm.protocol.ocppj.FrameError`, whose description must
+        be a fixed text: the sample's error is ``invalid answer: <description>``. Raises
         :class:`CallRejected`, :class:`CallTimeout`, :class:`InvalidAnswer` or
         :class:`~websockets.exceptions.ConnectionClosed`.
         """
@@ -299,7 +302,8 @@ class OcppSession:
                 return
             self.sink(Sample(WEBSOCKET, "invalid frame", 0.0, error))
             if self.answer_calls and exc.answerable:
-                frame = ocppj.error_frame(exc.unique_id or "-1", exc.code, exc.description)
+                code = self.dialect.error_code(exc.code)
+                frame = ocppj.error_frame(exc.unique_id or "-1", code, exc.description)
                 self._spawn(self._send_quietly(frame))
             return
         if type(message) is ocppj.Call:
@@ -342,11 +346,13 @@ class OcppSession:
                 response = await response
             frame, error = ocppj.result_frame(call.unique_id, response), None
         except ocppj.FrameError as exc:
-            frame = ocppj.error_frame(call.unique_id, exc.code, exc.description)
-            error = CALLERROR_PREFIX + exc.code
+            code = self.dialect.error_code(exc.code)
+            frame = ocppj.error_frame(call.unique_id, code, exc.description)
+            error = CALLERROR_PREFIX + code
         except Exception as exc:  # a bug in a handler must not kill the charge point
-            frame = ocppj.error_frame(call.unique_id, ocppj.INTERNAL_ERROR, type(exc).__name__)
-            error = f"{CALLERROR_PREFIX}{ocppj.INTERNAL_ERROR}: {type(exc).__name__}"
+            code = self.dialect.error_code(ocppj.INTERNAL_ERROR)
+            frame = ocppj.error_frame(call.unique_id, code, type(exc).__name__)
+            error = f"{CALLERROR_PREFIX}{code}: {type(exc).__name__}"
         await self._send_quietly(frame)
         self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
 
@@ -385,13 +391,14 @@ async def open_session(
     url: str,
     sink: SampleSink,
     *,
+    dialect: Dialect,
     call_timeout: float,
     connect_timeout: float,
     handler: CallHandler | None = None,
     check_answers: AnswerCheck | None = None,
     **connect_kwargs: Any,
 ) -> OcppSession:
-    """Open a WebSocket to ``url`` with subprotocol ``ocpp1.6`` and return a session on it.
+    """Open a WebSocket to ``url`` with the subprotocol of ``dialect``; return a session on it.
 
     Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
     sample, a failure if it raises. ``handler`` and ``check_answers`` go to the session.
@@ -402,7 +409,7 @@ async def open_session(
     try:
         connection = await connect(
             url,
-            subprotocols=[ocppj.SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[dialect.subprotocol],  # type: ignore[list-item]
             compression=None,  # 14 KiB instead of 64 KiB per connection, and OCPP frames are small
             proxy=None,  # else every connect scans the environment for proxy settings
             open_timeout=connect_timeout,
@@ -420,13 +427,21 @@ async def open_session(
         raise
     elapsed = (time.perf_counter() - started) * 1000
     assert isinstance(connection, TimedConnection)
-    if connection.subprotocol != ocppj.SUBPROTOCOL:
-        sink(Sample(WEBSOCKET, "connect", elapsed, "the CSMS did not accept subprotocol ocpp1.6"))
-        await connection.close(CloseCode.PROTOCOL_ERROR, "subprotocol ocpp1.6 is required")
-        raise ConnectionRefusedError("the CSMS did not accept subprotocol ocpp1.6")
+    if connection.subprotocol != dialect.subprotocol:
+        refused = f"the CSMS did not accept subprotocol {dialect.subprotocol}"
+        sink(Sample(WEBSOCKET, "connect", elapsed, refused))
+        await connection.close(
+            CloseCode.PROTOCOL_ERROR, f"subprotocol {dialect.subprotocol} is required"
+        )
+        raise ConnectionRefusedError(refused)
     sink(Sample(WEBSOCKET, "connect", elapsed))
     return OcppSession(
-        connection, sink, call_timeout=call_timeout, handler=handler, check_answers=check_answers
+        connection,
+        sink,
+        dialect=dialect,
+        call_timeout=call_timeout,
+        handler=handler,
+        check_answers=check_answers,
     )
 
 

@@ -1,8 +1,9 @@
-"""OCPP 1.6 payload validation against the JSON schemas the ``ocpp`` package ships.
+"""Payload validation against the JSON schemas the ``ocpp`` package ships, for any OCPP version.
 
-:func:`validate` checks a CALL's payload (or, with ``response=True``, a CALLRESULT's) and raises
-:class:`swarm.protocol.ocppj.FrameError` with the OCPP 1.6J error code a CALLERROR answering it carries.
-:func:`check_answer` checks a CALLRESULT the same way, with a description fit to count by.
+A :class:`Schemas` holds one version's. Its :meth:`~Schemas.validate` checks a CALL's payload (or,
+with ``response=True``, a CALLRESULT's) and raises :class:`swarm.protocol.ocppj.FrameError` with
+the OCPP-J error code a CALLERROR answering it carries; :meth:`~Schemas.check_answer` checks a
+CALLRESULT the same way, with a description fit to count by.
 """
 
 from __future__ import annotations
@@ -18,52 +19,6 @@ from ocpp.messages import get_validator
 
 from swarm.protocol import ocppj
 
-OCPP_VERSION = "1.6"
-
-# OCPP 1.6 actions only a CSMS sends (Core, the optional profiles and the security extension).
-# A charge point that does not handle one answers NotSupported; a name not here and not a
-# charge point's action is answered NotImplemented (OCPP-J 4.2.3).
-CSMS_ACTIONS = frozenset(
-    {
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-        "CertificateSigned",
-        "DeleteCertificate",
-        "ExtendedTriggerMessage",
-        "GetInstalledCertificateIds",
-        "GetLog",
-        "InstallCertificate",
-        "SignedUpdateFirmware",
-    }
-)
-
-# Schemas with "multipleOf": 0.1 need payload and schema parsed as Decimal: as floats, 21.4 / 0.1
-# is not an integer. The ocpp package loads these with Decimal too, and its cache is keyed by name
-# alone, so asking for anything else would get (or poison) a different validator.
-_DECIMAL_SCHEMAS = frozenset(
-    {
-        (ocppj.CALL, "RemoteStartTransaction"),
-        (ocppj.CALL, "SetChargingProfile"),
-        (ocppj.CALLRESULT, "GetCompositeSchedule"),
-    }
-)
-
 # Error codes by the jsonschema keyword that failed; anything else is a PropertyConstraintViolation.
 _CODES = {
     "type": ocppj.TYPE_CONSTRAINT_VIOLATION,
@@ -72,65 +27,81 @@ _CODES = {
     "additionalProperties": ocppj.FORMATION_VIOLATION,
 }
 
-# Validators by action, one dict per direction: a lookup on the hot path, nothing more.
-_validators: dict[int, dict[str, Draft4Validator]] = {ocppj.CALL: {}, ocppj.CALLRESULT: {}}
 
+class Schemas:
+    """The JSON schemas of one OCPP version, as the ``ocpp`` package ships them.
 
-def validate(action: str, payload: dict[str, Any], *, response: bool = False) -> None:
-    """Check ``payload`` against the OCPP 1.6 schema of ``action``'s request (or response).
-
-    Raises :class:`~swarm.protocol.ocppj.FrameError` (with no ``unique_id``): NotImplemented for an
-    action without a schema, else the OCPP 1.6J code of the first violation.
+    ``decimal`` names the ``(message type, action)`` pairs whose schemas have ``"multipleOf":
+    0.1``: payload and schema are parsed as Decimal there, for as floats 21.4 / 0.1 is not an
+    integer. The ocpp package loads these with Decimal too, and its cache is keyed by name
+    alone, so asking for anything else would get (or poison) a different validator.
     """
-    error = _violation(action, payload, response)
-    if error is not None:
-        raise ocppj.FrameError(
-            _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION), _describe(error)
-        )
 
+    __slots__ = ("_decimal", "_validators", "version")
 
-def check_answer(action: str, payload: dict[str, Any]) -> None:
-    """Check a CALLRESULT's ``payload`` against the OCPP 1.6 response schema of ``action``.
+    def __init__(self, version: str, *, decimal: frozenset[tuple[int, str]] = frozenset()) -> None:
+        self.version = version
+        self._decimal = decimal
+        # Validators by action, one dict per direction: a lookup on the hot path, nothing more.
+        self._validators: dict[int, dict[str, Draft4Validator]] = {
+            ocppj.CALL: {},
+            ocppj.CALLRESULT: {},
+        }
 
-    As :func:`validate` with ``response=True``, but the description is one of a bounded set of
-    texts, made of the schema alone: where (property names, array indices left out) and what
-    was violated, never a value or property name taken from the payload. Errors counted by
-    their text (Locust's error table) stay a few rows, whatever a CSMS answers.
-    """
-    error = _violation(action, payload, True)
-    if error is not None:
-        raise ocppj.FrameError(
-            _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION),
-            _describe(error, bounded=True),
-        )
+    def validate(self, action: str, payload: dict[str, Any], *, response: bool = False) -> None:
+        """Check ``payload`` against the schema of ``action``'s request (or response).
 
+        Raises :class:`~swarm.protocol.ocppj.FrameError` (with no ``unique_id``): NotImplemented
+        for an action without a schema, else the OCPP-J code of the first violation.
+        """
+        error = self._violation(action, payload, response)
+        if error is not None:
+            raise ocppj.FrameError(
+                _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION), _describe(error)
+            )
 
-def _violation(action: str, payload: dict[str, Any], response: bool) -> ValidationError | None:
-    """The first violation of the schema, or None when ``payload`` fits it."""
-    message_type = ocppj.CALLRESULT if response else ocppj.CALL
-    validator = _validators[message_type].get(action)
-    if validator is None:
-        validator = _load(message_type, action)
-    if (message_type, action) in _DECIMAL_SCHEMAS:
-        payload = json.loads(json.dumps(payload), parse_float=Decimal)
-    if validator.is_valid(payload):
-        return None
-    error = best_match(validator.iter_errors(payload))
-    assert error is not None  # is_valid said there is one
-    return error
+    def check_answer(self, action: str, payload: dict[str, Any]) -> None:
+        """Check a CALLRESULT's ``payload`` against the response schema of ``action``.
 
+        As :meth:`validate` with ``response=True``, but the description is one of a bounded set
+        of texts, made of the schema alone: where (property names, array indices left out) and
+        what was violated, never a value or property name taken from the payload. Errors
+        counted by their text (Locust's error table) stay a few rows, whatever a CSMS answers.
+        """
+        error = self._violation(action, payload, True)
+        if error is not None:
+            raise ocppj.FrameError(
+                _CODES.get(error.validator, ocppj.PROPERTY_CONSTRAINT_VIOLATION),
+                _describe(error, bounded=True),
+            )
 
-def _load(message_type: int, action: str) -> Draft4Validator:
-    # The action becomes part of a file path: only a plain name may reach the file system.
-    if not (action.isascii() and action.isalnum()):
-        raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}")
-    parse_float = Decimal if (message_type, action) in _DECIMAL_SCHEMAS else float
-    try:
-        validator = get_validator(message_type, action, OCPP_VERSION, parse_float=parse_float)
-    except OSError:
-        raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
-    _validators[message_type][action] = validator
-    return validator
+    def _violation(
+        self, action: str, payload: dict[str, Any], response: bool
+    ) -> ValidationError | None:
+        """The first violation of the schema, or None when ``payload`` fits it."""
+        message_type = ocppj.CALLRESULT if response else ocppj.CALL
+        validator = self._validators[message_type].get(action)
+        if validator is None:
+            validator = self._load(message_type, action)
+        if (message_type, action) in self._decimal:
+            payload = json.loads(json.dumps(payload), parse_float=Decimal)
+        if validator.is_valid(payload):
+            return None
+        error = best_match(validator.iter_errors(payload))
+        assert error is not None  # is_valid said there is one
+        return error
+
+    def _load(self, message_type: int, action: str) -> Draft4Validator:
+        # The action becomes part of a file path: only a plain name may reach the file system.
+        if not (action.isascii() and action.isalnum()):
+            raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}")
+        parse_float = Decimal if (message_type, action) in self._decimal else float
+        try:
+            validator = get_validator(message_type, action, self.version, parse_float=parse_float)
+        except OSError:
+            raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
+        self._validators[message_type][action] = validator
+        return validator
 
 
 def _describe(error: ValidationError, *, bounded: bool = False) -> str:
