@@ -10,7 +10,7 @@ import time
 
 from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
 from swarm.engine import Engine
-from swarm.ocpp16.charge_point import ChargePointConfig
+from swarm.station.config import ChargePointConfig
 
 
 def main() -> None:

@@ -30,8 +30,11 @@ from typing import Any
 import trustme
 
 from bench.measure import rss_kib
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig, Transaction, _Queued
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol.security import Security, SecurityConfig
+from swarm.station.config import ChargePointConfig
+from swarm.station.connector import Transaction
+from swarm.station.outbox import Queued
 
 
 def traced_bytes(make: Callable[[], Any], count: int) -> float:
@@ -61,8 +64,8 @@ def queued_meter_values(count: int) -> tuple[float, float]:
 
     async def measure() -> tuple[float, float]:
         transaction = Transaction(7, 1, "T", 11000.0, asyncio.get_running_loop().time())
-        cp.transactions[1] = transaction
-        queued = traced_bytes(lambda: _Queued("MeterValues", cp._read_meter(1), transaction), count)
+        cp.connectors[1].transaction = transaction
+        queued = traced_bytes(lambda: Queued("MeterValues", cp._read(1), transaction), count)
         payload = traced_bytes(lambda: cp._meter_values(1), count)
         return queued, payload
 

@@ -22,9 +22,10 @@ from collections import deque
 from collections.abc import Callable
 
 from swarm import eventloop
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol import ocppj
 from swarm.protocol.samples import Sample
+from swarm.station.config import ChargePointConfig
 from swarm.station.state import State
 
 logger = logging.getLogger(__name__)

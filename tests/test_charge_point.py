@@ -10,9 +10,11 @@ import pytest
 
 from swarm.csms import Csms, CsmsConfig
 from swarm.eventloop import loop_factory
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig, next_beat
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol.rpc import OcppSession
 from swarm.protocol.samples import OCPP, WEBSOCKET
+from swarm.station.config import ChargePointConfig
+from swarm.station.schedule import next_beat
 from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
 

@@ -10,9 +10,10 @@ import json
 import pytest
 
 from swarm.csms import Csms, CsmsConfig
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol.samples import CSMS
+from swarm.station.config import ChargePointConfig
 from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
 
@@ -110,7 +111,7 @@ def test_a_changed_heartbeat_interval_takes_effect_at_once():
     [
         ("Heartbeat", ["Heartbeat"]),
         ("StatusNotification", ["StatusNotification"] * 3),
-        ("MeterValues", ["MeterValues"] * 2),
+        ("MeterValues", ["MeterValues"] * 3),  # the main meter too: connector 0 (5.17)
         ("FirmwareStatusNotification", ["FirmwareStatusNotification"]),
         ("DiagnosticsStatusNotification", ["DiagnosticsStatusNotification"]),
         ("BootNotification", ["BootNotification"]),
@@ -173,7 +174,7 @@ def test_change_availability_reports_the_new_status():
             )
         assert answer == {"status": "Accepted"}
         assert (status["connectorId"], status["status"]) == (1, "Unavailable")
-        assert cp.connector_status == ["Available", "Unavailable", "Available"]
+        assert [c.status for c in cp.connectors] == ["Available", "Unavailable", "Available"]
         assert unknown == {"status": "Rejected"}
 
     run(main())
@@ -257,7 +258,7 @@ def test_change_availability_while_charging_is_scheduled_and_carried_out():
     async def main():
         async with booted() as (cp, script, _):
             await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s")
-            await until(lambda: cp.connector_status[1] == "Charging")
+            await until(lambda: cp.connectors[1].status == "Charging")
             answer = await command(
                 script, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}, "a"
             )
@@ -267,7 +268,7 @@ def test_change_availability_while_charging_is_scheduled_and_carried_out():
             await until(
                 lambda: script.calls("StatusNotification")[-1][3]["status"] == "Unavailable"
             )
-        return answer, cp.connector_status
+        return answer, [c.status for c in cp.connectors]
 
     answer, statuses = run(main())
     assert answer == {"status": "Scheduled"}
@@ -278,7 +279,7 @@ def test_an_empty_schedule_during_a_session_changes_nothing():
     async def main():
         async with booted() as (cp, script, samples):
             await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s")
-            await until(lambda: cp.connector_status[1] == "Charging")
+            await until(lambda: cp.connectors[1].status == "Charging")
             profile = {
                 "chargingProfileId": 9,
                 "stackLevel": 0,
@@ -290,7 +291,7 @@ def test_an_empty_schedule_during_a_session_changes_nothing():
                 script, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile}, "p"
             )
             await asyncio.sleep(0.2)
-            status = cp.connector_status[1]
+            status = cp.connectors[1].status
         return answer, status, samples
 
     answer, status, samples = run(main())
@@ -303,7 +304,7 @@ def test_no_second_start_while_a_stop_is_being_reported():
     async def main():
         async with booted() as (cp, script, _):
             await command(script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s1")
-            await until(lambda: cp.connector_status[1] == "Charging")
+            await until(lambda: cp.connectors[1].status == "Charging")
             transaction = next(iter(cp.transactions.values())).id
             await command(script, "RemoteStopTransaction", {"transactionId": transaction}, "x")
             # While the stop is being reported, the connector is not free.
@@ -311,7 +312,7 @@ def test_no_second_start_while_a_stop_is_being_reported():
                 script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "T"}, "s2"
             )
             await until(lambda: script.calls("StopTransaction"))
-            await until(lambda: cp.connector_status[1] in ("Available", "Preparing", "Charging"))
+            await until(lambda: cp.connectors[1].status in ("Available", "Preparing", "Charging"))
             await asyncio.sleep(0.3)
         return again, script
 

@@ -7,7 +7,7 @@ import pytest
 
 from swarm.engine import Engine
 from swarm.eventloop import _asyncio_loop, loop_factory
-from swarm.ocpp16.charge_point import ChargePointConfig
+from swarm.station.config import ChargePointConfig
 from tests.scripted import (
     BOOT_ACCEPTED,
     answer,

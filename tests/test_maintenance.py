@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swarm.ocpp16.charge_point import ChargePointConfig
 from swarm.ocpp16.dialect import OCPP16
+from swarm.station.config import ChargePointConfig
 from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import booted, command
@@ -113,7 +113,7 @@ def test_reservations():
         async with booted(FAST) as (cp, script, _):
             reserve = {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "R1"}
             first = await command(script, "ReserveNow", {**reserve, "reservationId": 7}, "a")
-            await until(lambda: cp.connector_status[1] == "Reserved")
+            await until(lambda: cp.connectors[1].status == "Reserved")
             taken = await command(script, "ReserveNow", {**reserve, "reservationId": 8}, "b")
             zero = await command(
                 script, "ReserveNow", {**reserve, "connectorId": 0, "reservationId": 9}, "c"
@@ -122,13 +122,13 @@ def test_reservations():
                 script, "RemoteStartTransaction", {"connectorId": 1, "idTag": "OTHER"}, "d"
             )
             cancel = await command(script, "CancelReservation", {"reservationId": 7}, "e")
-            await until(lambda: cp.connector_status[1] == "Available")
+            await until(lambda: cp.connectors[1].status == "Available")
             unknown = await command(script, "CancelReservation", {"reservationId": 7}, "f")
             past = {**reserve, "reservationId": 10, "expiryDate": "2020-01-01T00:00:00Z"}
             expired = await command(script, "ReserveNow", past, "g")
             soon = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
             brief = await command(script, "ReserveNow", {**past, "expiryDate": soon}, "h")
-            await until(lambda: cp.connector_status[1] == "Reserved")
+            await until(lambda: cp.connectors[1].status == "Reserved")
             await until(lambda: script.calls("StatusNotification")[-1][3]["status"] == "Available")
         return first, taken, zero, other_tag, cancel, unknown, (expired, brief), script
 

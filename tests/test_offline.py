@@ -9,14 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from swarm.ocpp16.charge_point import (
-    QUEUE_LIMIT,
-    ChargePoint,
-    ChargePointConfig,
-    Transaction,
-    _Queued,
-)
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol.samples import OCPP
+from swarm.station.config import ChargePointConfig
+from swarm.station.connector import Transaction
+from swarm.station.meter import Reading
+from swarm.station.outbox import LIMIT, Queued
 from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 
@@ -134,9 +132,9 @@ def test_a_session_goes_on_offline_and_its_messages_follow_the_reconnect_in_orde
             task = asyncio.create_task(cp.run())
             await until(lambda: "lost" in started_at, timeout=5)
             await until(lambda: cp.state is State.OFFLINE, timeout=5)
-            offline = {"transactions": dict(cp.transactions), "charging": cp.connector_status[1]}
+            offline = {"transactions": dict(cp.transactions), "charging": cp.connectors[1].status}
             await until(lambda: sent_after_reconnect(connections, "StopTransaction"), timeout=10)
-            await until(lambda: not cp._queue, timeout=5)
+            await until(lambda: not cp.outbox, timeout=5)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return samples, offline, cp
@@ -163,7 +161,7 @@ def test_a_session_goes_on_offline_and_its_messages_follow_the_reconnect_in_orde
     assert connections[1][0][2] == "BootNotification"
     stops = [s for s in samples if s.request_type == OCPP and s.name == "StopTransaction"]
     assert len(stops) == 1 and stops[0].error is None
-    assert not cp.transactions and cp.connector_status[1] == "Available"
+    assert not cp.transactions and cp.connectors[1].status == "Available"
 
 
 def lose_the_network_after(seconds, *, id_tag_status="Invalid"):
@@ -209,7 +207,7 @@ def test_a_session_that_starts_offline_queues_its_start_and_takes_the_csms_trans
                 lambda: (
                     len(connections) == 2
                     and len(transaction_messages(connections[1])) >= 3
-                    and not cp._queue
+                    and not cp.outbox
                 ),
                 timeout=10,
             )
@@ -242,10 +240,10 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
             cp.configuration.set("AllowOfflineTxForUnknownId", True)
             task = asyncio.create_task(cp.run())
             # A start and the meter values behind it wait for the connection.
-            await until(lambda: cp.state is State.OFFLINE and len(cp._queue) >= 2, timeout=5)
-            queued = [message.action for message in cp._queue]
+            await until(lambda: cp.state is State.OFFLINE and len(cp.outbox) >= 2, timeout=5)
+            queued = [message.action for message in cp.outbox]
             await until(lambda: sent_after_reconnect(connections, "StartTransaction"), timeout=10)
-            await until(lambda: not cp._queue, timeout=5)
+            await until(lambda: not cp.outbox, timeout=5)
             await asyncio.sleep(0.3)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -265,11 +263,11 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
 def test_past_the_limit_meter_values_are_dropped_but_never_a_start_or_a_stop():
     cp = ChargePoint("CP-1", "ws://x/CP-1", OFFLINE, lambda s: None)
     transaction = Transaction(None, 1, "T", 1000.0, 0.0)
-    for _ in range(QUEUE_LIMIT + 10):
-        cp._enqueue(_Queued("MeterValues", {}, transaction))
-    cp._enqueue(_Queued("StopTransaction", {}, transaction))
-    assert len(cp._queue) == QUEUE_LIMIT + 1
-    assert cp._queue[-1].action == "StopTransaction"
+    for _ in range(LIMIT + 10):
+        cp.outbox.add(Queued("MeterValues", Reading(1, 0, None, "t"), transaction))
+    cp.outbox.add(Queued("StopTransaction", {}, transaction))
+    assert len(cp.outbox) == LIMIT + 1
+    assert cp.outbox[-1].action == "StopTransaction"
 
 
 @pytest.mark.parametrize("status", ["Charging", "Finishing"])
@@ -295,4 +293,4 @@ def test_a_connection_lost_on_a_status_of_the_session_does_not_stall_it(status):
     cp = run(main())
     stops = [p for a, p in transaction_messages(connections[1]) if a == "StopTransaction"]
     assert [stop["transactionId"] for stop in stops] == [7]
-    assert not cp.transactions and cp.connector_status[1] == "Available"
+    assert not cp.transactions and cp.connectors[1].status == "Available"

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from swarm.csms import Csms, CsmsConfig, CsmsProcess, faults
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol import ocppj
 from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET, Sample
+from swarm.station.config import ChargePointConfig
 from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 from tests.test_locust import LOCUST_RUN, Child, child, finished

@@ -13,16 +13,12 @@ import time
 import pytest
 
 from swarm.csms import Csms, CsmsConfig
-from swarm.ocpp16.charge_point import (
-    _PEAK_TO_MEAN,
-    DAY_PROFILE,
-    ChargePoint,
-    ChargePointConfig,
-    arrival_share,
-    hour_of_day,
-)
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol.samples import OCPP
+from swarm.station.arrivals import _PEAK_TO_MEAN, DAY_PROFILE, arrival_share, hour_of_day
+from swarm.station.config import ChargePointConfig
+from swarm.station.connector import Status
 from swarm.station.state import State
 from tests.scripted import recording_csms, run, scripted_csms, until
 
@@ -43,7 +39,7 @@ def test_sessions_against_the_embedded_csms():
             cp = ChargePoint("CP-1", csms.url + "/CP-1", SESSIONS, samples.append)
             task = asyncio.create_task(cp.run())
             await until(lambda: csms.stats["StopTransaction"] >= 3, timeout=10)
-            energy = list(cp.energy_wh)
+            energy = [c.energy_wh for c in cp.connectors]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             stats = dict(csms.stats)
@@ -243,7 +239,7 @@ def test_nothing_but_boot_before_accepted_even_with_sessions_due():
 
 
 def test_a_fault_stops_the_session_and_the_connector_recovers(monkeypatch):
-    monkeypatch.setattr("swarm.ocpp16.charge_point.FAULT_RECOVERY", 0.2)
+    monkeypatch.setattr("swarm.ocpp16.transactions.FAULT_RECOVERY", 0.2)
     config = ChargePointConfig(
         authorize_interval=0,
         session_interval=0.05,
@@ -290,19 +286,19 @@ def test_a_zero_limit_suspends_the_session_until_lifted():
             await until(lambda: cp.state is State.ACCEPTED and script.calls("StatusNotification"))
             ws = script.connections[-1]
             await ws.send(json.dumps([2, "s", "RemoteStartTransaction", {"idTag": "T"}]))
-            await until(lambda: cp.connector_status[1] == "Charging")
+            await until(lambda: cp.connectors[1].status == "Charging")
             limit = {"connectorId": 1, "csChargingProfiles": profile}
             await ws.send(json.dumps([2, "p0", "SetChargingProfile", limit]))
-            await until(lambda: cp.connector_status[1] == "SuspendedEVSE")
-            energy = cp.energy_wh[1]
+            await until(lambda: cp.connectors[1].status == "SuspendedEVSE")
+            energy = cp.connectors[1].energy_wh
             await asyncio.sleep(0.3)
-            suspended_energy = cp.energy_wh[1]
+            suspended_energy = cp.connectors[1].energy_wh
             lifted = json.loads(json.dumps(limit))
             lifted["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0][
                 "limit"
             ] = 16
             await ws.send(json.dumps([2, "p1", "SetChargingProfile", lifted]))
-            await until(lambda: cp.connector_status[1] == "Charging")
+            await until(lambda: cp.connectors[1].status == "Charging")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return energy, suspended_energy
@@ -317,9 +313,11 @@ def test_a_new_connection_starts_clean_but_keeps_unavailability():
             config = ChargePointConfig(authorize_interval=0, connectors=3)
             cp = ChargePoint("CP-1", url + "/CP-1", config, lambda s: None)
             # Left over from a connection that was lost: a fault, a reservation, an unavailability.
-            cp.connector_status[1:] = ["Faulted", "Reserved", "Unavailable"]
-            cp.connector_errors[1] = "GroundFailure"
-            cp.reservations[2] = (7, "R1")
+            statuses = ["Faulted", "Reserved", "Unavailable"]
+            for connector, status in zip(cp.connectors[1:], statuses, strict=True):
+                connector.status = Status(status)
+            cp.connectors[1].error = "GroundFailure"
+            cp.connectors[2].reservation = (7, "R1")
             task = asyncio.create_task(cp.run())
             await until(lambda: len(script.calls("StatusNotification")) == 4)
             task.cancel()

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from swarm.locust.options import config_from_options
-from swarm.ocpp16.charge_point import ChargePoint, ChargePointConfig
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
 from swarm.protocol.rpc import InvalidAnswer, open_session
 from swarm.protocol.samples import OCPP
+from swarm.station.config import ChargePointConfig
 from swarm.station.state import State
 from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
 from tests.test_options import parse

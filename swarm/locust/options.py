@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swarm.ocpp16.charge_point import ChargePointConfig
 from swarm.protocol.security import SecurityConfig
+from swarm.station.config import ChargePointConfig
 
 SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""

@@ -1,0 +1,300 @@
+"""Charging sessions in OCPP 1.6 words (4.7 to 4.10, 5.11, 5.12): Authorize, StartTransaction,
+MeterValues, StopTransaction, and the StatusNotifications around them.
+
+Transaction messages reach the CSMS, all and in order (4.7): offline, or behind older ones, they
+wait in the station's outbox, which goes first once a boot is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
+from swarm.station import meter
+from swarm.station.connector import Status, Transaction
+from swarm.station.meter import Reading
+from swarm.station.outbox import Queued
+from swarm.station.runner import call_quietly
+from swarm.station.schedule import Key, Timer
+from swarm.station.state import State
+
+FAULT_RECOVERY = 5.0
+"""Seconds a faulted connector takes to be Available again."""
+
+FAULT_CODE = "GroundFailure"
+"""The ChargePointErrorCode of a connector that faults mid-session."""
+
+
+class Transactions:
+    """The charging sessions of a 1.6 :class:`~swarm.ocpp16.charge_point.ChargePoint`."""
+
+    __slots__ = ()
+
+    async def _charge(
+        self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
+    ) -> None:
+        """An EV plugs in: authorize, start the transaction, charge until its end is due.
+
+        Offline (no session), the idTag is authorized locally, and the StartTransaction waits
+        in the outbox; so it does when the connection is lost while it is in flight.
+        """
+        record = self.connectors[connector]
+        if record.transaction is not None or (
+            session is None and not self._authorized_offline(id_tag)
+        ):
+            return
+        await self._set_status(session, connector, Status.PREPARING)
+        if authorize and session is not None:
+            answer = await self._call_or_none(session, "Authorize", {"idTag": id_tag})
+            if _id_status(answer) != "Accepted":  # Blocked, Invalid, Expired: no session
+                await self._set_status(session, connector, record.release())
+                return
+        start = {
+            "connectorId": connector,
+            "idTag": id_tag,
+            "meterStart": int(record.energy_wh),
+            "timestamp": meter.timestamp(),
+        }
+        answer: dict[str, Any] | None = None
+        if session is not None:
+            try:
+                answer = await session.call(
+                    "StartTransaction", start, check=self._answer_check("StartTransaction")
+                )
+            except (CallRejected, CallTimeout, InvalidAnswer):  # reported by the session
+                await self._set_status(session, connector, record.release())
+                return
+            except ConnectionClosed:
+                session = None  # the session has begun: it goes on offline
+        transaction = Transaction(
+            answer["transactionId"] if answer else None,
+            connector,
+            id_tag,
+            self._ev_power(),
+            asyncio.get_running_loop().time(),
+        )
+        record.transaction = transaction
+        if answer is None:
+            self.outbox.add(Queued("StartTransaction", start, transaction))
+        elif await self._stop_if_invalid(session, connector, answer):
+            return
+        await self._set_status(session, connector, Status.CHARGING)
+        self._begin_session(transaction)
+
+    async def _stop_if_invalid(
+        self, session: OcppSession, connector: int, answer: dict[str, Any]
+    ) -> bool:
+        """Stop the session if the StartTransaction's answer refused its idTag and the
+        configuration says so (StopTransactionOnInvalidId); return whether it stopped."""
+        if _id_status(answer) == "Accepted" or not self.configuration.bool_value(
+            "StopTransactionOnInvalidId"
+        ):
+            return False
+        await self._stop_transaction(session, connector, "DeAuthorized")
+        return True
+
+    async def _stop_transaction(
+        self, session: OcppSession | None, connector: int, reason: str
+    ) -> None:
+        record = self.connectors[connector]
+        transaction = record.transaction
+        if transaction is None:
+            return
+        await self._set_status(session, connector, Status.FINISHING)
+        await self._send_stop(session, transaction, reason, Status.FINISHING)
+        await self._set_status(session, connector, record.release())
+
+    async def _send_stop(
+        self, session: OcppSession | None, transaction: Transaction, reason: str, holding: Status
+    ) -> None:
+        """End the transaction here, then report it with the energy register's reading. The
+        connector keeps status ``holding`` meanwhile: not free for a new session yet."""
+        record = self.connectors[transaction.connector]
+        meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
+        self._end_locally(transaction.connector)
+        record.status = holding
+        stop = {
+            "transactionId": transaction.id,
+            "idTag": transaction.id_tag,
+            "meterStop": int(record.energy_wh),
+            "timestamp": meter.timestamp(),
+            "reason": reason,
+        }
+        await self._send_transaction_message(session, transaction, "StopTransaction", stop)
+
+    async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
+        for connector in list(self.transactions):
+            await self._stop_transaction(session, connector, reason or "Other")
+
+    async def _send_transaction_message(
+        self,
+        session: OcppSession | None,
+        transaction: Transaction,
+        action: str,
+        payload: dict[str, Any] | Reading,
+    ) -> None:
+        """Send a MeterValues or StopTransaction of ``transaction``, or queue it."""
+        message = Queued(action, payload, transaction)
+        if session is not None and not self.outbox and transaction.id is not None:
+            try:
+                await session.call(action, _ready(message))
+                return
+            except (CallRejected, CallTimeout, InvalidAnswer):
+                return  # reported by the session; the CSMS had it
+            except ConnectionClosed:
+                pass  # it may not have arrived: send it again once connected
+        self.outbox.add(message)
+
+    async def _flush_outbox(self, session: OcppSession) -> None:
+        """Send the queued transaction messages, oldest first, until none is left.
+
+        A message whose connection is lost stays first in the queue. A refused (or
+        unanswered) StartTransaction ends its session here: what else it queued is dropped,
+        for the CSMS has no transaction to take it.
+        """
+        outbox = self.outbox
+        while outbox:
+            message = outbox[0]
+            transaction = message.transaction
+            if message.action == "StartTransaction":
+                assert isinstance(message.payload, dict)
+                answer = await self._call_or_none(session, message.action, message.payload)
+                del outbox[0]
+                record = self.connectors[transaction.connector]
+                if answer is not None:
+                    transaction.id = answer["transactionId"]
+                    if record.transaction is transaction:
+                        await self._stop_if_invalid(session, transaction.connector, answer)
+                elif record.transaction is transaction:
+                    self._end_locally(transaction.connector)
+                    record.status = record.release()
+                    self._status_soon(transaction.connector)
+                continue
+            if transaction.id is not None:
+                with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
+                    await session.call(message.action, _ready(message))
+            del outbox[0]
+
+    def _authorized_offline(self, id_tag: str) -> bool:
+        """Whether a session may start offline (3.5): an idTag Accepted in the local list,
+        with LocalAuthorizeOffline, or any idTag with AllowOfflineTxForUnknownId."""
+        configuration = self.configuration
+        if configuration.bool_value("AllowOfflineTxForUnknownId"):
+            return True
+        entry = self.local_list.get(id_tag)
+        return (
+            configuration.bool_value("LocalAuthorizeOffline")
+            and configuration.bool_value("LocalAuthListEnabled")
+            and entry is not None
+            and entry.get("status") == "Accepted"
+        )
+
+    # The actions of a session's timers.
+
+    async def _on_meter(self, session: OcppSession | None, key: Key) -> None:
+        transaction = self.connectors[key.connector].transaction
+        if transaction is not None:
+            reading = self._read(key.connector)
+            await self._send_transaction_message(session, transaction, "MeterValues", reading)
+            self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
+
+    async def _on_full(self, session: OcppSession | None, key: Key) -> None:
+        record = self.connectors[key.connector]
+        transaction = record.transaction
+        if transaction is not None:
+            meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
+            transaction.full = True
+            if not transaction.limited:
+                await self._set_status(session, key.connector, Status.SUSPENDED_EV)
+
+    async def _on_fault(self, session: OcppSession | None, key: Key) -> None:
+        """The connector faults mid-session: Faulted, the session stops, and a while later the
+        connector is Available again."""
+        record = self.connectors[key.connector]
+        transaction = record.transaction
+        if transaction is None:
+            return
+        record.error = FAULT_CODE
+        await self._set_status(session, key.connector, Status.FAULTED)
+        await self._send_stop(session, transaction, "Other", Status.FAULTED)
+        recover = Key(Timer.RECOVER, key.connector)
+        self._timers[recover] = asyncio.get_running_loop().time() + FAULT_RECOVERY
+        record.status = Status.FAULTED  # not free until it recovers
+
+    async def _on_recover(self, session: OcppSession | None, key: Key) -> None:
+        record = self.connectors[key.connector]
+        record.error = None
+        if record.status is Status.FAULTED:
+            await self._set_status(session, key.connector, record.release())
+
+    async def _on_end(self, session: OcppSession | None, key: Key) -> None:
+        await self._stop_transaction(session, key.connector, "EVDisconnected")
+
+    # Meter values and statuses.
+
+    def _read(self, connector: int) -> Reading:
+        return meter.read(self.connectors, connector, asyncio.get_running_loop().time())
+
+    def _meter_values(self, connector: int) -> dict[str, Any]:
+        """The MeterValues payload of a reading now; connector 0 reads the main meter."""
+        transaction = self.connectors[connector].transaction if connector else None
+        return meter_values(self._read(connector), transaction.id if transaction else None)
+
+    async def _set_status(
+        self, session: OcppSession | None, connector: int, status: Status
+    ) -> None:
+        self.connectors[connector].status = status
+        await call_quietly(session, "StatusNotification", self._status(connector))
+
+    async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
+        for connector in connectors:
+            await call_quietly(session, "StatusNotification", self._status(connector))
+
+    def _status_soon(self, connector: int) -> None:
+        """Report a connector's status as it is now, once booted (the boot's report covers it
+        before). Taken now, not when sent: each change is reported, even one undone before
+        its StatusNotification goes."""
+        if self.state is State.ACCEPTED:
+            self._send_soon("StatusNotification", self._status(connector))
+
+    def _status(self, connector: int) -> dict[str, Any]:
+        record = self.connectors[connector]
+        return {
+            "connectorId": connector,
+            "errorCode": record.error or "NoError",
+            "status": record.status,
+        }
+
+
+def meter_values(reading: Reading, transaction_id: int | None) -> dict[str, Any]:
+    """The MeterValues payload of ``reading``."""
+    values = [_sampled(str(reading.energy_wh), "Energy.Active.Import.Register", "Wh")]
+    payload: dict[str, Any] = {"connectorId": reading.connector}
+    if reading.power_w is not None:
+        values.append(_sampled(str(reading.power_w), "Power.Active.Import", "W"))
+    if transaction_id is not None:
+        payload["transactionId"] = transaction_id
+    payload["meterValue"] = [{"timestamp": reading.timestamp, "sampledValue": values}]
+    return payload
+
+
+def _sampled(value: str, measurand: str, unit: str) -> dict[str, str]:
+    return {"value": value, "context": "Sample.Periodic", "measurand": measurand, "unit": unit}
+
+
+def _ready(message: Queued) -> dict[str, Any]:
+    """The payload to send, with the transactionId the CSMS gave (set by now, or None)."""
+    if isinstance(message.payload, Reading):
+        return meter_values(message.payload, message.transaction.id)
+    if message.action != "StartTransaction":
+        message.payload["transactionId"] = message.transaction.id
+    return message.payload
+
+
+def _id_status(answer: dict[str, Any] | None) -> str | None:
+    return answer["idTagInfo"]["status"] if answer else None

@@ -1,0 +1,113 @@
+"""How every charge point of a fleet behaves: one frozen :class:`ChargePointConfig` per fleet."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarm import __version__
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePointConfig:
+    """How every charge point of a fleet behaves. One instance is shared by the whole fleet."""
+
+    vendor: str = "ocpp-swarm"
+    model: str = "VirtualCharger"
+    firmware_version: str = __version__
+    heartbeat_interval: float = 0.0
+    """Seconds between Heartbeats; 0 uses the interval of the CSMS's BootNotification answer."""
+    authorize_interval: float = 60.0
+    """Mean seconds between Authorizes (exponentially distributed); 0 sends none."""
+    id_tags: tuple[str, ...] = tuple(f"SWARM-TAG-{n:04d}" for n in range(1, 11))
+    call_timeout: float = 30.0
+    connect_timeout: float = 30.0
+    validate: bool = False
+    """Check every CALLRESULT against the response schema of its action: an answer
+    that breaks it is a failed round trip (``invalid answer: ...``). Off, only the answers a
+    charge point acts on are checked: BootNotification, and those of its charging sessions."""
+    fallback_interval: float = 60.0
+    """Seconds to use where the CSMS's boot answer gives no interval: an interval of 0 (OCPP
+    leaves the choice to the charge point), an unusable one, or no valid answer at all."""
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    connectors: int = 1
+    """Connectors per charge point (ids 1..n; 0 is the charge point itself)."""
+    session_interval: float = 0.0
+    """Mean seconds between charging sessions arriving at a charge point (exponential); 0: none
+    but those a CSMS starts remotely."""
+    session_duration: float = 1800.0
+    """Mean length of a charging session in seconds (each uniform in 0.5x to 1.5x of it)."""
+    charging_power: float = 11000.0
+    """Watts an EV draws at most; each session draws a steady 50 to 100 % of it."""
+    meter_interval: float = 0.0
+    """Seconds between MeterValues in a session; 0 uses MeterValueSampleInterval (60 s)."""
+    update_step: float = 3.0
+    """Seconds each step of a firmware update (download, install) or diagnostics upload takes."""
+    update_failures: float = 0.0
+    """Share (0 to 1) of firmware updates and diagnostics uploads that fail."""
+    faults: float = 0.0
+    """Share (0 to 1) of charging sessions in which the connector faults (GroundFailure)."""
+    day_length: float = 0.0
+    """Seconds of a compressed day: session arrivals follow
+    :data:`~swarm.station.arrivals.DAY_PROFILE` around its
+    clock, at ``session_interval`` on average; 0 keeps their rate flat."""
+    day_start: float = 0.0
+    """Wall-clock time (``time.time()``) at which the compressed day is at ``day_hour``."""
+    day_hour: float = 0.0
+    """Hour of the compressed day at ``day_start`` (0 to 24)."""
+    connect_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
+
+    def __post_init__(self) -> None:
+        for name in ("vendor", "model"):
+            value = getattr(self, name)
+            if not 0 < len(value) <= 20:
+                raise ValueError(
+                    f"{name} must be 1 to 20 characters (OCPP CiString20), got {value!r}"
+                )
+        if len(self.firmware_version) > 50:
+            raise ValueError("firmware_version must be at most 50 characters (OCPP CiString50)")
+        for name in (
+            "heartbeat_interval",
+            "authorize_interval",
+            "session_interval",
+            "meter_interval",
+            "day_length",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
+        for name in (
+            "call_timeout",
+            "connect_timeout",
+            "fallback_interval",
+            "reconnect_min",
+            "session_duration",
+            "charging_power",
+        ):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number above 0, got {value}")
+        if not 0 <= self.faults <= 1:
+            raise ValueError(f"faults must be a share from 0 to 1, got {self.faults}")
+        if not 0 <= self.update_failures <= 1:
+            raise ValueError(
+                f"update_failures must be a share from 0 to 1, got {self.update_failures}"
+            )
+        if not 0 <= self.update_step < math.inf:
+            raise ValueError(f"update_step must be 0 or more seconds, got {self.update_step}")
+        if not 0 <= self.day_hour < 24:
+            raise ValueError(f"day_hour must be from 0 to 24, got {self.day_hour}")
+        if not 1 <= self.connectors <= 99:
+            raise ValueError(f"connectors must be 1 to 99, got {self.connectors}")
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must be at least reconnect_min")
+        if (self.authorize_interval or self.session_interval) and not self.id_tags:
+            raise ValueError("id_tags must name at least one idTag to authorize with")
+        for tag in self.id_tags:
+            if not 0 < len(tag) <= 20:
+                raise ValueError(
+                    f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}"
+                )

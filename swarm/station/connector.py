@@ -1,0 +1,94 @@
+"""Connectors and the charging sessions on them: one record per connector, its state kept once.
+
+A charge point has connectors ``0..n``: 0 is the charge point as a whole (its availability, its
+main meter), ``1..n`` are where EVs plug in. A :class:`Connector` holds everything the charge
+point knows of one: its status, a fault, the availability a CSMS asked for while it was busy,
+its energy register, its session and its reservation. Each OCPP version words the status its
+own way: :class:`Status` values are the finest of them, OCPP 1.6's, and a version with coarser
+words maps them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Status(enum.StrEnum):
+    """What a connector is doing."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    """The EV draws nothing: it is full."""
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    """The charger offers nothing: a charging limit of 0."""
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+BUSY = frozenset(
+    {
+        Status.PREPARING,
+        Status.CHARGING,
+        Status.SUSPENDED_EV,
+        Status.SUSPENDED_EVSE,
+        Status.FINISHING,
+        Status.FAULTED,
+    }
+)
+"""Statuses in which a connector's availability cannot change at once."""
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A charging session on one connector, from its start to its stop."""
+
+    id: int | None
+    """The CSMS's transaction id; None while the session's start waits in the outbox."""
+    connector: int
+    id_tag: str
+    power: float
+    """Watts the EV draws while it charges, steady for the session."""
+    metered_at: float
+    """Loop time up to which the connector's energy register has counted this session."""
+    full: bool = False
+    """The EV is full and draws nothing (SuspendedEV)."""
+    limited: bool = False
+    """A charging limit of 0 holds the session (SuspendedEVSE)."""
+
+    @property
+    def drawing(self) -> float:
+        """Watts drawn now."""
+        return 0.0 if self.full or self.limited else self.power
+
+
+@dataclass(slots=True, eq=False)
+class Connector:
+    """One connector (or, as connector 0, the charge point as a whole)."""
+
+    id: int
+    status: Status = Status.AVAILABLE
+    error: str | None = None
+    """The error code of a fault, while it lasts."""
+    availability: Status | None = None
+    """Availability a CSMS asked for while the connector was busy: applied when it is free."""
+    energy_wh: float = 0.0
+    """The energy register: it only ever grows."""
+    transaction: Transaction | None = None
+    reservation: tuple[int, str] | None = None
+    """``(reservationId, idTag)`` while the connector is reserved."""
+
+    @property
+    def free(self) -> bool:
+        """Whether a new session may start here."""
+        return self.transaction is None and self.status is Status.AVAILABLE
+
+    def release(self) -> Status:
+        """The status a connector goes back to after a session or a fault: the availability
+        asked for meanwhile, if any, else Available. The request is used up."""
+        status, self.availability = self.availability or Status.AVAILABLE, None
+        return status

@@ -1,0 +1,49 @@
+"""The energy meter: each connector's register counts the power its session draws, over time.
+
+Power is steady within a stretch (a session's ``drawing`` changes only at its events), so the
+register is brought up to date at each event and each reading, never sampled in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from swarm.station.connector import Connector, Transaction
+
+
+class Reading(NamedTuple):
+    """What a meter shows at one moment: a connector's energy register and the power drawn in
+    its session (None outside one), when read. A version builds its message from it, when sent:
+    a reading kept in the outbox takes a fifth of the memory of a payload."""
+
+    connector: int
+    energy_wh: int
+    power_w: int | None
+    timestamp: str
+
+
+def bring_up_to_date(connector: Connector, transaction: Transaction, now: float) -> None:
+    """Add the energy ``transaction`` drew since it was last metered to the register."""
+    hours = (now - transaction.metered_at) / 3600
+    connector.energy_wh += transaction.drawing * hours
+    transaction.metered_at = now
+
+
+def read(connectors: Sequence[Connector], number: int, now: float) -> Reading:
+    """A reading of connector ``number``; connector 0 is the main meter, the sum of all."""
+    counted = connectors[1:] if number == 0 else (connectors[number],)
+    power: float | None = None
+    for connector in counted:
+        transaction = connector.transaction
+        if transaction is not None:
+            bring_up_to_date(connector, transaction, now)
+            power = (power or 0.0) + transaction.drawing
+    energy = sum(connector.energy_wh for connector in counted)
+    return Reading(number, int(energy), None if power is None else round(power), timestamp())
+
+
+def timestamp() -> str:
+    """Now, as OCPP writes a time (UTC, whole seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

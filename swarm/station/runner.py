@@ -1,0 +1,538 @@
+"""The station's life on one WebSocket after another, whatever its OCPP version, in plain asyncio.
+
+A :class:`Station` connects, boots and works its schedule until it is stopped:
+
+- boot (the same in shape in every version): Accepted, heartbeat every ``interval`` seconds (or
+  the configured override); Pending, send no CALL of its own, answer the CSMS's calls, boot
+  again after ``interval``; Rejected, send nothing and answer nothing until ``interval`` has
+  passed, then boot again; no valid answer (a CALLERROR, a timeout, an answer that breaks the
+  schema), a failed boot, reported, and retried after the fallback interval;
+- once booted, one loop and one CALL at a time: the outbox first, then the jobs that CSMS calls
+  set off, then what a scenario asked for, then the deadlines as they fall due;
+- a lost connection is reported and followed by a reconnect after an exponential backoff with
+  full jitter, and a new boot. Charging sessions go on offline: their timers fire with no
+  session, and what they would send waits in the outbox.
+
+What is said on the wire is the version's: a subclass (``swarm.ocpp16.ChargePoint``) gives its
+:class:`~swarm.protocol.dialect.Dialect`, its boot request, its statuses, its transaction
+messages, the actions of its timers and the handlers of the CSMS's calls. The station knows
+nothing of Locust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from websockets.exceptions import ConnectionClosed
+
+from swarm.protocol.dialect import Dialect
+from swarm.protocol.rpc import (
+    CallRejected,
+    CallTimeout,
+    InvalidAnswer,
+    OcppSession,
+    describe_close,
+    open_session,
+)
+from swarm.protocol.samples import WEBSOCKET, Sample, SampleSink
+from swarm.station import arrivals, schedule
+from swarm.station.config import ChargePointConfig
+from swarm.station.connector import Connector, Status, Transaction
+from swarm.station.firmware import Update
+from swarm.station.outbox import Outbox
+from swarm.station.schedule import SESSION_ENDS, SESSION_TIMERS, Key, Timer
+from swarm.station.state import State
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Job = Callable[[OcppSession], Awaitable[None]]
+"""Something a CSMS call set off, run by the station's loop after the call's answer."""
+
+TimerAction = Callable[[Any, OcppSession | None, Key], Awaitable[None]]
+"""What a station does when a deadline of a kind falls due: ``(station, session, key)``; with
+no session (offline), only a charging session's timers fire."""
+
+_BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
+
+
+class Station:
+    """One virtual charging station. :meth:`run` is its whole life; cancel the task to stop it."""
+
+    dialect: ClassVar[Dialect]
+    timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {}
+    """The version's action for each kind of deadline but the heartbeat."""
+
+    # A fleet holds 15,000 of them: slots take a tenth of the memory of an instance dict.
+    __slots__ = (
+        "_boot_asked",
+        "_diagnostics",
+        "_dropping",
+        "_firmware",
+        "_jobs",
+        "_reboot",
+        "_requests",
+        "_rng",
+        "_session",
+        "_timers",
+        "config",
+        "connectors",
+        "firmware_version",
+        "heartbeat_interval",
+        "id",
+        "outbox",
+        "sink",
+        "state",
+        "url",
+    )
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        url: str,
+        config: ChargePointConfig,
+        sink: SampleSink,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < len(charge_point_id) <= 25:
+            raise ValueError(
+                f"a charge point id must be 1 to 25 characters, got {charge_point_id!r}"
+            )
+        self.id = charge_point_id
+        self.url = url
+        self.config = config
+        self.sink = sink
+        self.state = State.CONNECTING
+        self.heartbeat_interval: float | None = None
+        """The interval in force once booted."""
+        self.connectors = [Connector(number) for number in range(config.connectors + 1)]
+        """Connector 0 (the station as a whole) and connectors 1..n."""
+        self.outbox = Outbox()
+        """Transaction messages not sent yet: offline, or while older ones still wait."""
+        self.firmware_version = config.firmware_version
+        self._rng = rng or random
+        self._session: OcppSession | None = None
+        self._jobs: list[Job] = []
+        self._requests: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(
+            maxlen=100
+        )
+        """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
+        self._timers: dict[Key, float] = {}
+        self._boot_asked = False
+        self._dropping = False
+        self._reboot: str | None = None
+        """While a reboot is due: the reason the transactions it stops give."""
+        self._firmware: Update | None = None
+        self._diagnostics: Update | None = None
+
+    @property
+    def transactions(self) -> dict[int, Transaction]:
+        """The charging sessions in progress, by connector."""
+        return {c.id: c.transaction for c in self.connectors if c.transaction is not None}
+
+    async def run(self) -> None:
+        """Connect, boot and operate; after a lost connection, back off and do it again.
+
+        Returns only when cancelled, after closing the WebSocket cleanly.
+        """
+        failures = 0
+        try:
+            while True:
+                self.state = State.CONNECTING
+                self.heartbeat_interval = None
+                try:
+                    session = self._session = await self._meanwhile(
+                        open_session(
+                            self.url,
+                            self.sink,
+                            dialect=self.dialect,
+                            call_timeout=self.config.call_timeout,
+                            connect_timeout=self.config.connect_timeout,
+                            handler=self.handle_call,
+                            check_answers=(
+                                self.dialect.schemas.check_answer if self.config.validate else None
+                            ),
+                            **self.config.connect_options,
+                        )
+                    )
+                except Exception:
+                    pass  # reported by open_session
+                else:
+                    await self._operate(session)
+                # The backoff grows until a boot is accepted, not merely until a connect
+                # succeeds: a CSMS that accepts and drops connections must see it grow too.
+                failures = 1 if self.state is State.ACCEPTED else failures + 1
+                self.state = State.OFFLINE
+                if self._reboot:  # a Reset: back after a reboot's pause, not a backoff
+                    self._reboot = None
+                    await self._meanwhile(asyncio.sleep(self.config.reconnect_min))
+                else:
+                    await self._meanwhile(asyncio.sleep(self._backoff(failures)))
+        finally:
+            self.state = State.STOPPED
+            if self._session is not None and not self._session.closed:
+                await self._session.close()
+
+    def _backoff(self, failures: int) -> float:
+        """The pause before the next connect after ``failures`` in a row (1 after a booted
+        connection is lost): uniform in [min, min(max, min * 2**failures)], full jitter, so
+        that a fleet that lost its connections together spreads out as it comes back."""
+        ceiling = self.config.reconnect_min * 2.0 ** min(failures, 30)
+        return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
+
+    async def _operate(self, session: OcppSession) -> None:
+        """Boot and work on one connection until it is lost. Never raises but to cancel."""
+        self._start_clean()
+        try:
+            interval = await self._meanwhile(self._boot(session))
+            if not self._reboot:
+                self._booted(self.config.heartbeat_interval or interval)
+                await self._send_statuses(session, range(len(self.connectors)))
+                await self._work(session)
+            await self._stop_transactions(session, self._reboot)
+            await session.close()
+        except ConnectionClosed as exc:
+            if self._dropping:
+                self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
+            elif not self._reboot:
+                self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
+        except Exception as exc:
+            # Whatever went wrong, one station must not vanish from the fleet unseen.
+            logger.debug("charge point %s failed", self.id, exc_info=True)
+            self.sink(Sample(WEBSOCKET, "charge point error", 0.0, type(exc).__name__))
+            await session.close()
+        finally:
+            self._dropping = False
+
+    def _start_clean(self) -> None:
+        """Start a connection from a clean slate, but for what outlives a connection: the
+        availability a CSMS set (it persists across reboots), the charging sessions and their
+        timers, a faulted connector's recovery. Gone with the old connection: jobs,
+        reservations, updates in progress, faults without a recovery."""
+        self._jobs.clear()
+        for key in [key for key in self._timers if key.timer not in SESSION_TIMERS]:
+            del self._timers[key]
+        self._firmware = self._diagnostics = None
+        for connector in self.connectors:
+            connector.reservation = None
+            if connector.transaction is not None or Key(Timer.RECOVER, connector.id) in (
+                self._timers
+            ):
+                continue
+            connector.error = None
+            if connector.status is not Status.UNAVAILABLE:
+                connector.status = Status.AVAILABLE
+
+    async def _meanwhile(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` (a connect, a backoff, a boot) while the charging sessions go
+        on: their timers fire with no session, and what they would send is queued."""
+        loop = asyncio.get_running_loop()
+        if not self._session_due():
+            # Only a session's own timers make more of them, so none will come meanwhile.
+            return await awaitable
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                due = self._session_due()
+                timeout = None if due is None else max(0.0, due - loop.time())
+                done, _ = await asyncio.wait((task,), timeout=timeout)
+                if done:
+                    return task.result()
+                assert due is not None
+                for key in [key for key in self._timers if key.timer in SESSION_TIMERS]:
+                    deadline = self._timers.get(key)  # an earlier one's work may remove it
+                    if deadline is not None and deadline <= due:
+                        del self._timers[key]
+                        await self._on_timer(None, key)
+        except BaseException:
+            # Cancelled meanwhile (the station stops): end the work too, and close the
+            # session it may have opened just then rather than leak its connection.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                result = await task
+                if isinstance(result, OcppSession):
+                    await result.close()
+            raise
+
+    def _session_due(self) -> float | None:
+        """When the next timer of a charging session (or of its arrival) is due, if any."""
+        return min(
+            (due for key, due in self._timers.items() if key.timer in SESSION_TIMERS),
+            default=None,
+        )
+
+    async def _boot(self, session: OcppSession) -> float:
+        """Boot until Accepted (or a Reset); return the heartbeat interval the CSMS gave."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self.state = State.BOOTING
+            self._boot_asked = False
+            session.answer_calls = True
+            answer = await self._boot_request(session)
+            status = answer.get("status")
+            interval = seconds(answer.get("interval")) or self.config.fallback_interval
+            if status == "Accepted":
+                self.state = State.ACCEPTED
+                return interval
+            # Pending answers CSMS calls while it waits, and sends what they trigger; Rejected
+            # (and a failed boot) stays mute.
+            self.state = _BOOT_STATES.get(status, State.BOOT_FAILED)
+            session.answer_calls = status == "Pending"
+            deadline = loop.time() + interval
+            await self._run_jobs(session)  # what a TriggerMessage asked for during the boot CALL
+            while (
+                not self._boot_asked
+                and not self._reboot
+                and not await session.sleep(max(0.0, deadline - loop.time()))
+            ):
+                await self._run_jobs(session)
+                if self._boot_asked or self._reboot:
+                    break
+            if self._reboot:
+                return interval
+
+    # Once booted: one loop, one CALL at a time. Timers name what the station does by itself
+    # and when; jobs are what CSMS calls set off.
+
+    async def _work(self, session: OcppSession) -> None:
+        loop = asyncio.get_running_loop()
+        config, timers = self.config, self._timers
+        # The first beat at a random phase: stations that booted together (Locust starts a
+        # whole second's worth of users at once) would otherwise beat in step forever.
+        timers[schedule.HEARTBEAT] = loop.time() + self._rng.uniform(0, self._heartbeat())
+        if config.authorize_interval:
+            timers[schedule.AUTHORIZE] = loop.time() + self._rng.expovariate(
+                1 / config.authorize_interval
+            )
+        if config.session_interval and schedule.ARRIVAL not in timers:
+            timers[schedule.ARRIVAL] = loop.time() + arrivals.until_arrival(config, self._rng)
+        while True:
+            if self.outbox:  # what waited offline goes first, in order
+                await self._flush_outbox(session)
+            # Jobs first: CSMS calls may have queued some while a timer's CALL was in flight.
+            if self._jobs:
+                await self._run_jobs(session)
+            if self._reboot:  # a Reset, or a firmware update installed
+                return
+            while self._requests and not session.closed:
+                await call_quietly(session, *self._requests.popleft())
+            if self._jobs:
+                continue  # queued while a request's CALL was in flight
+            due = min(timers.values(), default=loop.time() + 3600)
+            if not await session.sleep(max(0.0, due - loop.time())):
+                continue  # woken: a job to run
+            # Act on what was due when the timer fired; re-reading the clock here would spin,
+            # for a loop's clock is coarser than the deadlines (1 ms under uvloop).
+            for key in [key for key, deadline in timers.items() if deadline <= due]:
+                deadline = timers.pop(key, None)
+                if deadline is None:
+                    continue  # an earlier timer's work removed it
+                if key.timer is Timer.HEARTBEAT:  # the hot path: no detour through _on_timer
+                    await call_quietly(session, "Heartbeat", {})
+                    timers[key] = schedule.next_beat(deadline, self._heartbeat(), loop.time())
+                else:
+                    await self._on_timer(session, key)
+
+    async def _on_timer(self, session: OcppSession | None, key: Key) -> None:
+        action = self.timer_actions.get(key.timer)
+        if action is not None:
+            await action(self, session, key)
+
+    async def _on_arrival(self, session: OcppSession | None, key: Key) -> None:
+        """Maybe an EV arrives, at a free connector; the next candidate is scheduled."""
+        config = self.config
+        free = [c.id for c in self.connectors[1:] if c.free]
+        if free and arrivals.arrives(config, self._rng):
+            await self._charge(session, self._rng.choice(free), self._rng.choice(config.id_tags))
+        self._timers[key] = asyncio.get_running_loop().time() + arrivals.until_arrival(
+            config, self._rng
+        )
+
+    async def _run_jobs(self, session: OcppSession) -> None:
+        while self._jobs:
+            await self._jobs.pop(0)(session)
+
+    def drop(self) -> None:
+        """Lose the connection, as a station whose network fails: no close handshake, then a
+        reconnect after the backoff and a new boot. Reported as a ``dropped`` WebSocket event,
+        not a failure. Once booted, it waits for the CALL in flight, so that none fails for it.
+        """
+        session = self._session
+        if session is None or session.closed or self._dropping:
+            return
+        self._dropping = True
+        if self.state is State.ACCEPTED:
+            self._soon(_abort)
+        else:
+            session.abort()
+
+    def _soon(self, job: Job) -> None:
+        """Run ``job`` in the station's loop: after the current answer is sent."""
+        self._jobs.append(job)
+        if self._session is not None:
+            self._session.wake()
+
+    def _send_soon(self, action: str, payload: dict[str, Any]) -> None:
+        self._soon(lambda session: call_quietly(session, action, payload))
+
+    def _start_timer(self, key: Key, delay: float) -> Job:
+        """A job that sets the deadline ``key`` ``delay`` seconds from when it runs."""
+
+        async def start(session: OcppSession) -> None:
+            self._timers[key] = asyncio.get_running_loop().time() + delay
+
+        return start
+
+    def _heartbeat(self) -> float:
+        return self.heartbeat_interval or self.config.fallback_interval
+
+    def _heartbeat_changed(self, interval: float) -> None:
+        """A new heartbeat interval takes effect at once: the next beat is one interval away."""
+        self.heartbeat_interval = interval
+
+        async def reschedule(session: OcppSession) -> None:
+            if schedule.HEARTBEAT in self._timers:
+                loop = asyncio.get_running_loop()
+                self._timers[schedule.HEARTBEAT] = loop.time() + self._heartbeat()
+
+        self._soon(reschedule)
+
+    def _outcome(self) -> bool:
+        """Whether an update or upload is to succeed (``update_failures`` is the share that
+        does not)."""
+        return self._rng.random() >= self.config.update_failures
+
+    # A charging session's life on the schedule: the EV's power, when it is full, when the
+    # driver leaves, whether the connector faults meanwhile.
+
+    def _begin_session(self, transaction: Transaction) -> None:
+        """Schedule the meter values of a session that has begun, its end, and what may
+        happen before."""
+        now = asyncio.get_running_loop().time()
+        connector = transaction.connector
+        duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
+        self._timers[Key(Timer.METER, connector)] = now + self._meter_interval()
+        self._timers[Key(Timer.END, connector)] = now + duration
+        # Some EVs are full before they leave: they stop drawing power (SuspendedEV).
+        full = duration * self._rng.uniform(0.6, 1.2)
+        if full < duration:
+            self._timers[Key(Timer.FULL, connector)] = now + full
+        if self._rng.random() < self.config.faults:
+            self._timers[Key(Timer.FAULT, connector)] = now + duration * self._rng.uniform(0.1, 0.9)
+
+    def _ev_power(self) -> float:
+        """Watts an arriving EV draws: 50 to 100 % of the charging power."""
+        return self.config.charging_power * self._rng.uniform(0.5, 1.0)
+
+    def _end_locally(self, connector: int) -> None:
+        """The session on ``connector`` is over here: its timers go, the connector is free."""
+        record = self.connectors[connector]
+        record.transaction = None
+        for timer in SESSION_ENDS:
+            self._timers.pop(Key(timer, connector), None)
+        record.status = Status.AVAILABLE
+
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> None:
+        """Send a DataTransfer once booted (the last 100 asked for are kept meanwhile)."""
+        payload: dict[str, Any] = {"vendorId": vendor_id}
+        if message_id is not None:
+            payload["messageId"] = message_id
+        if data is not None:
+            payload["data"] = data
+        # A bad one is the scenario's error, at once.
+        self.dialect.schemas.validate("DataTransfer", payload)
+        self._requests.append(("DataTransfer", payload))
+        if self._session is not None and self.state is State.ACCEPTED:
+            self._session.wake()
+
+    async def _call_or_none(
+        self, session: OcppSession, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The answer's payload, checked against its schema; None if there is no good one."""
+        try:
+            return await session.call(action, payload, check=self._answer_check(action))
+        except (CallRejected, CallTimeout, InvalidAnswer):
+            return None
+
+    def _answer_check(self, action: str) -> Callable[[dict[str, Any]], None]:
+        check = self.dialect.schemas.check_answer
+        return lambda payload: check(action, payload)
+
+    # What the version says: its boot, its statuses, its transaction messages, the answers to
+    # its CSMS's calls.
+
+    async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
+        """Send the boot CALL; its checked answer, or {} when there is no good one."""
+        raise NotImplementedError
+
+    def _booted(self, interval: float) -> None:
+        """A boot was accepted; ``interval`` is the heartbeat interval in force."""
+        self.heartbeat_interval = interval
+
+    async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
+        """Report the statuses of ``connectors``."""
+        raise NotImplementedError
+
+    async def _charge(
+        self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
+    ) -> None:
+        """An EV plugs in at ``connector``: authorize, start, charge until its end is due."""
+        raise NotImplementedError
+
+    async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
+        """Stop every session before the connection closes: for a reboot of ``reason``, or
+        (None) because the station stops."""
+        raise NotImplementedError
+
+    async def _flush_outbox(self, session: OcppSession) -> None:
+        """Send the outbox's messages, oldest first."""
+        raise NotImplementedError
+
+    def _meter_interval(self) -> float:
+        """Seconds between a session's meter values."""
+        raise NotImplementedError
+
+    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Answer a CSMS-initiated CALL; raise :class:`~swarm.protocol.ocppj.FrameError` to
+        answer with a CALLERROR."""
+        raise NotImplementedError
+
+
+async def call_quietly(session: OcppSession | None, action: str, payload: dict[str, Any]) -> None:
+    """A call whose failure is reported (by the session) and otherwise changes nothing.
+
+    Offline (no session) nothing is sent: the statuses, for one, are all reported after the
+    next boot.
+    """
+    if session is None:
+        return
+    # A lost connection too: what called this goes on (a session's state moves on, its timers
+    # are set), and the next sleep or CALL of the station's loop raises.
+    with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer, ConnectionClosed):
+        await session.call(action, payload)
+
+
+def seconds(value: object) -> float:
+    """A positive, finite number of seconds from a CSMS's answer, else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return 0.0
+    return number if 0 < number < math.inf else 0.0
+
+
+async def _abort(session: OcppSession) -> None:
+    session.abort()

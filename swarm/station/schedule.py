@@ -1,0 +1,68 @@
+"""The schedule of a charge point's deadlines: what it does by itself, and when.
+
+A deadline is keyed by a :class:`Key`, a :class:`Timer` kind and the connector it is for (0 for
+the charge point as a whole), so that a connector's timers are found by value, not by parsing a
+name. The runner (:mod:`swarm.station.runner`) keeps ``{Key: loop time}`` and, when one is due,
+hands it to the version's action for its kind.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class Timer(enum.IntEnum):
+    """What a deadline is for. An int, so that a key hashes in C: keys are hashed on every beat."""
+
+    HEARTBEAT = enum.auto()
+    AUTHORIZE = enum.auto()
+    ARRIVAL = enum.auto()
+    """An EV may arrive (see :mod:`swarm.station.arrivals`)."""
+    METER = enum.auto()
+    """A session's next meter values."""
+    FULL = enum.auto()
+    """The EV is full and stops drawing."""
+    FAULT = enum.auto()
+    """The connector faults mid-session."""
+    RECOVER = enum.auto()
+    """A faulted connector is back."""
+    END = enum.auto()
+    """The driver leaves: the session stops."""
+    FIRMWARE = enum.auto()
+    """The next step of a firmware update."""
+    DIAGNOSTICS = enum.auto()
+    """The next step of a diagnostics or log upload."""
+    RESERVATION = enum.auto()
+    """A reservation expires."""
+
+
+class Key(NamedTuple):
+    """A deadline's key: its kind and its connector."""
+
+    timer: Timer
+    connector: int = 0
+
+
+SESSION_TIMERS = frozenset(
+    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.FULL, Timer.FAULT, Timer.RECOVER}
+)
+"""Timers of charging sessions and their arrivals: they go on while offline."""
+
+SESSION_ENDS = (Timer.METER, Timer.END, Timer.FULL, Timer.FAULT)
+"""A session's own timers: cleared when it ends."""
+
+HEARTBEAT = Key(Timer.HEARTBEAT)
+AUTHORIZE = Key(Timer.AUTHORIZE)
+ARRIVAL = Key(Timer.ARRIVAL)
+FIRMWARE = Key(Timer.FIRMWARE)
+DIAGNOSTICS = Key(Timer.DIAGNOSTICS)
+
+
+def next_beat(previous: float, interval: float, now: float) -> float:
+    """The first beat after ``now`` on the schedule ``previous + k * interval``.
+
+    A fixed schedule, not "interval after the last answer", so slow answers do not thin out
+    the load; beats missed while a call was in flight are skipped, not sent in a burst.
+    """
+    return previous + interval * (1 + max(0.0, now - previous) // interval)
