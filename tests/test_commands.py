@@ -147,6 +147,47 @@ def test_trigger_message_for_a_connector_that_does_not_exist_is_rejected():
     run(main())
 
 
+def test_trigger_message_meter_values_for_connector_0_reads_the_main_meter():
+    """Connector 0 is the charge point's main meter: the sum of its connectors' registers."""
+
+    async def main():
+        async with booted() as (cp, script, _samples):
+            cp.connectors[1].energy_wh, cp.connectors[2].energy_wh = 1500.4, 250.0
+            answer = await command(
+                script, "TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 0}
+            )
+            await until(lambda: script.calls("MeterValues"))
+            payload = script.calls("MeterValues")[0][3]
+        assert answer == {"status": "Accepted"}
+        OCPP16.schemas.validate("MeterValues", payload)
+        assert payload["connectorId"] == 0 and "transactionId" not in payload
+        [value] = payload["meterValue"][0]["sampledValue"]  # no session: energy, no power
+        assert (value["measurand"], value["value"]) == ("Energy.Active.Import.Register", "1750")
+
+    run(main())
+
+
+def test_change_availability_undone_before_its_status_goes_reports_both_changes():
+    """Inoperative then Operative, both answered before the charge point's loop runs: each
+    change is reported as it was, Unavailable then Available."""
+
+    async def main():
+        async with booted() as (cp, script, _samples):
+            before = len(script.calls("StatusNotification"))
+            for kind in ("Inoperative", "Operative"):  # no await between: one loop step
+                cp.handle_call("ChangeAvailability", {"connectorId": 1, "type": kind})
+            await until(lambda: len(script.calls("StatusNotification")) == before + 2)
+            await asyncio.sleep(0.2)  # and no third
+            sent = [f[3] for f in script.calls("StatusNotification")[before:]]
+        assert [(s["connectorId"], s["status"]) for s in sent] == [
+            (1, "Unavailable"),
+            (1, "Available"),
+        ]
+        assert cp.connectors[1].status == "Available"
+
+    run(main())
+
+
 def test_reset_reboots_and_boots_again_without_a_failure():
     async def main():
         async with booted() as (cp, script, samples):
