@@ -24,8 +24,10 @@ from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
 from swarm.station.config import ChargePointConfig
-from swarm.station.runner import Station, TimerAction, call_quietly
+from swarm.station.runner import Station, call_quietly
 from swarm.station.schedule import Key, Timer
+from swarm.station.sessions import Sessions
+from swarm.station.vocabulary import TimerAction
 
 
 class ChargePoint(Transactions, Commands, SmartCharging, Station):
@@ -104,7 +106,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
 
     timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {
         Timer.AUTHORIZE: _on_authorize,
-        Timer.ARRIVAL: Station._on_arrival,
+        Timer.ARRIVAL: Sessions._on_arrival,
         Timer.METER: Transactions._on_meter,
         Timer.FULL: Transactions._on_full,
         Timer.FAULT: Transactions._on_fault,

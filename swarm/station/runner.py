@@ -27,12 +27,11 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
-from swarm.protocol.dialect import Dialect
 from swarm.protocol.rpc import (
     CallRejected,
     CallTimeout,
@@ -44,11 +43,13 @@ from swarm.protocol.rpc import (
 from swarm.protocol.samples import WEBSOCKET, Sample, SampleSink
 from swarm.station import arrivals, schedule
 from swarm.station.config import ChargePointConfig
-from swarm.station.connector import Connector, Status, Transaction
+from swarm.station.connector import Connector, Status
 from swarm.station.firmware import Update
 from swarm.station.outbox import Outbox
-from swarm.station.schedule import SESSION_ENDS, SESSION_TIMERS, Key, Timer
+from swarm.station.schedule import SESSION_TIMERS, Key, Timer
+from swarm.station.sessions import Sessions
 from swarm.station.state import State
+from swarm.station.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +58,11 @@ T = TypeVar("T")
 Job = Callable[[OcppSession], Awaitable[None]]
 """Something a CSMS call set off, run by the station's loop after the call's answer."""
 
-TimerAction = Callable[[Any, OcppSession | None, Key], Awaitable[None]]
-"""What a station does when a deadline of a kind falls due: ``(station, session, key)``; with
-no session (offline), only a charging session's timers fire."""
-
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
 
-class Station:
+class Station(Sessions, Vocabulary):
     """One virtual charging station. :meth:`run` is its whole life; cancel the task to stop it."""
-
-    dialect: ClassVar[Dialect]
-    timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {}
-    """The version's action for each kind of deadline but the heartbeat."""
 
     # A fleet holds 15,000 of them: slots take a tenth of the memory of an instance dict.
     __slots__ = (
@@ -133,11 +126,6 @@ class Station:
         """While a reboot is due: the reason the transactions it stops give."""
         self._firmware: Update | None = None
         self._diagnostics: Update | None = None
-
-    @property
-    def transactions(self) -> dict[int, Transaction]:
-        """The charging sessions in progress, by connector."""
-        return {c.id: c.transaction for c in self.connectors if c.transaction is not None}
 
     async def run(self) -> None:
         """Connect, boot and operate; after a lost connection, back off and do it again.
@@ -347,16 +335,6 @@ class Station:
         if action is not None:
             await action(self, session, key)
 
-    async def _on_arrival(self, session: OcppSession | None, key: Key) -> None:
-        """Maybe an EV arrives, at a free connector; the next candidate is scheduled."""
-        config = self.config
-        free = [c.id for c in self.connectors[1:] if c.free]
-        if free and arrivals.arrives(config, self._rng):
-            await self._charge(session, self._rng.choice(free), self._rng.choice(config.id_tags))
-        self._timers[key] = asyncio.get_running_loop().time() + arrivals.until_arrival(
-            config, self._rng
-        )
-
     async def _run_jobs(self, session: OcppSession) -> None:
         while self._jobs:
             await self._jobs.pop(0)(session)
@@ -406,40 +384,14 @@ class Station:
 
         self._soon(reschedule)
 
+    def _booted(self, interval: float) -> None:
+        """A boot was accepted; ``interval`` is the heartbeat interval in force."""
+        self.heartbeat_interval = interval
+
     def _outcome(self) -> bool:
         """Whether an update or upload is to succeed (``update_failures`` is the share that
         does not)."""
         return self._rng.random() >= self.config.update_failures
-
-    # A charging session's life on the schedule: the EV's power, when it is full, when the
-    # driver leaves, whether the connector faults meanwhile.
-
-    def _begin_session(self, transaction: Transaction) -> None:
-        """Schedule the meter values of a session that has begun, its end, and what may
-        happen before."""
-        now = asyncio.get_running_loop().time()
-        connector = transaction.connector
-        duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
-        self._timers[Key(Timer.METER, connector)] = now + self._meter_interval()
-        self._timers[Key(Timer.END, connector)] = now + duration
-        # Some EVs are full before they leave: they stop drawing power (SuspendedEV).
-        full = duration * self._rng.uniform(0.6, 1.2)
-        if full < duration:
-            self._timers[Key(Timer.FULL, connector)] = now + full
-        if self._rng.random() < self.config.faults:
-            self._timers[Key(Timer.FAULT, connector)] = now + duration * self._rng.uniform(0.1, 0.9)
-
-    def _ev_power(self) -> float:
-        """Watts an arriving EV draws: 50 to 100 % of the charging power."""
-        return self.config.charging_power * self._rng.uniform(0.5, 1.0)
-
-    def _end_locally(self, connector: int) -> None:
-        """The session on ``connector`` is over here: its timers go, the connector is free."""
-        record = self.connectors[connector]
-        record.transaction = None
-        for timer in SESSION_ENDS:
-            self._timers.pop(Key(timer, connector), None)
-        record.status = Status.AVAILABLE
 
     def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None
@@ -468,45 +420,6 @@ class Station:
     def _answer_check(self, action: str) -> Callable[[dict[str, Any]], None]:
         check = self.dialect.schemas.check_answer
         return lambda payload: check(action, payload)
-
-    # What the version says: its boot, its statuses, its transaction messages, the answers to
-    # its CSMS's calls.
-
-    async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
-        """Send the boot CALL; its checked answer, or {} when there is no good one."""
-        raise NotImplementedError
-
-    def _booted(self, interval: float) -> None:
-        """A boot was accepted; ``interval`` is the heartbeat interval in force."""
-        self.heartbeat_interval = interval
-
-    async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
-        """Report the statuses of ``connectors``."""
-        raise NotImplementedError
-
-    async def _charge(
-        self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
-    ) -> None:
-        """An EV plugs in at ``connector``: authorize, start, charge until its end is due."""
-        raise NotImplementedError
-
-    async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
-        """Stop every session before the connection closes: for a reboot of ``reason``, or
-        (None) because the station stops."""
-        raise NotImplementedError
-
-    async def _flush_outbox(self, session: OcppSession) -> None:
-        """Send the outbox's messages, oldest first."""
-        raise NotImplementedError
-
-    def _meter_interval(self) -> float:
-        """Seconds between a session's meter values."""
-        raise NotImplementedError
-
-    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer a CSMS-initiated CALL; raise :class:`~swarm.protocol.ocppj.FrameError` to
-        answer with a CALLERROR."""
-        raise NotImplementedError
 
 
 async def call_quietly(session: OcppSession | None, action: str, payload: dict[str, Any]) -> None:

@@ -1,0 +1,63 @@
+"""What a version's package gives the station: the words it says on the wire.
+
+:class:`~swarm.station.runner.Station` runs the life of a charger; what it sends and how it
+answers are its version's. A version's charge point (``swarm.ocpp16.ChargePoint``) derives from
+the station and fills in what :class:`Vocabulary` leaves open: its
+:class:`~swarm.protocol.dialect.Dialect`, its boot request, its statuses, its transaction
+messages, the actions of its timers and the handlers of its CSMS's calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from swarm.protocol.dialect import Dialect
+from swarm.protocol.rpc import OcppSession
+from swarm.station.schedule import Key, Timer
+
+TimerAction = Callable[[Any, OcppSession | None, Key], Awaitable[None]]
+"""What a station does when a deadline of a kind falls due: ``(station, session, key)``; with
+no session (offline), only a charging session's timers fire."""
+
+
+class Vocabulary:
+    """The part of a station that its version must give."""
+
+    __slots__ = ()
+
+    dialect: ClassVar[Dialect]
+    timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {}
+    """The action for each kind of deadline but the heartbeat, which the station sends itself."""
+
+    async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
+        """Send the boot CALL; its checked answer, or {} when there is no good one."""
+        raise NotImplementedError
+
+    async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
+        """Report the statuses of ``connectors``."""
+        raise NotImplementedError
+
+    async def _charge(
+        self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
+    ) -> None:
+        """An EV plugs in at ``connector``: authorize, start, charge until its end is due."""
+        raise NotImplementedError
+
+    async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
+        """Stop every session before the connection closes: for a reboot of ``reason``, or
+        (None) because the station stops."""
+        raise NotImplementedError
+
+    async def _flush_outbox(self, session: OcppSession) -> None:
+        """Send the outbox's messages, oldest first."""
+        raise NotImplementedError
+
+    def _meter_interval(self) -> float:
+        """Seconds between a session's meter values."""
+        raise NotImplementedError
+
+    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Answer a CSMS-initiated CALL; raise :class:`~swarm.protocol.ocppj.FrameError` to
+        answer with a CALLERROR."""
+        raise NotImplementedError
