@@ -13,10 +13,10 @@ A :class:`Station` connects, boots and works its schedule until it is stopped:
   full jitter, and a new boot. Charging sessions go on offline: their timers fire with no
   session, and what they would send waits in the outbox.
 
-What is said on the wire is the version's: a subclass (``swarm.ocpp16.ChargePoint``) gives its
-:class:`~swarm.protocol.dialect.Dialect`, its boot request, its statuses, its transaction
-messages, the actions of its timers and the handlers of the CSMS's calls. The station knows
-nothing of Locust.
+What is said on the wire is the version's (:mod:`swarm.station.vocabulary`): a subclass such
+as :class:`swarm.ocpp16.charge_point.ChargePoint` gives its dialect, its boot request, its
+statuses, its transaction messages, the actions of its timers and the handlers of the CSMS's
+calls. The station knows nothing of Locust.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What a version's package gives the station: the words it says on the wire.
 
 :class:`~swarm.station.runner.Station` runs the life of a charger; what it sends and how it
-answers are its version's. A version's charge point (``swarm.ocpp16.ChargePoint``) derives from
-the station and fills in what :class:`Vocabulary` leaves open: its
+answers are its version's. A version's charge point
+(:class:`swarm.ocpp16.charge_point.ChargePoint`) derives from the station and fills in what
+:class:`Vocabulary` leaves open: its
 :class:`~swarm.protocol.dialect.Dialect`, its boot request, its statuses, its transaction
 messages, the actions of its timers and the handlers of its CSMS's calls.
 """
