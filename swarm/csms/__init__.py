@@ -11,12 +11,12 @@ from typing import Any
 
 _HOMES = {
     "Csms": "server",
-    "CsmsConfig": "server",
+    "CsmsConfig": "config",
     "NotConnectedError": "server",
     "CampaignResult": "server",
-    "CONNECTIONS_TOTAL": "server",
-    "main": "server",
-    "CsmsProcess": "server",
+    "CONNECTIONS_TOTAL": "config",
+    "main": "cli",
+    "CsmsProcess": "process",
 }
 
 

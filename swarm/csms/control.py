@@ -62,7 +62,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swarm.csms import Csms
+    from swarm.csms.server import Csms
 
 logger = logging.getLogger(__name__)
 

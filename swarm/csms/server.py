@@ -13,13 +13,13 @@ On request it misbehaves, as a CSMS under load does (see :mod:`swarm.csms.faults
 or with CALLERRORs (:meth:`Csms.set_faults`), sends malformed frames (:meth:`Csms.send_frames`),
 drops connections (:meth:`Csms.disconnect`) and restarts (:meth:`Csms.restart`).
 
-Run it with ``python -m swarm.csms --port 9000``; a parent process can run it as a child with
-:class:`CsmsProcess`.
+Its configuration is :mod:`swarm.csms.config`'s, its command line (``python -m swarm.csms``)
+:mod:`swarm.csms.cli`'s; a parent process runs it as a child with
+:class:`swarm.csms.process.CsmsProcess`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import contextlib
@@ -27,20 +27,13 @@ import hmac
 import itertools
 import logging
 import math
-import os
 import random
-import signal
-import ssl
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from typing import IO, Any, Literal, Self
+from typing import Any, Self
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
@@ -49,36 +42,31 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 
-from swarm import eventloop
-from swarm.csms import control, faults
+from swarm.csms import faults
+from swarm.csms.config import (
+    CONNECTIONS_CURRENT,
+    CONNECTIONS_TOTAL,
+    DISCONNECTED,
+    FAULT_CALLERRORS,
+    FAULT_DELAYED,
+    FAULT_FRAMES,
+    RECEIVED_ERRORS,
+    RECEIVED_IGNORED,
+    RECEIVED_RESULTS,
+    RESTARTS,
+    SENT_ERRORS,
+    CsmsConfig,
+)
 from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
-from swarm.protocol.security import Passwords, server_context
-
-logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 1 << 20
 CLOSE_TIMEOUT = 2.0
-BOOT_POLICIES = ("accept", "pending", "reject")
-
-# Counter keys besides the action names (which never contain a dot). The CSMS's own calls are
-# counted as "<outcome>.<Action>" too (see Csms).
-CONNECTIONS_CURRENT = "connections.current"
-CONNECTIONS_TOTAL = "connections.total"
-RECEIVED_RESULTS = "received.callresult"
-RECEIVED_ERRORS = "received.callerror"
-SENT_ERRORS = "sent.callerror"
-RECEIVED_IGNORED = "received.ignored"  # malformed answers, frames of an unknown type
-DISCONNECTED = "connections.closed_by_csms"
 REALM = "ocpp-swarm"
 HANDSHAKE_LOGGER = logging.getLogger("swarm.csms.handshake")
 """The server's logger when it checks passwords: websockets logs every request header at
 DEBUG, ``Authorization`` too, so this one is held at WARNING (as ``main`` holds websockets')."""
 HANDSHAKE_LOGGER.setLevel(logging.WARNING)
-RESTARTS = "restarts"
-FAULT_DELAYED = "faults.delayed"
-FAULT_CALLERRORS = "faults.callerror"
-FAULT_FRAMES = "faults.frames"  # followed by ".<kind>"
 FRAMES_AT_ONCE = 64  # stray frames in flight at once
 CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 """Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
@@ -88,57 +76,6 @@ _EMPTY: dict[str, Any] = {}
 _ACCEPTED = {"status": "Accepted"}
 _ID_ACCEPTED = {"idTagInfo": {"status": "Accepted"}}
 _ID_INVALID = {"idTagInfo": {"status": "Invalid"}}
-
-
-@dataclass(frozen=True)
-class CsmsConfig:
-    """How the CSMS listens and answers."""
-
-    host: str = "127.0.0.1"
-    port: int = 9000  # 0 picks a free port
-    heartbeat_interval: int = 60  # seconds, sent in an accepted BootNotification
-    # "pending"/"reject": the first BootNotification of each charge point id gets that status,
-    # later ones are accepted.
-    boot: Literal["accept", "pending", "reject"] = "accept"
-    boot_retry_interval: int = 10  # seconds, sent with Pending and Rejected
-    reject_id_tags: frozenset[str] = frozenset()  # answered "Invalid"; any other is "Accepted"
-    validate: bool = True  # check every incoming CALL payload against its 1.6 schema
-    # OCPP 1.6 security profiles. TLS (wss://) with tls_cert and tls_key (PEM files); with
-    # client_ca, a client certificate it issued is required, and its CN must be the charge
-    # point id in the URL. HTTP Basic auth when password_file or password is set: the user
-    # name must be the charge point id, the password the file's for it, else the template's
-    # (``{id}`` replaced by the id); anything else is answered 401.
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    client_ca: str | None = None
-    password_file: str | None = None
-    password: str | None = field(default=None, repr=False)
-    # Loaded by __post_init__, so that a file that does not load is refused at once.
-    ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
-    passwords: Passwords = field(default_factory=Passwords, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be an integer from 0 to 65535, not {self.port!r}")
-        for name in ("heartbeat_interval", "boot_retry_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer of seconds, not {value!r}")
-        if self.boot not in BOOT_POLICIES:
-            raise ValueError(f"boot must be one of {', '.join(BOOT_POLICIES)}, not {self.boot!r}")
-        if isinstance(self.reject_id_tags, str):
-            raise ValueError("reject_id_tags must be a collection of idTags, not one string")
-        # Accept any iterable of tags (a list from the CLI) but keep the field hashable.
-        object.__setattr__(self, "reject_id_tags", frozenset(self.reject_id_tags))
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        if self.client_ca and not self.tls_cert:
-            raise ValueError("client_ca needs tls_cert and tls_key: client certificates need TLS")
-        if self.tls_cert and self.tls_key:
-            context = server_context(self.tls_cert, self.tls_key, self.client_ca)
-            object.__setattr__(self, "ssl_context", context)
-        passwords = Passwords(self.password, self.password_file)
-        object.__setattr__(self, "passwords", passwords)
 
 
 class NotConnectedError(LookupError):
@@ -833,300 +770,3 @@ def _check_path(connection: ServerConnection, request: Request) -> Response | No
             HTTPStatus.NOT_FOUND, "The URL must end with the charge point id: ws://host/path/<id>\n"
         )
     return None
-
-
-# Command line.
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
-    return value
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ocpp-swarm-csms", description="An OCPP 1.6J CSMS (central system) for load tests."
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=9000, help="TCP port; 0 picks a free one")
-    parser.add_argument(
-        "--heartbeat-interval",
-        type=_non_negative_int,
-        default=60,
-        metavar="SECONDS",
-        help="interval sent in an accepted BootNotification",
-    )
-    parser.add_argument(
-        "--boot",
-        choices=BOOT_POLICIES,
-        default="accept",
-        help="status of each charge point's first BootNotification; later ones are accepted",
-    )
-    parser.add_argument(
-        "--boot-retry-interval",
-        type=_non_negative_int,
-        default=10,
-        metavar="SECONDS",
-        help="interval sent with a Pending or Rejected BootNotification",
-    )
-    parser.add_argument(
-        "--reject-id-tag",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="answer this idTag with status Invalid (repeatable)",
-    )
-    parser.add_argument(
-        "--no-validate",
-        dest="validate",
-        action="store_false",
-        help="do not check incoming payloads against the OCPP 1.6 schemas",
-    )
-    parser.add_argument(
-        "--control-port",
-        type=_port,
-        metavar="PORT",
-        help="serve the control API (JSON over HTTP, no authentication) on this port of --host;"
-        " 0 picks a free one; off by default",
-    )
-    security = parser.add_argument_group(
-        "security profiles", "OCPP 1.6 security profiles 1-3 (see the README)"
-    )
-    security.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM): serve wss://")
-    security.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
-    security.add_argument(
-        "--client-ca",
-        metavar="FILE",
-        help="CA certificates (PEM): require a client certificate they issued, whose CN is the"
-        " charge point id (mutual TLS)",
-    )
-    security.add_argument(
-        "--password-file",
-        metavar="FILE",
-        help="HTTP Basic auth: lines '<chargePointId> <password>' ('#' comments); user name"
-        " the charge point id of the URL, 401 otherwise",
-    )
-    security.add_argument(
-        "--password",
-        metavar="TEMPLATE",
-        help="HTTP Basic auth password for charge points --password-file does not list, {id}"
-        " replaced by the id: 'secret-{id}' (the process list shows it; prefer a file)",
-    )
-    parser.add_argument(
-        "--exit-with-stdin",
-        action="store_true",
-        help="stop when standard input reaches end of file (when run by a parent process)",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CSMS until SIGINT, SIGTERM or (with ``--exit-with-stdin``) end of stdin."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    # Said here with the options' names; CsmsConfig says it with its fields'.
-    if (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert and --tls-key go together")
-    if args.client_ca and not args.tls_cert:
-        parser.error("--client-ca needs --tls-cert and --tls-key")
-    try:
-        config = CsmsConfig(
-            host=args.host,
-            port=args.port,
-            heartbeat_interval=args.heartbeat_interval,
-            boot=args.boot,
-            boot_retry_interval=args.boot_retry_interval,
-            reject_id_tags=frozenset(args.reject_id_tag),
-            validate=args.validate,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            client_ca=args.client_ca,
-            password_file=args.password_file,
-            password=args.password,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # Refused handshakes and closing notices would otherwise be logged at INFO.
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(
-            _run(config, control_port=args.control_port, exit_with_stdin=args.exit_with_stdin)
-        )
-    return 0
-
-
-async def _run(config: CsmsConfig, *, control_port: int | None, exit_with_stdin: bool) -> None:
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
-            loop.add_signal_handler(signum, stopping.set)
-    if exit_with_stdin:
-        threading.Thread(
-            target=_wait_for_stdin_eof, args=(loop, stopping.set), name="stdin-eof", daemon=True
-        ).start()
-    async with Csms(config) as csms:
-        control_server = None
-        if control_port is not None:
-            control_server = await control.serve_control(csms, config.host, control_port)
-        logger.info(
-            "CSMS listening on %s (boot %s, heartbeat interval %d s, validation %s)",
-            csms.url,
-            config.boot,
-            config.heartbeat_interval,
-            "on" if config.validate else "off",
-        )
-        print(f"listening on {csms.url}", flush=True)
-        if control_server is not None:
-            print(f"control on {control.url(control_server)}", flush=True)
-        try:
-            await stopping.wait()
-        finally:
-            if control_server is not None:
-                control_server.close()
-
-
-def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-    # os.read, not sys.stdin.buffer.read: a daemon thread blocked inside the BufferedReader holds
-    # its lock, and the interpreter aborts ("could not acquire lock ... at interpreter shutdown")
-    # when it exits on a signal meanwhile.
-    with contextlib.suppress(OSError, ValueError):
-        fd = sys.stdin.fileno()
-        while os.read(fd, 65536):
-            pass
-    with contextlib.suppress(RuntimeError):  # the loop is already closed
-        loop.call_soon_threadsafe(stop)
-
-
-# Running it as a child process.
-
-
-class CsmsProcess:
-    """A CSMS in a child process that dies with its parent (it stops when its stdin closes).
-
-    ``control_url`` is the control API's ``http://host:port`` when it was started with
-    ``--control-port``, else None.
-    """
-
-    def __init__(
-        self,
-        process: subprocess.Popen[bytes],
-        url: str,
-        stderr: IO[bytes],
-        control_url: str | None = None,
-    ) -> None:
-        self.process = process
-        self.url = url
-        self.control_url = control_url
-        self._stderr = stderr
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @classmethod
-    def start(cls, args: list[str] | None = None, timeout: float = 10.0) -> CsmsProcess:
-        """Launch ``python -m swarm.csms --port 0 --exit-with-stdin *args``; wait until it listens.
-
-        Raises RuntimeError, with the tail of its stderr, if it exits or does not print its
-        ``listening on`` line (and with ``--control-port``, its ``control on`` line) within
-        ``timeout`` seconds.
-        """
-        command = [sys.executable, "-m", "swarm.csms", "--port", "0", "--exit-with-stdin"]
-        # A file, not a pipe: a pipe nobody drains would block the child once full.
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the child
-        try:
-            process = subprocess.Popen(
-                [*command, *(args or [])],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                # Out of the parent's process group: a Ctrl-C or a SIGTERM sent to the group
-                # must not close the charge points' connections before the swarm closes them.
-                # The parent stops it by closing its stdin, and its death closes it too.
-                start_new_session=True,
-            )
-        except BaseException:
-            stderr.close()
-            raise
-        child = cls(process, "", stderr)
-        # Without the control API the child prints one line; reading for a second would block.
-        expected = 2 if any(arg.startswith("--control-port") for arg in args or ()) else 1
-        lines: list[str] = []
-
-        def read() -> None:
-            for _ in range(expected):
-                line = process.stdout.readline()  # type: ignore[union-attr]
-                if not line:
-                    break
-                lines.append(line.decode(errors="replace").strip())
-
-        # A thread (a greenlet under gevent's monkey-patching) reads, so the wait can time out.
-        reader = threading.Thread(target=read, name="csms-stdout", daemon=True)
-        reader.start()
-        reader.join(timeout)
-        got = lines[:]  # a snapshot: the reader may still be appending
-        prefixes = ("listening on ", "control on ")[:expected]
-        if len(got) == expected and all(map(str.startswith, got, prefixes)):
-            child.url = got[0].removeprefix(prefixes[0])
-            if expected == 2:
-                child.control_url = got[1].removeprefix(prefixes[1])
-            return child
-        line = " | ".join(got)
-        if not reader.is_alive():  # its stdout closed: it is exiting, or has
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(1.0)
-        exited = process.poll() is not None
-        child.stop(timeout=1.0, close_stderr=False)
-        reader.join(1.0)
-        stderr.seek(0)
-        tail = stderr.read()[-2000:].decode(errors="replace").strip()
-        stderr.close()
-        what = f"exited with code {process.returncode}" if exited else f"timed out ({timeout} s)"
-        raise RuntimeError(
-            f"the CSMS child process {what} before listening; stdout {line!r}, stderr:\n{tail}"
-        )
-
-    def stop(self, timeout: float = 5.0, *, close_stderr: bool = True) -> int:
-        """Close its stdin and wait; terminate, then kill, if it lingers. Returns the exit code."""
-        process = self.process
-        with contextlib.suppress(OSError, ValueError):
-            process.stdin.close()  # type: ignore[union-attr]
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(2.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        with contextlib.suppress(OSError, ValueError):
-            process.stdout.close()  # type: ignore[union-attr]
-        if close_stderr:
-            self._stderr.close()
-        return process.returncode
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -1,0 +1,197 @@
+"""The embedded CSMS's command line: ``python -m swarm.csms`` and ``ocpp-swarm-csms``.
+
+``main`` parses the options, then runs the CSMS (and with ``--control-port`` its control API)
+until SIGINT, SIGTERM or, for a child process (:mod:`swarm.csms.process`), the end of stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from swarm import eventloop
+from swarm.csms import control
+from swarm.csms.config import BOOT_POLICIES, CsmsConfig
+from swarm.csms.server import Csms
+
+logger = logging.getLogger(__name__)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocpp-swarm-csms", description="An OCPP 1.6J CSMS (central system) for load tests."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=_port, default=9000, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_non_negative_int,
+        default=60,
+        metavar="SECONDS",
+        help="interval sent in an accepted BootNotification",
+    )
+    parser.add_argument(
+        "--boot",
+        choices=BOOT_POLICIES,
+        default="accept",
+        help="status of each charge point's first BootNotification; later ones are accepted",
+    )
+    parser.add_argument(
+        "--boot-retry-interval",
+        type=_non_negative_int,
+        default=10,
+        metavar="SECONDS",
+        help="interval sent with a Pending or Rejected BootNotification",
+    )
+    parser.add_argument(
+        "--reject-id-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="answer this idTag with status Invalid (repeatable)",
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="do not check incoming payloads against the OCPP 1.6 schemas",
+    )
+    parser.add_argument(
+        "--control-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the control API (JSON over HTTP, no authentication) on this port of --host;"
+        " 0 picks a free one; off by default",
+    )
+    security = parser.add_argument_group(
+        "security profiles", "OCPP 1.6 security profiles 1-3 (see the README)"
+    )
+    security.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM): serve wss://")
+    security.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
+    security.add_argument(
+        "--client-ca",
+        metavar="FILE",
+        help="CA certificates (PEM): require a client certificate they issued, whose CN is the"
+        " charge point id (mutual TLS)",
+    )
+    security.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="HTTP Basic auth: lines '<chargePointId> <password>' ('#' comments); user name"
+        " the charge point id of the URL, 401 otherwise",
+    )
+    security.add_argument(
+        "--password",
+        metavar="TEMPLATE",
+        help="HTTP Basic auth password for charge points --password-file does not list, {id}"
+        " replaced by the id: 'secret-{id}' (the process list shows it; prefer a file)",
+    )
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input reaches end of file (when run by a parent process)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CSMS until SIGINT, SIGTERM or (with ``--exit-with-stdin``) end of stdin."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # Said here with the options' names; CsmsConfig says it with its fields'.
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.client_ca and not args.tls_cert:
+        parser.error("--client-ca needs --tls-cert and --tls-key")
+    try:
+        config = CsmsConfig(
+            host=args.host,
+            port=args.port,
+            heartbeat_interval=args.heartbeat_interval,
+            boot=args.boot,
+            boot_retry_interval=args.boot_retry_interval,
+            reject_id_tags=frozenset(args.reject_id_tag),
+            validate=args.validate,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            client_ca=args.client_ca,
+            password_file=args.password_file,
+            password=args.password,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Refused handshakes and closing notices would otherwise be logged at INFO.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        eventloop.run(
+            _run(config, control_port=args.control_port, exit_with_stdin=args.exit_with_stdin)
+        )
+    return 0
+
+
+async def _run(config: CsmsConfig, *, control_port: int | None, exit_with_stdin: bool) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signum, stopping.set)
+    if exit_with_stdin:
+        threading.Thread(
+            target=_wait_for_stdin_eof, args=(loop, stopping.set), name="stdin-eof", daemon=True
+        ).start()
+    async with Csms(config) as csms:
+        control_server = None
+        if control_port is not None:
+            control_server = await control.serve_control(csms, config.host, control_port)
+        logger.info(
+            "CSMS listening on %s (boot %s, heartbeat interval %d s, validation %s)",
+            csms.url,
+            config.boot,
+            config.heartbeat_interval,
+            "on" if config.validate else "off",
+        )
+        print(f"listening on {csms.url}", flush=True)
+        if control_server is not None:
+            print(f"control on {control.url(control_server)}", flush=True)
+        try:
+            await stopping.wait()
+        finally:
+            if control_server is not None:
+                control_server.close()
+
+
+def _wait_for_stdin_eof(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    # os.read, not sys.stdin.buffer.read: a daemon thread blocked inside the BufferedReader holds
+    # its lock, and the interpreter aborts ("could not acquire lock ... at interpreter shutdown")
+    # when it exits on a signal meanwhile.
+    with contextlib.suppress(OSError, ValueError):
+        fd = sys.stdin.fileno()
+        while os.read(fd, 65536):
+            pass
+    with contextlib.suppress(RuntimeError):  # the loop is already closed
+        loop.call_soon_threadsafe(stop)
