@@ -12,8 +12,8 @@ from typing import Any
 _HOMES = {
     "Csms": "server",
     "CsmsConfig": "config",
-    "NotConnectedError": "server",
-    "CampaignResult": "server",
+    "NotConnectedError": "connection",
+    "CampaignResult": "campaigns",
     "CONNECTIONS_TOTAL": "config",
     "main": "cli",
     "CsmsProcess": "process",

@@ -1,6 +1,7 @@
 """Faults the embedded CSMS injects on request: a failing CSMS to load-test the swarm against.
 
-Two kinds, both driven by :class:`swarm.csms.Csms` (and its control API, :mod:`swarm.csms.control`):
+Two kinds, which :class:`swarm.csms.Csms` injects (:mod:`swarm.csms.injection`) when told to,
+by a method call or through its control API (:mod:`swarm.csms.control`):
 
 - :class:`AnswerFaults`: how the CSMS answers charge-point-initiated CALLs while it misbehaves:
   late (``delay``), with a CALLERROR (``callerror``), or both, for a ``share`` of the CALLs of
@@ -9,7 +10,8 @@ Two kinds, both driven by :class:`swarm.csms.Csms` (and its control API, :mod:`s
   charge point out of the blue, malformed in one of the ways a real CSMS gets OCPP-J wrong.
 
 Dropped connections and restarts are the CSMS's own: :meth:`~swarm.csms.Csms.disconnect` and
-:meth:`~swarm.csms.Csms.restart`.
+:meth:`~swarm.csms.Csms.restart`. The checks of what they all take (a share, seconds, a close
+code) are here, so that each says the same.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import random
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from websockets.frames import EXTERNAL_CLOSE_CODES
 
 from swarm.ocpp16.dialect import ERROR_CODES
 from swarm.protocol import ocppj
@@ -55,6 +59,9 @@ FRAME_KINDS = (
 
 INVALID_RESET = {"type": "Sideways"}
 """The payload of an ``invalid-payload`` frame: a PropertyConstraintViolation of Reset."""
+
+CLOSE_CODES = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
+"""Close codes a CSMS may send (RFC 6455 7.4, as websockets checks them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,12 @@ def check_share(share: float) -> None:
     """Raise ValueError unless ``share`` is a number in (0, 1]."""
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
         raise ValueError(f"share must be a number in (0, 1], not {share!r}")
+
+
+def check_close_code(code: int) -> None:
+    """Raise ValueError unless ``code`` is one of :data:`CLOSE_CODES`."""
+    if isinstance(code, bool) or code not in CLOSE_CODES:
+        raise ValueError(f"code must be a close code a server may send, not {code!r}")
 
 
 def check_frame(kind: str, size: int | None) -> None:

@@ -1,0 +1,276 @@
+"""The embedded CSMS's own calls: to one charge point (:meth:`Campaigns.call`), to many at a given
+rate (:meth:`Campaigns.campaign`), and dropping connections (:meth:`Campaigns.disconnect`).
+
+:class:`Campaigns` is a mixin of :class:`swarm.csms.server.Csms`, which holds the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import math
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from swarm.csms import faults
+from swarm.csms.config import DISCONNECTED
+from swarm.csms.connection import CsmsConnection, NotConnectedError
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol import ocppj
+
+
+@dataclass(slots=True)
+class CampaignResult:
+    """What the calls of a campaign came to.
+
+    ``answered`` counts CALLRESULTs whatever they say (``statuses`` counts their ``status``
+    fields), ``callerrors`` CALLERRORs (``errors`` counts their codes); ``disconnected`` counts
+    the charge points not connected when their call was due or whose connection closed before
+    they answered.
+    """
+
+    action: str
+    targeted: int = 0
+    answered: int = 0
+    callerrors: int = 0
+    timed_out: int = 0
+    disconnected: int = 0
+    statuses: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
+        return {
+            "action": self.action,
+            "targeted": self.targeted,
+            "answered": self.answered,
+            "callerrors": self.callerrors,
+            "timed_out": self.timed_out,
+            "disconnected": self.disconnected,
+            "statuses": dict(self.statuses),
+            "errors": dict(self.errors),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Campaigns:
+    """The CSMS's calls and disconnects; counted in ``stats`` as ``sent.<Action>``,
+    ``answered.<Action>``, ``callerror.<Action>``, ``timeout.<Action>``,
+    ``disconnected.<Action>`` and ``connections.closed_by_csms``."""
+
+    # Of the CSMS (swarm.csms.server.Csms).
+    stats: collections.Counter[str]
+    connections: dict[str, CsmsConnection]
+    _call_ids: itertools.count[int]
+    _stopping: asyncio.Event
+
+    async def call(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float = 30.0,
+    ) -> ocppj.CallResult | ocppj.CallError:
+        """Send ``action`` to a connected charge point and return its answer.
+
+        Raises ValueError, before anything is sent, for an action a CSMS does not send or a
+        payload that breaks its 1.6 schema; NotConnectedError if the charge point is not
+        connected or its connection closes before it answers; TimeoutError if no answer comes
+        within ``timeout`` seconds, the wait for a call already in flight to it included.
+        """
+        check_request(action, payload)
+        _check_positive("timeout", timeout)
+        return await self._call(charge_point_id, action, payload, timeout)
+
+    async def campaign(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        rate: float | None = None,
+        timeout: float = 30.0,
+    ) -> CampaignResult:
+        """Send ``action`` to many charge points at once, or ``rate`` per second; count the answers.
+
+        The targets are ``charge_point_ids`` (an id not connected when its call is due counts
+        as disconnected), or else a random ``share`` (0 < share <= 1, rounded, at least one) of
+        the charge points connected now. Every target gets the same ``payload``. With ``rate``,
+        the calls start evenly spaced; without it, all at once. Each is bounded by ``timeout``.
+        Stopping the CSMS ends the campaign: calls not yet started count as disconnected.
+        Raises ValueError for a bad action, payload or argument, before anything is sent.
+        """
+        check_request(action, payload)
+        _check_positive("timeout", timeout)
+        if rate is not None:
+            _check_positive("rate", rate)
+        targets = _campaign_targets(self.connections, share, charge_point_ids)
+        result = CampaignResult(action, targeted=len(targets))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent = 0
+        due = _paced(targets, rate, started, self._stopping)
+        async with asyncio.TaskGroup() as group, contextlib.aclosing(due):
+            async for charge_point_id in due:
+                group.create_task(self._campaign_call(result, charge_point_id, payload, timeout))
+                sent += 1
+        result.disconnected += len(targets) - sent  # not started: the CSMS stopped
+        result.seconds = loop.time() - started
+        return result
+
+    async def disconnect(
+        self,
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        code: int = 1001,
+        reason: str = "",
+    ) -> int:
+        """Close the connections of ``charge_point_ids``, or of a random ``share`` (0 < share
+        <= 1) of the connected charge points, with close ``code``; return how many it closed.
+
+        1001 (going away) is what a restarting server sends. The close handshakes run
+        concurrently; each is bounded by the websockets close timeout.
+        """
+        faults.check_close_code(code)
+        websockets = connected_targets(self.connections, share, charge_point_ids)
+        await asyncio.gather(*(websocket.close(code, reason) for websocket in websockets))
+        self.stats[DISCONNECTED] += len(websockets)
+        return len(websockets)
+
+    async def _campaign_call(
+        self, result: CampaignResult, charge_point_id: str, payload: dict[str, Any], timeout: float
+    ) -> None:
+        """One call of a campaign, its outcome counted in ``result``."""
+        try:
+            answer = await self._call(charge_point_id, result.action, payload, timeout)
+        except TimeoutError:
+            result.timed_out += 1
+        except NotConnectedError:
+            result.disconnected += 1
+        else:
+            if type(answer) is ocppj.CallResult:
+                result.answered += 1
+                status = answer.payload.get("status")
+                if isinstance(status, str):
+                    # Cut short: a charge point's text must not grow the result unbounded.
+                    result.statuses[status[:64]] += 1
+            else:
+                result.callerrors += 1
+                result.errors[answer.code[:64]] += 1
+
+    async def _call(
+        self, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float
+    ) -> ocppj.CallResult | ocppj.CallError:
+        stats = self.stats
+        try:
+            connection = self.connections.get(charge_point_id)
+            if connection is None:
+                raise NotConnectedError(f"{charge_point_id!r} is not connected")
+            async with asyncio.timeout(timeout), connection.call_lock:
+                if connection.closed:
+                    raise NotConnectedError(f"{charge_point_id!r} closed its connection")
+                unique_id = str(next(self._call_ids))
+                future: asyncio.Future[ocppj.CallResult | ocppj.CallError | None]
+                future = asyncio.get_running_loop().create_future()
+                connection.pending = (unique_id, future)
+                try:
+                    await connection.websocket.send(ocppj.call_frame(unique_id, action, payload))
+                    stats[f"sent.{action}"] += 1
+                    answer = await future
+                finally:
+                    connection.pending = None
+                if answer is None:
+                    raise NotConnectedError(
+                        f"{charge_point_id!r} closed its connection before answering"
+                    )
+        except TimeoutError:
+            stats[f"timeout.{action}"] += 1
+            raise
+        except ConnectionClosed:
+            stats[f"disconnected.{action}"] += 1
+            raise NotConnectedError(f"{charge_point_id!r} closed its connection") from None
+        except NotConnectedError:
+            stats[f"disconnected.{action}"] += 1
+            raise
+        if type(answer) is ocppj.CallResult:
+            stats[f"answered.{action}"] += 1
+        else:
+            stats[f"callerror.{action}"] += 1
+        return answer
+
+
+def check_request(action: str, payload: dict[str, Any]) -> None:
+    """Raise ValueError unless ``action`` is a CSMS's to send and ``payload`` fits its schema."""
+    if not isinstance(action, str) or action not in OCPP16.csms_actions:
+        raise ValueError(f"{action!r} is not an OCPP 1.6 call a CSMS sends")
+    if not isinstance(payload, dict):
+        raise ValueError(f"the payload of {action} must be an object, not {type(payload).__name__}")
+    try:
+        OCPP16.schemas.validate(action, payload)
+    except ocppj.FrameError as err:
+        raise ValueError(f"invalid {action} payload: {err.description}") from None
+
+
+def connected_targets(
+    connections: dict[str, CsmsConnection], share: float, charge_point_ids: list[str] | None
+) -> list[ServerConnection]:
+    """The connections of ``charge_point_ids`` still connected, or of a random ``share``."""
+    faults.check_share(share)
+    if charge_point_ids is None:
+        connected = list(connections)
+        targets = random.sample(connected, round(share * len(connected)))
+    else:
+        targets = [id_ for id_ in dict.fromkeys(charge_point_ids) if id_ in connections]
+    return [connections[id_].websocket for id_ in targets]
+
+
+def _campaign_targets(
+    connections: dict[str, CsmsConnection], share: float, charge_point_ids: list[str] | None
+) -> list[str]:
+    """``charge_point_ids`` without repeats, or a random ``share`` of those connected, at least
+    one."""
+    faults.check_share(share)
+    if charge_point_ids is None:
+        connected = list(connections)
+        count = max(1, round(share * len(connected))) if connected else 0
+        return random.sample(connected, min(count, len(connected)))
+    if share != 1.0:
+        raise ValueError("give a share or charge_point_ids, not both")
+    if isinstance(charge_point_ids, str):
+        raise ValueError("charge_point_ids must be a list of ids, not one string")
+    return list(dict.fromkeys(charge_point_ids))
+
+
+async def _paced(
+    targets: list[str], rate: float | None, started: float, stopping: asyncio.Event
+) -> AsyncIterator[str]:
+    """``targets``, each when its call is due: ``rate`` per second from ``started``, or all at
+    once; none once ``stopping`` is set."""
+    loop = asyncio.get_running_loop()
+    for index, target in enumerate(targets):
+        delay = 0.0 if rate is None else started + index / rate - loop.time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stopping.wait()
+        if stopping.is_set():
+            return
+        yield target
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be positive and finite, not {value!r}")
