@@ -22,8 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from swarm.csms import faults
 from swarm.csms.config import DISCONNECTED
 from swarm.csms.connection import CsmsConnection, NotConnectedError
-from swarm.ocpp16.dialect import OCPP16
+from swarm.csms.versions import PRIMARY
 from swarm.protocol import ocppj
+from swarm.protocol.dialect import Dialect
 
 
 @dataclass(slots=True)
@@ -83,11 +84,11 @@ class Campaigns:
         """Send ``action`` to a connected charge point and return its answer.
 
         Raises ValueError, before anything is sent, for an action a CSMS does not send or a
-        payload that breaks its 1.6 schema; NotConnectedError if the charge point is not
+        payload that breaks its schema; NotConnectedError if the charge point is not
         connected or its connection closes before it answers; TimeoutError if no answer comes
         within ``timeout`` seconds, the wait for a call already in flight to it included.
         """
-        check_request(action, payload)
+        check_request(PRIMARY, action, payload)
         _check_positive("timeout", timeout)
         return await self._call(charge_point_id, action, payload, timeout)
 
@@ -110,7 +111,7 @@ class Campaigns:
         Stopping the CSMS ends the campaign: calls not yet started count as disconnected.
         Raises ValueError for a bad action, payload or argument, before anything is sent.
         """
-        check_request(action, payload)
+        check_request(PRIMARY, action, payload)
         _check_positive("timeout", timeout)
         if rate is not None:
             _check_positive("rate", rate)
@@ -210,14 +211,15 @@ class Campaigns:
         return answer
 
 
-def check_request(action: str, payload: dict[str, Any]) -> None:
-    """Raise ValueError unless ``action`` is a CSMS's to send and ``payload`` fits its schema."""
-    if not isinstance(action, str) or action not in OCPP16.csms_actions:
-        raise ValueError(f"{action!r} is not an OCPP 1.6 call a CSMS sends")
+def check_request(dialect: Dialect, action: str, payload: dict[str, Any]) -> None:
+    """Raise ValueError unless ``action`` is a CSMS's to send in ``dialect`` and ``payload`` fits
+    its schema."""
+    if not isinstance(action, str) or action not in dialect.csms_actions:
+        raise ValueError(f"{action!r} is not an OCPP {dialect.version} call a CSMS sends")
     if not isinstance(payload, dict):
         raise ValueError(f"the payload of {action} must be an object, not {type(payload).__name__}")
     try:
-        OCPP16.schemas.validate(action, payload)
+        dialect.schemas.validate(action, payload)
     except ocppj.FrameError as err:
         raise ValueError(f"invalid {action} payload: {err.description}") from None
 

@@ -40,7 +40,7 @@ class CsmsConfig:
     boot: Literal["accept", "pending", "reject"] = "accept"
     boot_retry_interval: int = 10  # seconds, sent with Pending and Rejected
     reject_id_tags: frozenset[str] = frozenset()  # answered "Invalid"; any other is "Accepted"
-    validate: bool = True  # check every incoming CALL payload against its 1.6 schema
+    validate: bool = True  # check every incoming CALL payload against its schema
     # OCPP 1.6 security profiles. TLS (wss://) with tls_cert and tls_key (PEM files); with
     # client_ca, a client certificate it issued is required, and its CN must be the charge
     # point id in the URL. HTTP Basic auth when password_file or password is set: the user

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
 
+from swarm.csms.versions import Handler
 from swarm.protocol import ocppj
+from swarm.protocol.dialect import Dialect
 
 
 class NotConnectedError(LookupError):
@@ -16,11 +19,14 @@ class NotConnectedError(LookupError):
 
 @dataclass(eq=False, slots=True)
 class CsmsConnection:
-    """One connected charge point."""
+    """One connected charge point, and the version it speaks: its dialect and the CSMS's answers
+    to it by action, looked up once when it connects."""
 
     charge_point_id: str
     websocket: ServerConnection
-    # The CSMS's own CALL: OCPP 1.6 allows one in flight per direction. Its future gets the
+    dialect: Dialect
+    handlers: Mapping[str, Handler]
+    # The CSMS's own CALL: OCPP-J allows one in flight per direction. Its future gets the
     # answer, or None when the connection closes first.
     call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: tuple[str, asyncio.Future[ocppj.CallResult | ocppj.CallError | None]] | None = None

@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.frames import EXTERNAL_CLOSE_CODES
 
-from swarm.ocpp16.dialect import ERROR_CODES
+from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
+from swarm.protocol.dialect import Dialect
 
 MAX_DELAY = 3600.0
 """Longest delay of an answer, or time down of a restart, in seconds."""
@@ -70,22 +71,25 @@ class AnswerFaults:
 
     A CALL of one of ``actions`` (``None``: any action) is hit with probability ``share``
     (0 < share <= 1). A hit CALL is answered ``delay`` seconds late (0: at once), with a
-    CALLERROR of code ``callerror`` instead of its CALLRESULT if that is set. A delay longer
-    than the charge point's call timeout makes the answer arrive after it gave up.
-    Raises ValueError for a value out of range, or when neither fault is set.
+    CALLERROR of code ``callerror`` instead of its CALLRESULT if that is set: one of the error
+    codes of ``dialect``. A delay longer than the charge point's call timeout makes the answer
+    arrive after it gave up. Raises ValueError for a value out of range, or when neither fault
+    is set.
     """
 
     delay: float = 0.0
     callerror: str | None = None
     share: float = 1.0
     actions: frozenset[str] | None = None
+    dialect: Dialect = field(default=OCPP16, kw_only=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_seconds("delay", self.delay)
-        if self.callerror is not None and self.callerror not in ERROR_CODES:
+        codes = self.dialect.error_codes
+        if self.callerror is not None and self.callerror not in codes:
             raise ValueError(
-                f"callerror must be an OCPP-J 1.6 error code ({', '.join(sorted(ERROR_CODES))}),"
-                f" not {self.callerror!r}"
+                f"callerror must be an OCPP-J {self.dialect.version} error code"
+                f" ({', '.join(sorted(codes))}), not {self.callerror!r}"
             )
         check_share(self.share)
         if self.actions is not None:

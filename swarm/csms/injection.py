@@ -13,8 +13,7 @@ import asyncio
 import collections
 import contextlib
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -23,6 +22,7 @@ from swarm.csms import faults
 from swarm.csms.campaigns import connected_targets
 from swarm.csms.config import FAULT_CALLERRORS, FAULT_DELAYED, FAULT_FRAMES, SENT_ERRORS
 from swarm.csms.connection import CsmsConnection
+from swarm.csms.versions import PRIMARY, Version
 from swarm.protocol import ocppj
 
 FRAMES_AT_ONCE = 64  # stray frames in flight at once
@@ -40,7 +40,7 @@ class FaultInjection:
     stats: collections.Counter[str]
     connections: dict[str, CsmsConnection]
     faults: faults.AnswerFaults | None
-    _handlers: dict[str, Callable[[CsmsConnection, dict[str, Any]], dict[str, Any]]]
+    _versions: Mapping[str, Version]
     _fault_ids: itertools.count[int]
     _answer: Callable[[CsmsConnection, ocppj.Call], str]
 
@@ -65,8 +65,9 @@ class FaultInjection:
                 raise ValueError("share and actions go with a delay or a callerror")
             self.faults = None
             return None
-        plan = faults.AnswerFaults(delay, callerror, share, actions)
-        unknown = sorted((plan.actions or frozenset()) - self._handlers.keys())
+        plan = faults.AnswerFaults(delay, callerror, share, actions, dialect=PRIMARY)
+        answered = frozenset().union(*(version.handlers for version in self._versions.values()))
+        unknown = sorted((plan.actions or frozenset()) - answered)
         if unknown:
             names = ", ".join(repr(action[:64]) for action in unknown[:5])
             raise ValueError(f"not an action a charge point sends: {names}")
@@ -118,7 +119,8 @@ class FaultInjection:
         else:
             self.stats[SENT_ERRORS] += 1
             self.stats[FAULT_CALLERRORS] += 1
-            frame = ocppj.error_frame(call.unique_id, plan.callerror, faults.FAULT_DESCRIPTION)
+            code = connection.dialect.error_code(plan.callerror)
+            frame = ocppj.error_frame(call.unique_id, code, faults.FAULT_DESCRIPTION)
         if not plan.delay:
             await connection.websocket.send(frame)
             return

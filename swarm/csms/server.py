@@ -1,10 +1,11 @@
-"""An embedded OCPP 1.6J CSMS (central system): the swarm's default target, and a standalone server.
+"""The embedded OCPP-J CSMS (central system): the swarm's default target, and a standalone server.
 
 :class:`Csms` listens, checks a connecting charge point's URL and credentials (the OCPP 1.6
-security profiles), and answers every charge-point-initiated OCPP 1.6 message (and the security
-extension's) with a response that is valid per the 1.6 schemas, validating incoming payloads
-and counting what it receives. It is built to stay out of the way of a load test: no
-per-message logging, no ``ocpp.ChargePoint``, one dict lookup to dispatch.
+security profiles), and answers every charge-point-initiated message of the version the
+connection negotiated (its subprotocol) with a response valid per that version's schemas,
+validating incoming payloads and counting what it receives. The answers themselves are the
+version's (:mod:`swarm.csms.versions`, :mod:`swarm.ocpp16.csms`). It is built to stay out of the
+way of a load test: no per-message logging, no ``ocpp.ChargePoint``, one dict lookup to dispatch.
 
 Its own calls, campaigns and disconnects are :mod:`swarm.csms.campaigns`', its faults on
 request :mod:`swarm.csms.injection`'s; both are mixins of :class:`Csms`. A restart is here, with
@@ -19,11 +20,9 @@ import contextlib
 import hmac
 import itertools
 import logging
-import time
-from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
@@ -31,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.headers import build_www_authenticate_basic
 from websockets.http11 import Request, Response
 
-from swarm.csms import faults
+from swarm.csms import faults, versions
 from swarm.csms.campaigns import Campaigns
 from swarm.csms.config import (
     CONNECTIONS_CURRENT,
@@ -46,7 +45,6 @@ from swarm.csms.config import (
 )
 from swarm.csms.connection import CsmsConnection
 from swarm.csms.injection import FaultInjection
-from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
 
 MAX_MESSAGE_SIZE = 1 << 20
@@ -56,12 +54,6 @@ HANDSHAKE_LOGGER = logging.getLogger("swarm.csms.handshake")
 """The server's logger when it checks passwords: websockets logs every request header at
 DEBUG, ``Authorization`` too, so this one is held at WARNING (as ``main`` holds websockets')."""
 HANDSHAKE_LOGGER.setLevel(logging.WARNING)
-
-# Responses are serialized as soon as they are built, so handlers can share these.
-_EMPTY: dict[str, Any] = {}
-_ACCEPTED = {"status": "Accepted"}
-_ID_ACCEPTED = {"idTagInfo": {"status": "Accepted"}}
-_ID_INVALID = {"idTagInfo": {"status": "Invalid"}}
 
 
 class Csms(Campaigns, FaultInjection):
@@ -84,32 +76,14 @@ class Csms(Campaigns, FaultInjection):
         self.stats: collections.Counter[str] = collections.Counter()
         self.connections: dict[str, CsmsConnection] = {}
         self._server: Server | None = None
-        self._transaction_ids = itertools.count(1)
         self._call_ids = itertools.count(1)
         self._stopping = asyncio.Event()
-        self._booted: set[str] = set()  # charge point ids whose first boot was answered
-        self._clock_second = -1
-        self._clock_text = ""
         self._basic_auth = basic_auth(realm=REALM, check_credentials=self._check_password)
         self.faults: faults.AnswerFaults | None = None
         self._fault_ids = itertools.count(1)
         self._restarting = False
-        self._handlers: dict[str, Callable[[CsmsConnection, dict[str, Any]], dict[str, Any]]] = {
-            "Authorize": self._authorize,
-            "BootNotification": self._boot_notification,
-            "DataTransfer": self._accepted,
-            "DiagnosticsStatusNotification": self._empty,
-            "FirmwareStatusNotification": self._empty,
-            "Heartbeat": self._heartbeat,
-            "MeterValues": self._empty,
-            "StartTransaction": self._start_transaction,
-            "StatusNotification": self._empty,
-            "StopTransaction": self._stop_transaction,
-            "SecurityEventNotification": self._empty,
-            "SignCertificate": self._accepted,
-            "LogStatusNotification": self._empty,
-            "SignedFirmwareStatusNotification": self._empty,
-        }
+        # Per subprotocol, the dialect and the answers a connection that negotiated it gets.
+        self._versions = versions.by_subprotocol(versions.Central(self.config))
 
     async def start(self) -> None:
         """Start listening."""
@@ -124,9 +98,8 @@ class Csms(Campaigns, FaultInjection):
             self._serve_connection,
             config.host,
             port,
-            subprotocols=[
-                OCPP16.subprotocol
-            ],  # websockets refuses clients without it with HTTP 400
+            # websockets refuses clients that offer none of them with HTTP 400.
+            subprotocols=list(self._versions),
             process_request=(
                 self._authenticate if config.passwords.enabled or config.client_ca else _check_path
             ),
@@ -255,7 +228,9 @@ class Csms(Campaigns, FaultInjection):
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         charge_point_id = _charge_point_id(websocket.request)
-        connection = CsmsConnection(charge_point_id, websocket)
+        # The handshake took only a subprotocol of self._versions.
+        dialect, handlers = self._versions[websocket.subprotocol]  # type: ignore[index]
+        connection = CsmsConnection(charge_point_id, websocket, dialect, handlers)
         stats = self.stats
         stats[CONNECTIONS_CURRENT] += 1
         stats[CONNECTIONS_TOTAL] += 1
@@ -267,20 +242,16 @@ class Csms(Campaigns, FaultInjection):
             async for text in websocket:
                 if type(text) is not str:
                     stats[SENT_ERRORS] += 1
-                    await send(
-                        ocppj.error_frame(
-                            "-1", ocppj.FORMATION_VIOLATION, "OCPP-J frames are text, not binary"
-                        )
-                    )
+                    code = dialect.error_code(ocppj.FORMATION_VIOLATION)
+                    await send(ocppj.error_frame("-1", code, "OCPP-J frames are text, not binary"))
                     continue
                 try:
                     message = parse(text)
                 except ocppj.FrameError as err:
                     if err.answerable:
                         stats[SENT_ERRORS] += 1
-                        await send(
-                            ocppj.error_frame(err.unique_id or "-1", err.code, err.description)
-                        )
+                        code = dialect.error_code(err.code)
+                        await send(ocppj.error_frame(err.unique_id or "-1", code, err.description))
                     else:
                         stats[RECEIVED_IGNORED] += 1
                     continue
@@ -295,7 +266,7 @@ class Csms(Campaigns, FaultInjection):
                     connection.resolve(message)
                 else:
                     stats[RECEIVED_ERRORS] += 1
-                    code = message.code if message.code in OCPP16.error_codes else "other"
+                    code = message.code if message.code in dialect.error_codes else "other"
                     stats[f"{RECEIVED_ERRORS}.{code}"] += 1
                     connection.resolve(message)
         except ConnectionClosed:
@@ -312,82 +283,37 @@ class Csms(Campaigns, FaultInjection):
                 del self.connections[charge_point_id]
 
     def _answer(self, connection: CsmsConnection, call: ocppj.Call) -> str:
+        """The frame that answers ``call``: the connection's version's answer, or a CALLERROR."""
         action = call.action
-        handler = self._handlers.get(action)
+        handler = connection.handlers.get(action)
         if handler is None:
             self.stats[SENT_ERRORS] += 1
-            if action in OCPP16.csms_actions:
+            dialect = connection.dialect
+            if action in dialect.csms_actions:
+                code = dialect.error_code(ocppj.NOT_SUPPORTED)
                 return ocppj.error_frame(
-                    call.unique_id, ocppj.NOT_SUPPORTED, f"{action} is sent by a CSMS, not to one"
+                    call.unique_id, code, f"{action} is sent by a CSMS, not to one"
                 )
-            return ocppj.error_frame(
-                call.unique_id, ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}"
-            )
+            code = dialect.error_code(ocppj.NOT_IMPLEMENTED)
+            return ocppj.error_frame(call.unique_id, code, f"unknown action {action[:64]!r}")
         self.stats[action] += 1
         if self.config.validate:
             try:
-                OCPP16.schemas.validate(action, call.payload)
+                connection.dialect.schemas.validate(action, call.payload)
             except ocppj.FrameError as err:
                 self.stats[SENT_ERRORS] += 1
-                return ocppj.error_frame(call.unique_id, err.code, err.description)
+                code = connection.dialect.error_code(err.code)
+                return ocppj.error_frame(call.unique_id, code, err.description)
         try:
-            payload = handler(connection, call.payload)
+            payload = handler(connection.charge_point_id, call.payload)
         except Exception as exc:  # without validation, a handler can meet any payload
             self.stats[SENT_ERRORS] += 1
             return ocppj.error_frame(
-                call.unique_id, ocppj.INTERNAL_ERROR, f"{type(exc).__name__} handling {action}"
+                call.unique_id,
+                connection.dialect.error_code(ocppj.INTERNAL_ERROR),
+                f"{type(exc).__name__} handling {action}",
             )
         return ocppj.result_frame(call.unique_id, payload)
-
-    def _now(self) -> str:
-        # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.
-        second = int(time.time())
-        if second != self._clock_second:
-            self._clock_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
-            self._clock_second = second
-        return self._clock_text
-
-    def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
-        return _ID_INVALID if id_tag in self.config.reject_id_tags else _ID_ACCEPTED
-
-    # Handlers: (connection, request payload) -> response payload.
-
-    def _empty(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
-        return _EMPTY
-
-    def _accepted(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
-        return _ACCEPTED
-
-    def _heartbeat(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"currentTime": self._now()}
-
-    def _authorize(self, connection: CsmsConnection, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._id_tag_info(payload.get("idTag", ""))
-
-    def _boot_notification(
-        self, connection: CsmsConnection, payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        config = self.config
-        status, interval = "Accepted", config.heartbeat_interval
-        if config.boot != "accept" and connection.charge_point_id not in self._booted:
-            status = "Pending" if config.boot == "pending" else "Rejected"
-            interval = config.boot_retry_interval
-            self._booted.add(connection.charge_point_id)
-        return {"status": status, "currentTime": self._now(), "interval": interval}
-
-    def _start_transaction(
-        self, connection: CsmsConnection, payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "idTagInfo": self._id_tag_info(payload.get("idTag", ""))["idTagInfo"],
-            "transactionId": next(self._transaction_ids),
-        }
-
-    def _stop_transaction(
-        self, connection: CsmsConnection, payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        id_tag = payload.get("idTag")
-        return _EMPTY if id_tag is None else self._id_tag_info(id_tag)
 
 
 async def _close(server: Server, code: int) -> None:

@@ -1,0 +1,67 @@
+"""The OCPP versions the embedded CSMS speaks: per WebSocket subprotocol, a dialect and its answers.
+
+A version is a :class:`~swarm.protocol.dialect.Dialect` and the table of the CSMS's answers to
+its charge-point calls, which its own package makes (``swarm.ocpp16.csms.answers``). Another
+version is one more entry in :data:`ANSWERS`; the server offers every subprotocol listed here
+and dispatches each connection on the one it negotiated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from swarm.csms.config import CsmsConfig
+from swarm.ocpp16 import csms as ocpp16_csms
+from swarm.ocpp16.dialect import OCPP16
+from swarm.protocol.dialect import Dialect
+
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""(charge point id, request payload) -> response payload."""
+
+
+class Version(NamedTuple):
+    """What a connection speaks: its dialect, and the CSMS's answers by action."""
+
+    dialect: Dialect
+    handlers: Mapping[str, Handler]
+
+
+@dataclass(eq=False, slots=True)
+class Central:
+    """What every version's answers share of the CSMS: its config, the charge points whose first
+    boot was answered, its transaction ids and its clock."""
+
+    config: CsmsConfig
+    booted: set[str] = field(default_factory=set)
+    transaction_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _clock_second: int = field(default=-1, init=False, repr=False)
+    _clock_text: str = field(default="", init=False, repr=False)
+
+    def now(self) -> str:
+        """The current UTC time, ``2024-01-31T12:00:00Z``."""
+        # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.
+        second = int(time.time())
+        if second != self._clock_second:
+            self._clock_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+            self._clock_second = second
+        return self._clock_text
+
+
+ANSWERS: tuple[tuple[Dialect, Callable[[Central], Mapping[str, Handler]]], ...] = (
+    (OCPP16, ocpp16_csms.answers),
+)
+"""Each version's dialect, and what makes the CSMS's answers to its charge points' calls."""
+
+PRIMARY = ANSWERS[0][0]
+"""The dialect of what the CSMS says of itself, not in answer: its own calls are checked against
+it before they are sent (a campaign sends one payload to all its targets), and the CALLERROR
+codes of its faults are its (each connection's dialect spells them on the wire)."""
+
+
+def by_subprotocol(central: Central) -> dict[str, Version]:
+    """Every version of :data:`ANSWERS` by its subprotocol, its answers bound to ``central``."""
+    return {dialect.subprotocol: Version(dialect, answers(central)) for dialect, answers in ANSWERS}

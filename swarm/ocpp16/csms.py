@@ -1,0 +1,120 @@
+"""The CSMS's side of OCPP 1.6: its answers to the calls a charge point sends (and the security
+extension's), each valid per the 1.6 response schemas.
+
+:func:`answers` makes the table the embedded CSMS (:mod:`swarm.csms`) dispatches a 1.6
+connection's CALLs to: action -> handler(charge point id, request payload) -> response payload.
+What the handlers need of the CSMS comes in as a :class:`Central`, a protocol, because the CSMS
+builds on a version's package and not the reverse: nothing here imports swarm.csms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""(charge point id, request payload) -> response payload."""
+
+# Responses are serialized as soon as they are built, so handlers can share these.
+_EMPTY: dict[str, Any] = {}
+_ACCEPTED = {"status": "Accepted"}
+_ID_ACCEPTED = {"idTagInfo": {"status": "Accepted"}}
+_ID_INVALID = {"idTagInfo": {"status": "Invalid"}}
+
+
+class Policy(Protocol):
+    """How the CSMS answers boots and idTags (``swarm.csms.CsmsConfig`` is one)."""
+
+    @property
+    def heartbeat_interval(self) -> int: ...
+    @property
+    def boot(self) -> str: ...  # "accept", "pending" or "reject": a first boot's status
+    @property
+    def boot_retry_interval(self) -> int: ...
+    @property
+    def reject_id_tags(self) -> frozenset[str]: ...
+
+
+class Central(Protocol):
+    """What the answers need of the CSMS; shared by every version it speaks."""
+
+    @property
+    def config(self) -> Policy: ...
+    @property
+    def booted(self) -> set[str]: ...  # charge point ids whose first boot was answered
+    @property
+    def transaction_ids(self) -> Iterator[int]: ...
+
+    def now(self) -> str:
+        """The current UTC time, ``2024-01-31T12:00:00Z``."""
+        ...
+
+
+def answers(central: Central) -> dict[str, Handler]:
+    """The CSMS's 1.6 answers by action, bound to ``central``."""
+    return _Answers(central).table()
+
+
+class _Answers:
+    __slots__ = ("_booted", "_config", "_now", "_transaction_ids")
+
+    def __init__(self, central: Central) -> None:
+        # Taken apart once, so that a handler costs what a method of the CSMS did.
+        self._config = central.config
+        self._booted = central.booted
+        self._transaction_ids = central.transaction_ids
+        self._now = central.now
+
+    def table(self) -> dict[str, Handler]:
+        return {
+            "Authorize": self._authorize,
+            "BootNotification": self._boot_notification,
+            "DataTransfer": _accepted,
+            "DiagnosticsStatusNotification": _empty,
+            "FirmwareStatusNotification": _empty,
+            "Heartbeat": self._heartbeat,
+            "MeterValues": _empty,
+            "StartTransaction": self._start_transaction,
+            "StatusNotification": _empty,
+            "StopTransaction": self._stop_transaction,
+            "SecurityEventNotification": _empty,
+            "SignCertificate": _accepted,
+            "LogStatusNotification": _empty,
+            "SignedFirmwareStatusNotification": _empty,
+        }
+
+    def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
+        return _ID_INVALID if id_tag in self._config.reject_id_tags else _ID_ACCEPTED
+
+    def _heartbeat(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": self._now()}
+
+    def _authorize(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._id_tag_info(payload.get("idTag", ""))
+
+    def _boot_notification(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        config = self._config
+        status, interval = "Accepted", config.heartbeat_interval
+        if config.boot != "accept" and charge_point_id not in self._booted:
+            status = "Pending" if config.boot == "pending" else "Rejected"
+            interval = config.boot_retry_interval
+            self._booted.add(charge_point_id)
+        return {"status": status, "currentTime": self._now(), "interval": interval}
+
+    def _start_transaction(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "idTagInfo": self._id_tag_info(payload.get("idTag", ""))["idTagInfo"],
+            "transactionId": next(self._transaction_ids),
+        }
+
+    def _stop_transaction(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        id_tag = payload.get("idTag")
+        return _EMPTY if id_tag is None else self._id_tag_info(id_tag)
+
+
+def _empty(charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return _EMPTY
+
+
+def _accepted(charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return _ACCEPTED
