@@ -40,6 +40,7 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.log import setup_logging
 
+from swarm.locust.context import context
 from swarm.locust.user import ChargePointUser, Swarm
 
 WATCHDOG_MARGIN = 25.0
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runner = environment.create_local_runner()
     events.init.fire(environment=environment, runner=runner, web_ui=None)
-    csms = getattr(environment, "ocpp_swarm_csms", None)
+    csms = context(environment).csms
     started = time.monotonic()
     states: dict[str, int] = {}
     try:

@@ -17,9 +17,10 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
-from swarm.locust.user import drop_connections
+from swarm.locust.context import context
+from swarm.locust.hooks import DROP_MESSAGE
 
 __all__ = ["csms_control", "defaults", "drop_connections", "every"]
 
@@ -92,11 +93,22 @@ def every(
         greenlets.clear()
 
 
+def drop_connections(environment: Environment, share: float) -> None:
+    """Have a random ``share`` (0 to 1) of the fleet lose their connections at once; they
+    reconnect after their backoff and boot again. On a master, every worker drops its share."""
+    swarm = context(environment).swarm
+    if swarm is not None:
+        swarm.engine.drop_connections(share)
+    elif isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(DROP_MESSAGE, share)
+
+
 def csms_control(environment: Environment, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST ``body`` to the control API of the embedded CSMS (or of ``--csms-control``) and
     return its JSON answer. Raises RuntimeError if there is none."""
-    base = getattr(environment.parsed_options, "csms_control", "") or getattr(
-        getattr(environment, "ocpp_swarm_csms", None), "control_url", None
+    csms = context(environment).csms
+    base = getattr(environment.parsed_options, "csms_control", "") or (
+        csms.control_url if csms is not None else None
     )
     if not base:
         raise RuntimeError(

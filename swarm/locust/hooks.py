@@ -1,0 +1,244 @@
+"""The swarm's listeners on Locust's events, registered when this module is imported (as
+:mod:`swarm.locust.user` does, so that a locustfile needs only the user class):
+
+- ``init_command_line_parser``: the swarm's options and the thresholds;
+- ``init``: refuse bad options, and a ``--host`` where nothing listens, with one line (exit
+  code 2); then set up this process for its role, one function each: a lone process
+  (:func:`start_alone`), a master (:func:`start_master`) or a worker (:func:`start_worker`);
+- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master,
+  which sums those of the workers still connected and logs and records each one it loses;
+- ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
+  connection, stops the embedded CSMS and finishes the run's folder.
+
+What each role holds goes into the process's :class:`~swarm.locust.context.SwarmContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import gevent
+import gevent.event
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from swarm import limits
+from swarm.csms import CsmsProcess
+from swarm.locust import webui
+from swarm.locust.context import context
+from swarm.locust.fleet import Swarm
+from swarm.locust.host import check_scheme, probe_host, resolve_host
+from swarm.locust.options import add_arguments, config_from_options, security_from_options
+from swarm.locust.results import RunFolder
+from swarm.locust.workers import WATCH_INTERVAL, Workers
+from swarm.protocol.security import Security
+from swarm.report import thresholds
+from swarm.report.fleet import REPORT_KEY
+
+logger = logging.getLogger(__name__)
+
+DROP_MESSAGE = "ocpp_swarm_drop"
+"""The message a master sends its workers to have each drop a share of its connections."""
+
+QUIT_WAIT = 60.0
+"""Seconds a second ``quitting`` waits for the first to finish writing the run's folder."""
+
+_LAUNCHER = os.getpid()
+"""The process that imported the locustfile: with ``--processes``, the parent of the workers
+it forks afterwards (taken now, for a worker that starts after its parent has gone)."""
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    add_arguments(parser)
+    thresholds.add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    """Once the options pass, set this process up for its role (the runner's kind)."""
+    security, checks = check_options(environment)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        start_worker(environment, runner, security)
+    elif isinstance(runner, MasterRunner):
+        start_master(environment, runner, checks)
+    else:
+        start_alone(environment, security, checks)
+
+
+def check_options(environment: Environment) -> tuple[Security, list[thresholds.Threshold]]:
+    """Refuse bad command-line input before any user starts, with one line and exit code 2.
+
+    Returns the security settings (their files loaded, once: a certificate that does not load
+    stops the run now) and the thresholds to check at the end.
+    """
+    runner = environment.runner
+    options = environment.parsed_options
+    try:
+        security = Security()
+        if options is not None:
+            security = Security(security_from_options(options))
+        if environment.host is not None:
+            url, _ = resolve_host(environment.host)
+            check_scheme(url, security)
+        elif not isinstance(runner, WorkerRunner):  # a worker's host comes from its master
+            check_scheme(None, security)
+        checks: list[thresholds.Threshold] = []
+        if options is not None:
+            config_from_options(options)
+            limits.read_source_addresses(options.source_addresses)
+            checks = thresholds.thresholds_from_options(options)
+        # Where the host is known: a master, or a process on its own. Workers connect to the
+        # CSMS the master names; each probing it would only repeat the master's check.
+        if environment.host is not None and not isinstance(runner, WorkerRunner):
+            probe_host(environment.host)
+    except ValueError as exc:
+        logger.error("ocpp-swarm: %s", exc)
+        # Workers connected so far quit too, rather than wait out Locust's 60 s timeout. Not
+        # those --processes forks: they quit with their parent, and one told to quit while
+        # Locust is still making its runner reports to the master without its user counts.
+        if isinstance(runner, MasterRunner) and not getattr(options, "processes", None):
+            runner.quit()
+        sys.exit(2)
+    return security, checks
+
+
+def start_alone(
+    environment: Environment, security: Security, checks: list[thresholds.Threshold]
+) -> None:
+    """A process on its own runs the charge points and writes the run's folder."""
+    start_embedded_csms(environment)
+    start_swarm(environment, security)
+    open_run_folder(environment, checks)
+    add_web_ui_tab(environment)
+
+
+def start_master(
+    environment: Environment, runner: MasterRunner, checks: list[thresholds.Threshold]
+) -> None:
+    """A master runs no charge points: it sums its workers' fleets and writes the run's folder,
+    with the workers it loses."""
+    start_embedded_csms(environment)
+    workers = context(environment).workers = Workers(runner)
+    environment.events.worker_report.add_listener(workers.take)
+    runner.greenlet.spawn(workers.watch)  # the runner's group: it ends with the runner
+    open_run_folder(environment, checks, workers.lost)
+    add_web_ui_tab(environment)
+
+
+def start_worker(environment: Environment, runner: WorkerRunner, security: Security) -> None:
+    """A worker runs charge points for its master: it reports its fleet with its stats, drops
+    connections when the master says so, and quits with the process that forked it."""
+    swarm = start_swarm(environment, security)
+    if getattr(environment.parsed_options, "processes", None):
+        gevent.spawn(_quit_with_parent, runner, _LAUNCHER)
+    runner.register_message(
+        DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
+    )
+
+    def report(data: dict[str, Any], **_kwargs: Any) -> None:
+        data[REPORT_KEY] = swarm.status().as_dict()
+
+    environment.events.report_to_master.add_listener(report)
+
+
+def start_embedded_csms(environment: Environment) -> None:
+    """Without ``--host``, start the embedded CSMS as a child process and make it the host."""
+    if environment.host is not None:
+        return
+    csms = context(environment).csms = CsmsProcess.start(["--control-port", "0"])
+    environment.host = csms.url
+    if environment.parsed_options is not None:
+        environment.parsed_options.host = csms.url
+    logger.info(
+        "ocpp-swarm: no --host given, started the embedded CSMS at %s (control API: %s)",
+        csms.url,
+        csms.control_url,
+    )
+
+
+def start_swarm(environment: Environment, security: Security) -> Swarm:
+    """Start this process's engine and sample pump (on every process that runs users)."""
+    swarm = context(environment).swarm = Swarm(environment, security)
+    swarm.start()
+    environment.events.reset_stats.add_listener(swarm.counters.reset)
+    return swarm
+
+
+def open_run_folder(
+    environment: Environment,
+    checks: list[thresholds.Threshold],
+    workers_lost: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Open the run's folder under ``--results-dir`` (exit code 2 if it cannot be made);
+    ``workers_lost`` is a master's record of lost workers, filled in as they are lost."""
+    state = context(environment)
+    try:
+        run = RunFolder.create(environment, state.fleet, checks, workers_lost)
+    except (OSError, ValueError) as exc:
+        logger.error("ocpp-swarm: --results-dir: %s", exc)
+        sys.exit(2)
+    state.run = run
+    if run is not None:
+        environment.events.test_stopping.add_listener(lambda **_: run.note_stop())
+
+
+def add_web_ui_tab(environment: Environment) -> None:
+    """Add the fleet's tab to the web UI, where there is one."""
+    if environment.web_ui is not None:
+        webui.add_fleet_tab(environment.web_ui, context(environment).fleet)
+
+
+def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:
+    # A worker that --processes forked: once its parent is gone (killed, or refused to start
+    # before it told this worker anything), quit and close the charge points, rather than hold
+    # them until Locust's 60 s master heartbeat timeout, or forever if no heartbeat came yet.
+    while os.getppid() == parent:
+        gevent.sleep(WATCH_INTERVAL)
+    held = len(Swarm.of(runner.environment).engine)
+    # Quiet when it held nothing: its master refused to start and said why.
+    logger.log(
+        logging.WARNING if held else logging.DEBUG,
+        "ocpp-swarm: the process that started this worker is gone; it quits, closing its %d"
+        " charge points",
+        held,
+    )
+    runner.quit()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    swarm = context(environment).swarm
+    if swarm is not None:
+        swarm.flush()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    state = context(environment)
+    if state.quitting is not None:
+        # On SIGTERM, Locust shuts down in the signal's greenlet; once it quits the runner,
+        # its main greenlet wakes and shuts down too. Let the first finish, before either exits.
+        state.quitting.wait(QUIT_WAIT)
+        return
+    state.quitting = done = gevent.event.Event()
+    try:
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and len(runner.greenlet):
+            # On SIGINT or SIGTERM Locust quits its runner only after this event: have the
+            # workers stop and send their last stats now, for the run's folder to count them.
+            runner.quit()
+        if state.swarm is not None:
+            state.swarm.stop()
+        if state.run is not None:
+            state.run.finish()
+    finally:
+        if state.csms is not None:
+            state.csms.stop()
+        done.set()
