@@ -17,8 +17,11 @@ demo: $(STAMP)
 	$(BIN)/locust -f scenarios/steady.py --headless --users 1000 --spawn-rate 100 --run-time 60s \
 		--heartbeat-interval 10 --authorize-interval 30 --only-summary
 
+# lint-imports checks the import contracts of pyproject.toml ([tool.importlinter]); its cache
+# lives in the virtualenv, out of the checkout.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --cache-dir $(VENV)/.import_linter_cache
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -27,6 +30,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --cache-dir $(VENV)/.import_linter_cache
 
 csms: $(STAMP)
 	$(BIN)/python -m swarm.csms --port 9000
