@@ -1,6 +1,6 @@
 """ocpp-swarm: a Locust swarm of virtual OCPP 1.6J charge points for capacity-testing a CSMS."""
 
-__version__ = "0.1.0"
+from swarm.version import __version__
 
 
 def __getattr__(name: str):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import gevent.event
     from locust.env import Environment
 
-    from swarm.csms import CsmsProcess
+    from swarm.csms.process import CsmsProcess
     from swarm.locust.fleet import Swarm
     from swarm.locust.results import RunFolder
     from swarm.locust.workers import Workers

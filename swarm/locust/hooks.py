@@ -28,7 +28,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from swarm import limits
-from swarm.csms import CsmsProcess
+from swarm.csms.process import CsmsProcess
 from swarm.locust import webui
 from swarm.locust.context import context
 from swarm.locust.fleet import Swarm

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarm import __version__
+from swarm.version import __version__
 
 
 @dataclass(frozen=True, slots=True)
