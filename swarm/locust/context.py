@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from locust.env import Environment
 
     from swarm.csms.process import CsmsProcess
-    from swarm.locust.fleet import Swarm
     from swarm.locust.results import RunFolder
+    from swarm.locust.swarm import Swarm
     from swarm.locust.workers import Workers
 
 _ATTRIBUTE = "ocpp_swarm"

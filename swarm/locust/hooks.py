@@ -31,10 +31,10 @@ from swarm import limits
 from swarm.csms.process import CsmsProcess
 from swarm.locust import webui
 from swarm.locust.context import context
-from swarm.locust.fleet import Swarm
 from swarm.locust.host import check_scheme, probe_host, resolve_host
 from swarm.locust.options import add_arguments, config_from_options, security_from_options
 from swarm.locust.results import RunFolder
+from swarm.locust.swarm import Swarm
 from swarm.locust.workers import WATCH_INTERVAL, Workers
 from swarm.protocol.security import Security
 from swarm.report import thresholds

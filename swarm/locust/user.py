@@ -11,7 +11,7 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from swarm.locust import hooks  # noqa: F401  (registers the swarm's listeners on import)
-from swarm.locust.fleet import Swarm
+from swarm.locust.swarm import Swarm
 
 __all__ = ["ChargePointUser", "Swarm"]
 
