@@ -62,7 +62,11 @@ def main() -> int:
         }
     )
 
-    rates = [float(rate) for rate in options.connect_rates.split(",") if rate.strip()]
+    rates = [
+        float(rate)
+        for rate in options.connect_rates.split(",")
+        if rate.strip() and rate.strip().lower() != "none"
+    ]
     phases: list[tuple[str, argparse.Namespace, list[tuple[Result, float]]]] = [
         ("hold", options, held := []),
         ("saturation", saturation, saturated := []),
