@@ -159,11 +159,9 @@ class Commands:
         return {"status": "Accepted"}
 
     def _on_cancel_reservation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        reservation = payload["reservationId"]
         for record in self.connectors:
-            if (
-                record.reservation is not None
-                and record.reservation[0] == (payload["reservationId"])
-            ):
+            if record.reservation is not None and record.reservation[0] == reservation:
                 self._end_reservation(record.id)
                 return {"status": "Accepted"}
         return {"status": "Rejected"}

@@ -212,9 +212,8 @@ class Station(Sessions, Vocabulary):
         self._firmware = self._diagnostics = None
         for connector in self.connectors:
             connector.reservation = None
-            if connector.transaction is not None or Key(Timer.RECOVER, connector.id) in (
-                self._timers
-            ):
+            recovering = Key(Timer.RECOVER, connector.id) in self._timers
+            if connector.transaction is not None or recovering:
                 continue
             connector.error = None
             if connector.status is not Status.UNAVAILABLE:
