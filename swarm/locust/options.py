@@ -90,6 +90,21 @@ def add_arguments(parser: Any) -> None:
         help="Seconds to wait for the CSMS to answer a CALL before counting a timeout",
     )
     group.add_argument(
+        "--ping-interval",
+        type=seconds,
+        default=60.0,
+        help="Seconds between WebSocket pings (WebSocketPingInterval, which the CSMS may change);"
+        " 0 sends none. A connection whose pong does not come within --call-timeout is dropped"
+        " as dead and reconnected",
+    )
+    group.add_argument(
+        "--dead-after",
+        type=int,
+        default=3,
+        help="CallTimeouts in a row after which a connection is dropped as dead and reconnected;"
+        " 0: never",
+    )
+    group.add_argument(
         "--connect-timeout",
         type=seconds,
         default=30.0,
@@ -308,6 +323,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
         "authorize_interval",
         "call_timeout",
         "connect_timeout",
+        "ping_interval",
         "session_interval",
         "session_duration",
         "meter_interval",
@@ -336,10 +352,14 @@ def config_from_options(options: Any) -> ChargePointConfig:
         raise ValueError(
             f"--serial-prefix: up to {SERIAL_PREFIX_MAX} of A-Z a-z 0-9 . _ ~ -, got {prefix!r}"
         )
-    try:
-        values["connectors"] = int(options.connectors)
-    except ValueError:
-        raise ValueError(f"--connectors: {options.connectors!r} is not a whole number") from None
+    for name in ("connectors", "dead_after"):
+        raw = getattr(options, name)
+        try:
+            values[name] = int(raw)
+        except ValueError:
+            raise ValueError(f"--{name.replace('_', '-')}: {raw!r} is not a whole number") from None
+    if values["dead_after"] < 0:
+        raise ValueError(f"--dead-after: {values['dead_after']} is below 0")
     try:
         values["charging_power"] = float(options.charging_power)
         values["update_failures"] = float(options.update_failures)

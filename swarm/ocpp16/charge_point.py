@@ -55,6 +55,9 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
     ) -> None:
         super().__init__(charge_point_id, url, config, sink, rng=rng)
         self.configuration = Configuration(number_of_connectors=config.connectors)
+        ping = _whole_seconds(config.ping_interval)
+        if ping != self.configuration.int_value("WebSocketPingInterval"):  # a key's default
+            self.configuration.set("WebSocketPingInterval", ping)
         self.configuration.on_change(
             "HeartbeatInterval", lambda name, value: self._heartbeat_changed(float(value))
         )
@@ -96,6 +99,13 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
             or self.configuration.int_value("MeterValueSampleInterval")
             or self.config.fallback_interval
         )
+
+    def _ping_interval(self) -> float:
+        # The swarm's setting (which may be a fraction of a second) until the CSMS changes the
+        # key, which holds whole seconds.
+        key = self.configuration.int_value("WebSocketPingInterval")
+        mine = self.config.ping_interval
+        return mine if key == _whole_seconds(mine) else key
 
     async def _on_authorize(self, session: OcppSession | None, key: Key) -> None:
         config = self.config
@@ -148,6 +158,11 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
         "UnlockConnector": Commands._on_unlock_connector,
         "UpdateFirmware": Commands._on_update_firmware,
     }
+
+
+def _whole_seconds(interval: float) -> int:
+    """An interval as a key of whole seconds holds it: at least 1 but for 0 (off)."""
+    return max(1, min(round(interval), 2**31 - 1)) if interval else 0
 
 
 def _boot_answer(payload: dict[str, Any]) -> None:

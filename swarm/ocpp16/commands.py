@@ -31,7 +31,9 @@ class Commands:
         return self.configuration.get_configuration(payload)
 
     def _on_change_configuration(self, payload: dict[str, Any]) -> dict[str, Any]:
-        answer, _ = self.configuration.change_configuration(payload)
+        answer, key = self.configuration.change_configuration(payload)
+        if key == "WebSocketPingInterval" and answer["status"] == "Accepted":
+            self._ping_interval_changed()
         return answer
 
     def _on_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -141,7 +141,7 @@ STANDARD_KEYS: tuple[KeySpec, ...] = (
     _int("TransactionMessageAttempts", 3),
     _int("TransactionMessageRetryInterval", 60),
     _bool("UnlockConnectorOnEVSideDisconnect", True),
-    _int("WebSocketPingInterval", 0),
+    _int("WebSocketPingInterval", 60),
     # 9.2 Local Auth List Management
     _bool("LocalAuthListEnabled", False),
     _int("LocalAuthListMaxLength", 100, readonly=True),

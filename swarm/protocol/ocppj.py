@@ -14,6 +14,7 @@ build text. Serialization is plain :mod:`json` with compact separators: this is 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring
@@ -136,7 +137,9 @@ def parse(text: str | bytes) -> Message:
     except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise FrameError(FORMATION_VIOLATION, "not JSON") from None
     except RecursionError:  # "[[[[...": json's C decoder recurses once per level
-        raise FrameError(FORMATION_VIOLATION, "JSON nested too deeply") from None
+        # Maybe a frame whose payload is too deep: answer it to its own id if it has one.
+        kind, unique_id = _head(text)
+        raise FrameError(FORMATION_VIOLATION, "JSON nested too deeply", unique_id, kind) from None
     if not isinstance(frame, list) or not frame:
         raise FrameError(FORMATION_VIOLATION, "not a JSON array")
     length = len(frame)
@@ -165,6 +168,22 @@ def parse(text: str | bytes) -> Message:
         details = frame[4] if length > 4 and isinstance(frame[4], dict) else {}
         return CallError(uid, code, description, details)
     raise FrameError(PROTOCOL_ERROR, "unknown MessageTypeId", unique_id, kind)
+
+
+_HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*("(?:[^"\\\x00-\x1f]|\\.){0,64}")\s*,')
+
+
+def _head(text: str | bytes) -> tuple[int | None, str | None]:
+    """The MessageTypeId and unique id at the start of a frame json cannot parse, if they are
+    there (an id of up to 64 characters, as OCPP-J's 36 and some room)."""
+    try:
+        start = text[:256].decode(errors="replace") if isinstance(text, bytes) else text[:256]
+        match = _HEAD.match(start)
+        if match is not None:
+            return int(match[1]), _loads(match[2])
+    except ValueError:
+        pass
+    return None, None
 
 
 def _malformed(description: str, unique_id: str | None, kind: int | None) -> FrameError:

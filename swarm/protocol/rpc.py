@@ -5,6 +5,10 @@ at a time (OCPP 1.6: one CALL in flight per direction), correlates answers by un
 the call timeout, answers CSMS-initiated CALLs through a handler, and reports each round trip as
 a :class:`Sample` to a sink.
 
+A session also watches that the connection is alive: it pings at :attr:`OcppSession.ping_interval`
+and drops a connection whose pong does not come within the call timeout, or that lets
+``dead_after`` CALLs in a row time out; :attr:`OcppSession.dead` then says why.
+
 Timing: a round trip runs from just before the CALL frame is written to the transport to the
 moment its answer is read off the socket. The answer is stamped in the transport's read
 callback, before any task is woken: no task switch sits between reading the frame and its
@@ -16,24 +20,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode, Frame, Opcode
-from websockets.protocol import State
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode, Opcode
 
 from swarm.protocol import ocppj
+from swarm.protocol.connection import TimedConnection
 from swarm.protocol.dialect import Dialect
 
-from .samples import CALLERROR_PREFIX, CSMS, OCPP, WEBSOCKET, Sample, SampleSink
+from .samples import (
+    CALLERROR_PREFIX,
+    CSMS,
+    NOT_AN_OCPP_CODE,
+    OCPP,
+    UNKNOWN_ACTION,
+    WEBSOCKET,
+    Sample,
+    SampleSink,
+)
+
+logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for the CSMS's side of the close handshake when a charge point stops."""
+
+LATE_ANSWERS = 8
+"""Timed-out CALLs per session whose late answers are still awaited (:meth:`OcppSession.call`)."""
+
+QUOTE_LIMIT = 80
+"""Characters of a CSMS's own text (an unknown code, an action) quoted in a DEBUG log line."""
 
 CallHandler = Callable[[str, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 """Answers a CSMS-initiated CALL: ``(action, payload) -> response payload``.
@@ -49,8 +71,12 @@ Raises :class:`~swarm.protocol.ocppj.FrameError`, with a fixed description, to r
 """
 
 
+LateAnswer = Callable[[dict[str, Any]], None]
+"""Takes the payload of a CALLRESULT that came after its CALL timed out."""
+
+
 class CallRejected(Exception):
-    """The CSMS answered a CALL with a CALLERROR."""
+    """The CSMS answered a CALL with a CALLERROR (``code`` as it was sent)."""
 
     def __init__(self, error: ocppj.CallError) -> None:
         super().__init__(f"{error.code}: {error.description}" if error.description else error.code)
@@ -76,75 +102,9 @@ def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-class TimedConnection(ClientConnection):
-    """A client connection that hands each complete message to a callback, with its arrival time.
-
-    Messages bypass ``recv()``: :meth:`process_event` runs in the transport's read callback, so
-    the arrival time is taken before any task is scheduled. Messages that arrive before
-    :meth:`attach` are held and handed over by it.
-    """
-
-    _on_message: Callable[[bytes, Opcode, float], None] | None = None
-    _on_lost: Callable[[ConnectionClosed], None] | None = None
-    _early: list[tuple[bytes, Opcode, float]] | None = None
-    _fragments: list[bytes] | None = None
-    _fragments_opcode: Opcode = Opcode.TEXT
-
-    def attach(
-        self,
-        on_message: Callable[[bytes, Opcode, float], None],
-        on_lost: Callable[[ConnectionClosed], None],
-    ) -> None:
-        """Deliver messages to ``on_message`` and the loss of the connection to ``on_lost``."""
-        self._on_message, self._on_lost = on_message, on_lost
-        early, self._early = self._early or [], None
-        for message in early:
-            on_message(*message)
-        if self.protocol.state is State.CLOSED:
-            on_lost(self.close_exc)
-
-    def process_event(self, event: object) -> None:
-        if self.response is None or not isinstance(event, Frame):
-            super().process_event(event)  # the handshake response
-            return
-        arrived = time.perf_counter()
-        opcode = event.opcode
-        if opcode is Opcode.CONT:
-            if self._fragments is None:  # the protocol layer rejects this; stay defensive
-                return
-            self._fragments.append(bytes(event.data))
-            if not event.fin:
-                return
-            data, opcode = b"".join(self._fragments), self._fragments_opcode
-            self._fragments = None
-        elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-            if not event.fin:
-                self._fragments, self._fragments_opcode = [bytes(event.data)], opcode
-                return
-            data = bytes(event.data)
-        else:
-            super().process_event(event)  # pings, pongs and close frames
-            return
-        if self._on_message is not None:
-            self._on_message(data, opcode, arrived)
-        else:
-            if self._early is None:
-                self._early = []
-            self._early.append((data, opcode, arrived))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self._on_lost is not None:
-            self._on_lost(self.close_exc)
-
-
 class _Pending(NamedTuple):
     unique_id: str
     future: asyncio.Future[tuple[float, ocppj.CallResult | ocppj.CallError]]
-
-
-_LOST_IDS = frozenset({"", "-1", "null", "None"})
-"""Unique ids CSMSs put in a CALLERROR when they could not read the CALL's id."""
 
 
 class OcppSession:
@@ -153,6 +113,7 @@ class OcppSession:
     Create it with :func:`open_session`. ``answer_calls`` may be turned off while a charge point
     must stay silent (OCPP 1.6: after a Rejected boot). ``check_answers``, when set, checks the
     payload of every CALLRESULT, ``(action, payload)``, as :meth:`call`'s ``check`` does.
+    ``ping_interval`` and ``dead_after`` say when the connection counts as dead (0: never).
     """
 
     def __init__(
@@ -164,6 +125,8 @@ class OcppSession:
         call_timeout: float,
         handler: CallHandler | None = None,
         check_answers: AnswerCheck | None = None,
+        ping_interval: float = 0.0,
+        dead_after: int = 0,
     ) -> None:
         self.connection = connection
         self.sink = sink
@@ -179,26 +142,60 @@ class OcppSession:
         self._sleeper: asyncio.Future[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._closed: ConnectionClosed | None = None
+        self.dead: str | None = None
+        """Why the session dropped its connection as dead, if it did: a fixed text."""
+        self.dead_after = dead_after
+        """CallTimeouts in a row that make the connection dead; 0: none do."""
+        self._timeouts = 0  # CallTimeouts in a row
+        self._late: dict[str, LateAnswer] | None = None
+        # The keepalive: plain timer callbacks, no task, so that a loop stuck on a write (a peer
+        # that reads no more) cannot hold it up.
+        self._ping_interval = ping_interval
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._awaiting_pong = False
+        connection.on_pong = self._on_pong
         connection.attach(self._on_message, self._on_lost)
+        self._schedule_ping()
 
     @property
     def closed(self) -> bool:
         return self._closed is not None
+
+    @property
+    def ping_interval(self) -> float:
+        """Seconds between WebSocket pings; 0: none. A pong must come within the call timeout.
+
+        Setting it takes effect at once; a ping that awaits its pong still does.
+        """
+        return self._ping_interval
+
+    @ping_interval.setter
+    def ping_interval(self, seconds: float) -> None:
+        self._ping_interval = seconds
+        if not self._awaiting_pong:
+            self._schedule_ping()
 
     async def call(
         self,
         action: str,
         payload: dict[str, Any],
         check: Callable[[dict[str, Any]], None] | None = None,
+        late: LateAnswer | None = None,
     ) -> dict[str, Any]:
         """Send a CALL and return the CALLRESULT's payload.
 
         Waits for any CALL in flight to be answered first. Reports one sample, a failure unless
         a valid CALLRESULT came back; ``check`` (else the session's ``check_answers``) may refuse
         its payload by raising :class:`~swarm.protocol.ocppj.FrameError`, whose description must
-        be a fixed text: the sample's error is ``invalid answer: <description>``. Raises
-        :class:`CallRejected`, :class:`CallTimeout`, :class:`InvalidAnswer` or
+        be a fixed text: the sample's error is ``invalid answer: <description>``. A CALLERROR's
+        code is reported as sent when it is one of the dialect's, else as
+        :data:`~swarm.protocol.samples.NOT_AN_OCPP_CODE`. Raises :class:`CallRejected`,
+        :class:`CallTimeout`, :class:`InvalidAnswer` or
         :class:`~websockets.exceptions.ConnectionClosed`.
+
+        After a timeout, ``late`` (if given) takes the payload of a CALLRESULT that comes yet on
+        this connection, unchecked, from the read callback: keep it short. Only the last
+        :data:`LATE_ANSWERS` such calls are awaited.
         """
         async with self._lock:
             if self._closed is not None:
@@ -218,6 +215,11 @@ class OcppSession:
                 arrived, answer = await future
             except CallTimeout:
                 self._report(action, self.call_timeout * 1000, "CallTimeout")
+                if late is not None:
+                    self._await_late(unique_id, late)
+                self._timeouts += 1
+                if self.dead_after and self._timeouts >= self.dead_after:
+                    self._drop_dead(f"{self.dead_after} CallTimeouts in a row")
                 raise
             except (InvalidAnswer, ConnectionClosed) as exc:
                 error = describe_close(exc) if isinstance(exc, ConnectionClosed) else str(exc)
@@ -233,9 +235,14 @@ class OcppSession:
                     future.cancel()
                 elif not future.cancelled():
                     future.exception()
+        self._timeouts = 0
         elapsed = (arrived - sent) * 1000
         if isinstance(answer, ocppj.CallError):
-            self._report(action, elapsed, CALLERROR_PREFIX + answer.code)
+            code = answer.code
+            if code not in self.dialect.error_codes:
+                logger.debug("%s answered with errorCode %r", action, code[:QUOTE_LIMIT])
+                code = NOT_AN_OCPP_CODE
+            self._report(action, elapsed, CALLERROR_PREFIX + code)
             raise CallRejected(answer)
         try:  # free in Python 3.11 when nothing raises
             if check is not None:
@@ -281,6 +288,42 @@ class OcppSession:
     def _report(self, name: str, response_time: float, error: str | None) -> None:
         self.sink(Sample(OCPP, name, response_time, error))
 
+    def _await_late(self, unique_id: str, late: LateAnswer) -> None:
+        if self._late is None:
+            self._late = {}
+        elif len(self._late) >= LATE_ANSWERS:
+            del self._late[next(iter(self._late))]  # the oldest
+        self._late[unique_id] = late
+
+    # The keepalive: a ping every interval, each pong due within the call timeout.
+
+    def _schedule_ping(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._ping_interval > 0 and self._closed is None:
+            self._keepalive = self._loop.call_later(self._ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._keepalive = None
+        if self._closed is None and self.connection.send_ping_now():
+            self._awaiting_pong = True
+            self._keepalive = self._loop.call_later(
+                self.call_timeout, self._drop_dead, "no pong in time"
+            )
+
+    def _on_pong(self) -> None:
+        if self._awaiting_pong:
+            self._awaiting_pong = False
+            self._schedule_ping()
+
+    def _drop_dead(self, reason: str) -> None:
+        """Drop a connection that no longer carries anything: no close handshake, for the peer
+        would not answer it either. The loss is reported by whoever waits on the connection."""
+        if self._closed is None and self.dead is None:
+            self.dead = reason
+            self.abort()
+
     # Read callback: runs in the transport's data_received, keep it short. Error texts are
     # fixed, not taken from the frame: Locust keeps one row per distinct error.
 
@@ -309,16 +352,22 @@ class OcppSession:
         if type(message) is ocppj.Call:
             self._spawn(self._answer(message, arrived))
             return
-        if pending is not None and (
-            message.unique_id == pending.unique_id
-            or (type(message) is ocppj.CallError and message.unique_id in _LOST_IDS)
-        ):
+        # Only the CALL whose unique id it carries: a CALLERROR with id "-1" (what some CSMSs
+        # send when they could not read one) is a stray, whatever is in flight.
+        if pending is not None and message.unique_id == pending.unique_id:
             # Done already when the call timed out or was cancelled and its task has not yet
             # run its cleanup: still the answer to that call, no stray.
             if not pending.future.done():
                 pending.future.set_result((arrived, message))
         elif not self._is_ours(message.unique_id):
             self.sink(Sample(WEBSOCKET, "unexpected answer", 0.0, "no CALL has its unique id"))
+        elif self._late is not None and message.unique_id in self._late:
+            late = self._late.pop(message.unique_id)
+            if type(message) is ocppj.CallResult:
+                try:
+                    late(message.payload)
+                except Exception:  # the read callback must go on
+                    logger.exception("a late answer's handler failed")
 
     def _is_ours(self, unique_id: str) -> bool:
         """Whether ``unique_id`` is one of our earlier CALLs': a late answer, reported already."""
@@ -338,6 +387,10 @@ class OcppSession:
         # before this task's first step.
         if not self.answer_calls:
             return
+        name = call.action
+        if name not in self.dialect.schemas.actions:
+            logger.debug("the CSMS called unknown action %r", name[:QUOTE_LIMIT])
+            name = UNKNOWN_ACTION
         try:
             if self.handler is None:
                 raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{call.action} is not supported")
@@ -354,7 +407,7 @@ class OcppSession:
             frame = ocppj.error_frame(call.unique_id, code, type(exc).__name__)
             error = f"{CALLERROR_PREFIX}{code}: {type(exc).__name__}"
         await self._send_quietly(frame)
-        self.sink(Sample(CSMS, call.action, (time.perf_counter() - arrived) * 1000, error))
+        self.sink(Sample(CSMS, name, (time.perf_counter() - arrived) * 1000, error))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         # The loop keeps only weak references to tasks: hold them until they are done.
@@ -369,6 +422,9 @@ class OcppSession:
 
     def _on_lost(self, exc: ConnectionClosed) -> None:
         self._closed = exc
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if self._pending is not None:
             _set_exception(self._pending.future, exc)
         if self._sleeper is not None:
@@ -379,12 +435,14 @@ def describe_close(exc: ConnectionClosed) -> str:
     """``ConnectionClosed: code 1011``, or 1006 when no close frame was exchanged.
 
     The reason the peer gave is left out: its text is the peer's to choose, and Locust keeps a
-    row per distinct error.
+    row per distinct error. So are the numbers of codes outside RFC 6455's own (1000 to 2999),
+    which the peer chooses too: ``3xxx`` (registered) and ``4xxx`` (private) stand for them.
     """
     frame = exc.rcvd or exc.sent
     if frame is None:
         return "ConnectionClosed: code 1006 (no close frame)"
-    return f"ConnectionClosed: code {frame.code}"
+    code = frame.code
+    return f"ConnectionClosed: code {code if code < 3000 else f'{code // 1000}xxx'}"
 
 
 async def open_session(
@@ -396,12 +454,15 @@ async def open_session(
     connect_timeout: float,
     handler: CallHandler | None = None,
     check_answers: AnswerCheck | None = None,
+    ping_interval: float = 0.0,
+    dead_after: int = 0,
     **connect_kwargs: Any,
 ) -> OcppSession:
     """Open a WebSocket to ``url`` with the subprotocol of ``dialect``; return a session on it.
 
     Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
-    sample, a failure if it raises. ``handler`` and ``check_answers`` go to the session.
+    sample, a failure if it raises. ``handler``, ``check_answers``, ``ping_interval`` and
+    ``dead_after`` go to the session.
     ``connect_kwargs`` go to websockets' ``connect()``:
     ``host`` and ``port`` to skip name resolution, ``ssl``, and so on.
     """
@@ -413,7 +474,7 @@ async def open_session(
             compression=None,  # 14 KiB instead of 64 KiB per connection, and OCPP frames are small
             proxy=None,  # else every connect scans the environment for proxy settings
             open_timeout=connect_timeout,
-            ping_interval=None,  # OCPP has Heartbeat; the CSMS may still ping, pongs are automatic
+            ping_interval=None,  # the session pings, without a task of its own
             close_timeout=CLOSE_TIMEOUT,
             create_connection=TimedConnection,
             **connect_kwargs,
@@ -442,13 +503,20 @@ async def open_session(
         call_timeout=call_timeout,
         handler=handler,
         check_answers=check_answers,
+        ping_interval=ping_interval,
+        dead_after=dead_after,
     )
 
 
 def _describe_error(exc: BaseException) -> str:
     # One text per kind of failure, whatever the loop: asyncio names the address in a refused
     # connect ("Connect call failed ('10.0.0.5', 9000)"), uvloop does not, and Locust keeps a
-    # row per distinct text.
+    # row per distinct text. A refused handshake's text quotes the CSMS's headers: only the
+    # status code is kept.
+    if isinstance(exc, InvalidStatus):
+        return f"InvalidStatus: HTTP {exc.response.status_code}"
+    if isinstance(exc, InvalidHandshake):
+        return type(exc).__name__
     # An SSLError's errno is OpenSSL's error kind, not an OS errno: its own text says more.
     if (
         isinstance(exc, OSError)

@@ -33,6 +33,13 @@ SampleSink = Callable[[Sample], None]
 CALLERROR_PREFIX = "CALLERROR "
 """Start of the error text of a round trip answered with a CALLERROR; its code follows."""
 
+NOT_AN_OCPP_CODE = "<not an OCPP code>"
+"""The code reported for a CALLERROR whose errorCode is none of its version's: Locust keeps a
+row per distinct error, and what a CSMS puts in a frame has no bound."""
+
+UNKNOWN_ACTION = "<unknown action>"
+"""The name reported for a CSMS's CALL of an action its version does not define."""
+
 
 def callerror_code(error: str) -> str | None:
     """The OCPP error code in a sample's error text, if a CALLERROR made it."""

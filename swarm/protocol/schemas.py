@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from jsonschema import Draft4Validator
@@ -37,10 +38,12 @@ class Schemas:
     alone, so asking for anything else would get (or poison) a different validator.
     """
 
-    __slots__ = ("_decimal", "_validators", "version")
+    __slots__ = ("_decimal", "_validators", "actions", "version")
 
     def __init__(self, version: str, *, decimal: frozenset[tuple[int, str]] = frozenset()) -> None:
         self.version = version
+        self.actions = _actions(version)
+        """Every action of the version, of either side: those it has a request schema for."""
         self._decimal = decimal
         # Validators by action, one dict per direction: a lookup on the hot path, nothing more.
         self._validators: dict[int, dict[str, Draft4Validator]] = {
@@ -102,6 +105,15 @@ class Schemas:
             raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
         self._validators[message_type][action] = validator
         return validator
+
+
+def _actions(version: str) -> frozenset[str]:
+    # The ocpp package names a request's schema <Action>.json in 1.6, <Action>Request.json later.
+    folder = resources.files("ocpp") / f"v{version.replace('.', '')}" / "schemas"
+    names = (entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".json"))
+    return frozenset(
+        name.removesuffix("Request") for name in names if not name.endswith("Response")
+    )
 
 
 def _describe(error: ValidationError, *, bounded: bool = False) -> str:

@@ -24,6 +24,11 @@ class ChargePointConfig:
     id_tags: tuple[str, ...] = tuple(f"SWARM-TAG-{n:04d}" for n in range(1, 11))
     call_timeout: float = 30.0
     connect_timeout: float = 30.0
+    ping_interval: float = 60.0
+    """Seconds between WebSocket pings (OCPP's WebSocketPingInterval, which a CSMS may change);
+    0 sends none. A connection whose pong does not come within ``call_timeout`` is dead."""
+    dead_after: int = 3
+    """CallTimeouts in a row after which a connection is dead; 0: no number of them is."""
     validate: bool = False
     """Check every CALLRESULT against the response schema of its action: an answer
     that breaks it is a failed round trip (``invalid answer: ...``). Off, only the answers a
@@ -73,6 +78,7 @@ class ChargePointConfig:
         for name in (
             "heartbeat_interval",
             "authorize_interval",
+            "ping_interval",
             "session_interval",
             "meter_interval",
             "day_length",
@@ -100,6 +106,8 @@ class ChargePointConfig:
             raise ValueError(f"update_step must be 0 or more seconds, got {self.update_step}")
         if not 0 <= self.day_hour < 24:
             raise ValueError(f"day_hour must be from 0 to 24, got {self.day_hour}")
+        if self.dead_after < 0:
+            raise ValueError(f"dead_after must be 0 or more CallTimeouts, got {self.dead_after}")
         if not 1 <= self.connectors <= 99:
             raise ValueError(f"connectors must be 1 to 99, got {self.connectors}")
         if self.reconnect_max < self.reconnect_min:

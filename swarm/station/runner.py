@@ -149,6 +149,8 @@ class Station(Sessions, Vocabulary):
                             check_answers=(
                                 self.dialect.schemas.check_answer if self.config.validate else None
                             ),
+                            ping_interval=self._ping_interval(),
+                            dead_after=self.config.dead_after,
                             **self.config.connect_options,
                         )
                     )
@@ -192,7 +194,8 @@ class Station(Sessions, Vocabulary):
             if self._dropping:
                 self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
             elif not self._reboot:
-                self.sink(Sample(WEBSOCKET, "connection lost", 0.0, describe_close(exc)))
+                error = f"dead: {session.dead}" if session.dead else describe_close(exc)
+                self.sink(Sample(WEBSOCKET, "connection lost", 0.0, error))
         except Exception as exc:
             # Whatever went wrong, one station must not vanish from the fleet unseen.
             logger.debug("charge point %s failed", self.id, exc_info=True)
@@ -373,6 +376,11 @@ class Station(Sessions, Vocabulary):
 
     def _heartbeat(self) -> float:
         return self.heartbeat_interval or self.config.fallback_interval
+
+    def _ping_interval_changed(self) -> None:
+        """A new ping interval takes effect at once."""
+        if self._session is not None:
+            self._session.ping_interval = self._ping_interval()
 
     def _heartbeat_changed(self, interval: float) -> None:
         """A new heartbeat interval takes effect at once: the next beat is one interval away."""

@@ -58,6 +58,10 @@ class Vocabulary:
         """Seconds between a session's meter values."""
         raise NotImplementedError
 
+    def _ping_interval(self) -> float:
+        """Seconds between WebSocket pings; 0: none."""
+        raise NotImplementedError
+
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Answer a CSMS-initiated CALL; raise :class:`~swarm.protocol.ocppj.FrameError` to
         answer with a CALLERROR."""
