@@ -12,7 +12,7 @@ from websockets.frames import Opcode
 from swarm.ocpp16.dialect import OCPP16
 from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, open_session
-from swarm.protocol.samples import CSMS, NOT_AN_OCPP_CODE, OCPP, UNKNOWN_ACTION, WEBSOCKET
+from swarm.protocol.samples import CSMS, OCPP, UNKNOWN_ACTION, WEBSOCKET
 from tests.scripted import answer, answer_everything, scripted_csms
 
 
