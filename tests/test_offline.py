@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from swarm.ocpp16.charge_point import ChargePoint
-from swarm.protocol.samples import OCPP
+from swarm.protocol.samples import OCPP, OUTBOX
 from swarm.station.config import ChargePointConfig
 from swarm.station.connector import Transaction
 from swarm.station.meter import Reading
@@ -238,6 +238,7 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
         async with scripted_csms(handler) as (url, _):
             cp = ChargePoint("CP-1", url + "/CP-1", config, samples.append, rng=random.Random(5))
             cp.configuration.set("AllowOfflineTxForUnknownId", True)
+            cp.configuration.set("TransactionMessageAttempts", 1)  # no retry: refused for good
             task = asyncio.create_task(cp.run())
             # A start and the meter values behind it wait for the connection.
             await until(lambda: cp.state is State.OFFLINE and len(cp.outbox) >= 2, timeout=5)
@@ -255,7 +256,11 @@ def test_a_queued_start_the_csms_refuses_ends_its_session_and_drops_its_messages
     assert queued[0] == "StartTransaction" and set(queued[1:]) == {"MeterValues"}, queued
     assert [action for action, _ in transaction_messages(frames)] == ["StartTransaction"]
     refused = [s for s in samples if s.name == "StartTransaction" and s.error]
-    assert refused and refused[0].error == "CALLERROR InternalError"
+    assert [s.error for s in refused] == [
+        "CALLERROR InternalError",
+        "dropped: the CSMS failed to process it",
+    ]
+    assert refused[1].request_type == OUTBOX
     statuses = [f[3]["status"] for f in frames if f[0] == 2 and f[2] == "StatusNotification"]
     assert "Available" in statuses  # the connector is free again, and says so
 

@@ -100,6 +100,13 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
             or self.config.fallback_interval
         )
 
+    def _retry_policy(self) -> tuple[int, float]:
+        configuration = self.configuration
+        return (
+            configuration.int_value("TransactionMessageAttempts"),
+            configuration.int_value("TransactionMessageRetryInterval"),
+        )
+
     def _ping_interval(self) -> float:
         # The swarm's setting (which may be a fraction of a second) until the CSMS changes the
         # key, which holds whole seconds.

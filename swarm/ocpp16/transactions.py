@@ -1,8 +1,11 @@
 """Charging sessions in OCPP 1.6 words (4.7 to 4.10, 5.11, 5.12): Authorize, StartTransaction,
 MeterValues, StopTransaction, and the StatusNotifications around them.
 
-Transaction messages reach the CSMS, all and in order (4.7): offline, or behind older ones, they
-wait in the station's outbox, which goes first once a boot is accepted.
+Transaction messages reach the CSMS, all and in order (3.7): offline, or behind older ones, they
+wait in the station's outbox, which goes first once a boot is accepted. A message the CSMS fails
+to process (a CALLERROR, no answer in time) is sent again after TransactionMessageRetryInterval
+times its failures, up to TransactionMessageAttempts in all, then dropped (3.7.1). A
+StartTransaction answered after its timeout still gives its transaction the CSMS's id.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
+from swarm.protocol import ocppj
+from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, LateAnswer, OcppSession
 from swarm.station import meter
 from swarm.station.connector import Status, Transaction
 from swarm.station.meter import Reading
 from swarm.station.outbox import Queued
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import Key, Timer
+from swarm.station.schedule import RETRY, Key, Timer
 from swarm.station.state import State
 
 FAULT_RECOVERY = 5.0
@@ -41,7 +45,8 @@ class Transactions:
         """An EV plugs in: authorize, start the transaction, charge until its end is due.
 
         Offline (no session), the idTag is authorized locally, and the StartTransaction waits
-        in the outbox; so it does when the connection is lost while it is in flight.
+        in the outbox; so it does when the connection is lost while it is in flight, or when
+        the CSMS fails to process it and it waits for a retry: the session goes on meanwhile.
         """
         record = self.connectors[connector]
         if record.transaction is not None or (
@@ -60,28 +65,17 @@ class Transactions:
             "meterStart": int(record.energy_wh),
             "timestamp": meter.timestamp(),
         }
-        answer: dict[str, Any] | None = None
-        if session is not None:
-            try:
-                answer = await session.call(
-                    "StartTransaction", start, check=self._answer_check("StartTransaction")
-                )
-            except (CallRejected, CallTimeout, InvalidAnswer):  # reported by the session
-                await self._set_status(session, connector, record.release())
-                return
-            except ConnectionClosed:
-                session = None  # the session has begun: it goes on offline
         transaction = Transaction(
-            answer["transactionId"] if answer else None,
-            connector,
-            id_tag,
-            self._ev_power(),
-            asyncio.get_running_loop().time(),
+            None, connector, id_tag, self._ev_power(), asyncio.get_running_loop().time()
         )
         record.transaction = transaction
-        if answer is None:
-            self.outbox.add(Queued("StartTransaction", start, transaction))
-        elif await self._stop_if_invalid(session, connector, answer):
+        self.outbox.add(Queued("StartTransaction", start, transaction))
+        if session is not None and len(self.outbox) == 1:
+            try:
+                await self._flush_outbox(session)
+            except ConnectionClosed:
+                session = None  # the session has begun: it goes on offline
+        if record.transaction is not transaction:  # refused for good, or its idTag invalid
             return
         await self._set_status(session, connector, Status.CHARGING)
         self._begin_session(transaction)
@@ -138,47 +132,88 @@ class Transactions:
         action: str,
         payload: dict[str, Any] | Reading,
     ) -> None:
-        """Send a MeterValues or StopTransaction of ``transaction``, or queue it."""
-        message = Queued(action, payload, transaction)
-        if session is not None and not self.outbox and transaction.id is not None:
-            try:
-                await session.call(action, _ready(message))
-                return
-            except (CallRejected, CallTimeout, InvalidAnswer):
-                return  # reported by the session; the CSMS had it
-            except ConnectionClosed:
-                pass  # it may not have arrived: send it again once connected
-        self.outbox.add(message)
+        """Send a MeterValues or StopTransaction of ``transaction`` now if nothing older waits,
+        else queue it."""
+        self.outbox.add(Queued(action, payload, transaction))
+        if session is not None and len(self.outbox) == 1:
+            # A lost connection: it may not have arrived, it is sent again once connected.
+            with contextlib.suppress(ConnectionClosed):
+                await self._flush_outbox(session)
 
     async def _flush_outbox(self, session: OcppSession) -> None:
-        """Send the queued transaction messages, oldest first, until none is left.
+        """Send the queued transaction messages, oldest first, until none is left or the
+        first waits for a retry. Raises ``ConnectionClosed``, the message still first.
 
-        A message whose connection is lost stays first in the queue. A refused (or
-        unanswered) StartTransaction ends its session here: what else it queued is dropped,
-        for the CSMS has no transaction to take it.
+        A StartTransaction dropped unanswered ends its session here: what else the session
+        queued is dropped, for the CSMS has no transaction to take it.
         """
         outbox = self.outbox
-        while outbox:
+        while outbox and RETRY not in self._timers:
             message = outbox[0]
             transaction = message.transaction
-            if message.action == "StartTransaction":
-                assert isinstance(message.payload, dict)
-                answer = await self._call_or_none(session, message.action, message.payload)
+            start = message.action == "StartTransaction"
+            if not start and transaction.id is None:
                 del outbox[0]
-                record = self.connectors[transaction.connector]
-                if answer is not None:
-                    transaction.id = answer["transactionId"]
-                    if record.transaction is transaction:
-                        await self._stop_if_invalid(session, transaction.connector, answer)
-                elif record.transaction is transaction:
-                    self._end_locally(transaction.connector)
-                    record.status = record.release()
-                    self._status_soon(transaction.connector)
                 continue
+            answer = await self._attempt(session, message)
+            if answer is None:
+                if not self._failed_to_process(message) and start:
+                    self._start_dropped(transaction)
+                continue
+            outbox.discard(message)  # first still, unless a late answer took it meanwhile
+            if start and transaction.id is None:
+                transaction.id = answer["transactionId"]
+                if self.connectors[transaction.connector].transaction is transaction:
+                    await self._stop_if_invalid(session, transaction.connector, answer)
+
+    async def _attempt(self, session: OcppSession, message: Queued) -> dict[str, Any] | None:
+        """Send ``message`` once: its answer, or None if the CSMS failed to process it."""
+        if message.action != "StartTransaction":
+            try:
+                return await session.call(message.action, _ready(message))
+            except (CallRejected, CallTimeout):
+                return None
+            except InvalidAnswer:
+                return {}  # an answer: the CSMS has it
+        try:
+            return await session.call(
+                message.action,
+                _ready(message),
+                check=self._answer_check(message.action),
+                late=self._late_start(message),
+            )
+        except (CallRejected, CallTimeout, InvalidAnswer):  # no transactionId to go on with
+            return None
+
+    def _late_start(self, message: Queued) -> LateAnswer:
+        """What takes a StartTransaction's answer that came after its timeout: the CSMS opened
+        the transaction after all, and its id is the one to go on with."""
+
+        def take(answer: dict[str, Any]) -> None:
+            transaction = message.transaction
+            try:
+                self.dialect.schemas.check_answer("StartTransaction", answer)
+            except ocppj.FrameError:
+                return
             if transaction.id is not None:
-                with contextlib.suppress(CallRejected, CallTimeout, InvalidAnswer):
-                    await session.call(message.action, _ready(message))
-            del outbox[0]
+                return
+            transaction.id = answer["transactionId"]
+            if self.outbox and self.outbox[0] is message:
+                self._timers.pop(RETRY, None)  # what waited behind it may go
+            self.outbox.discard(message)
+            connector = transaction.connector
+            if self.connectors[connector].transaction is transaction:
+                self._soon(lambda session: self._stop_if_invalid(session, connector, answer))
+
+        return take
+
+    def _start_dropped(self, transaction: Transaction) -> None:
+        """The CSMS never took the StartTransaction: the session ends here, unbilled."""
+        record = self.connectors[transaction.connector]
+        if record.transaction is transaction:
+            self._end_locally(transaction.connector)
+            record.status = record.release()
+            self._status_soon(transaction.connector)
 
     def _authorized_offline(self, id_tag: str) -> bool:
         """Whether a session may start offline (3.5): an idTag Accepted in the local list,

@@ -15,6 +15,9 @@ CSMS = "CSMS"
 """Request type of CSMS-initiated calls the charge point handled."""
 WEBSOCKET = "WebSocket"
 """Request type of connection events: connect time, lost connections, stray frames."""
+OUTBOX = "Outbox"
+"""Request type of transaction messages dropped after the CSMS failed to process them as often
+as their version allows (a failure each, named by its action)."""
 
 
 class Sample(NamedTuple):

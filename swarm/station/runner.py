@@ -40,13 +40,13 @@ from swarm.protocol.rpc import (
     describe_close,
     open_session,
 )
-from swarm.protocol.samples import WEBSOCKET, Sample, SampleSink
+from swarm.protocol.samples import OUTBOX, WEBSOCKET, Sample, SampleSink
 from swarm.station import arrivals, schedule
 from swarm.station.config import ChargePointConfig
 from swarm.station.connector import Connector, Status
 from swarm.station.firmware import Update
-from swarm.station.outbox import Outbox
-from swarm.station.schedule import HEARTBEAT, SESSION_TIMERS, Key, Timer
+from swarm.station.outbox import Outbox, Queued
+from swarm.station.schedule import HEARTBEAT, RETRY, SESSION_TIMERS, Key, Timer
 from swarm.station.sessions import Sessions
 from swarm.station.state import State
 from swarm.station.vocabulary import Vocabulary
@@ -376,6 +376,20 @@ class Station(Sessions, Vocabulary):
 
     def _heartbeat(self) -> float:
         return self.heartbeat_interval or self.config.fallback_interval
+
+    def _failed_to_process(self, message: Queued) -> bool:
+        """Count a failure of the CSMS to process ``message``, the outbox's first: True while
+        it is to be sent again (the outbox waits for the version's retry interval times its
+        failures so far), False once it has had its attempts and is dropped, and reported."""
+        attempts, interval = self._retry_policy()
+        message.failures += 1
+        if message.failures < attempts:
+            loop = asyncio.get_running_loop()
+            self._timers[RETRY] = loop.time() + interval * message.failures
+            return True
+        self.outbox.discard(message)
+        self.sink(Sample(OUTBOX, message.action, 0.0, "dropped: the CSMS failed to process it"))
+        return False
 
     def _ping_interval_changed(self) -> None:
         """A new ping interval takes effect at once."""

@@ -35,6 +35,8 @@ class Timer(enum.IntEnum):
     """The next step of a diagnostics or log upload."""
     RESERVATION = enum.auto()
     """A reservation expires."""
+    RETRY = enum.auto()
+    """The outbox's first message, which the CSMS failed to process, may be sent again."""
 
 
 class Key(NamedTuple):
@@ -57,6 +59,7 @@ AUTHORIZE = Key(Timer.AUTHORIZE)
 ARRIVAL = Key(Timer.ARRIVAL)
 FIRMWARE = Key(Timer.FIRMWARE)
 DIAGNOSTICS = Key(Timer.DIAGNOSTICS)
+RETRY = Key(Timer.RETRY)
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

@@ -58,6 +58,11 @@ class Vocabulary:
         """Seconds between a session's meter values."""
         raise NotImplementedError
 
+    def _retry_policy(self) -> tuple[int, float]:
+        """How often a transaction message is sent in all while the CSMS fails to process it,
+        and the seconds to wait before the next, times the failures so far."""
+        raise NotImplementedError
+
     def _ping_interval(self) -> float:
         """Seconds between WebSocket pings; 0: none."""
         raise NotImplementedError
