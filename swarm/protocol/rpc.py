@@ -116,6 +116,31 @@ class OcppSession:
     ``ping_interval`` and ``dead_after`` say when the connection counts as dead (0: never).
     """
 
+    # One per charge point: slots keep a fleet's sessions small.
+    __slots__ = (
+        "_awaiting_pong",
+        "_closed",
+        "_handling",
+        "_keepalive",
+        "_last_id",
+        "_late",
+        "_lock",
+        "_loop",
+        "_pending",
+        "_ping_interval",
+        "_sleeper",
+        "_timeouts",
+        "answer_calls",
+        "call_timeout",
+        "check_answers",
+        "connection",
+        "dead",
+        "dead_after",
+        "dialect",
+        "handler",
+        "sink",
+    )
+
     def __init__(
         self,
         connection: TimedConnection,
