@@ -7,20 +7,15 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from swarm.ocpp16.dialect import OCPP16
+from swarm.ocpp16.charge_point import ChargePoint
 from swarm.protocol import ocppj
-from swarm.protocol.rpc import CallRejected, CallTimeout, open_session
+from swarm.protocol.rpc import CallRejected, CallTimeout
 from swarm.protocol.samples import CSMS, NOT_AN_OCPP_CODE, UNKNOWN_ACTION
-from tests.scripted import answer, answer_everything, run, scripted_csms
+from swarm.station.config import ChargePointConfig
+from tests.scripted import BOOT_ACCEPTED, answer, answer_everything, run, scripted_csms, until
+from tests.test_rpc import session_to
 
 TIME = {"currentTime": "2026-01-01T00:00:00Z"}
-
-
-async def session_to(url, samples, **kwargs):
-    kwargs.setdefault("call_timeout", 5.0)
-    return await open_session(
-        url + "/CP-1", samples.append, dialect=OCPP16, connect_timeout=5.0, **kwargs
-    )
 
 
 async def half_open(ws, script):
@@ -202,5 +197,42 @@ def test_a_call_nested_too_deeply_is_refused_to_its_own_id():
             await session.close()
         refusal = next(f for f in script.frames if f[0] == 4)
         assert refusal[1:3] == ["deep-1", "FormationViolation"]
+
+    run(main())
+
+
+def test_change_configuration_of_websocket_ping_interval_takes_effect_at_once():
+    pings: list[float] = []
+
+    async def configuring(ws, script):
+        loop = asyncio.get_running_loop()
+        real = ws.process_event
+
+        def process_event(event):
+            if event.opcode.name == "PING":
+                pings.append(loop.time())
+            real(event)
+
+        ws.process_event = process_event
+        frame = await script.receive(ws)  # BootNotification
+        await ws.send(answer(frame, BOOT_ACCEPTED))
+        change = {"key": "WebSocketPingInterval", "value": "1"}
+        await ws.send(json.dumps([2, "c1", "ChangeConfiguration", change]))
+        await answer_everything(ws, script)
+
+    async def main():
+        config = ChargePointConfig(authorize_interval=0, heartbeat_interval=30, ping_interval=0)
+        async with scripted_csms(configuring) as (url, script):
+            cp = ChargePoint("CP-1", url + "/CP-1", config, lambda sample: None)
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: len(pings) >= 2, timeout=5)
+                answers = [f for f in script.frames if f[0] == 3 and f[1] == "c1"]
+                assert answers[0][2] == {"status": "Accepted"}
+                assert cp.configuration.value("WebSocketPingInterval") == "1"
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        assert 0.8 <= pings[1] - pings[0] < 1.5
 
     run(main())
