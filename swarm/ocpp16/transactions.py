@@ -189,10 +189,12 @@ class Transactions:
         """What takes a StartTransaction's answer that came after its timeout: the CSMS opened
         the transaction after all, and its id is the one to go on with."""
 
+        check = self._answer_check("StartTransaction")
+
         def take(answer: dict[str, Any]) -> None:
             transaction = message.transaction
             try:
-                self.dialect.schemas.check_answer("StartTransaction", answer)
+                check(answer)
             except ocppj.FrameError:
                 return
             if transaction.id is not None:
