@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
+from swarm.protocol.samples import CSMS, OCPP
 from swarm.protocol.schemas import Schemas
 
 CSMS_ACTIONS = frozenset(
@@ -58,6 +59,8 @@ OCPP16 = Dialect(
     subprotocol="ocpp1.6",
     error_codes=ERROR_CODES,
     csms_actions=CSMS_ACTIONS,
+    call_type=OCPP,
+    csms_type=CSMS,
     schemas=Schemas(
         "1.6",
         decimal=frozenset(

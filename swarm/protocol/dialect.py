@@ -27,6 +27,10 @@ class Dialect:
     """Actions only a CSMS sends: a charge point that does not handle one answers NotSupported,
     an action of neither side NotImplemented."""
     schemas: Schemas
+    call_type: str
+    """The request type of its round trips in Locust (:mod:`~swarm.protocol.samples`)."""
+    csms_type: str
+    """The request type of the CSMS-initiated calls it handles."""
     renamed: Mapping[str, str] = field(default_factory=dict)
     """Error codes this version spells otherwise than :mod:`~swarm.protocol.ocppj`'s (the 1.6
     names), by those names."""

@@ -37,9 +37,7 @@ from swarm.protocol.dialect import Dialect
 
 from .samples import (
     CALLERROR_PREFIX,
-    CSMS,
     NOT_AN_OCPP_CODE,
-    OCPP,
     UNKNOWN_ACTION,
     WEBSOCKET,
     Sample,
@@ -311,7 +309,7 @@ class OcppSession:
         await self.connection.close()
 
     def _report(self, name: str, response_time: float, error: str | None) -> None:
-        self.sink(Sample(OCPP, name, response_time, error))
+        self.sink(Sample(self.dialect.call_type, name, response_time, error))
 
     def _await_late(self, unique_id: str, late: LateAnswer) -> None:
         if self._late is None:
@@ -432,7 +430,9 @@ class OcppSession:
             frame = ocppj.error_frame(call.unique_id, code, type(exc).__name__)
             error = f"{CALLERROR_PREFIX}{code}: {type(exc).__name__}"
         await self._send_quietly(frame)
-        self.sink(Sample(CSMS, name, (time.perf_counter() - arrived) * 1000, error))
+        self.sink(
+            Sample(self.dialect.csms_type, name, (time.perf_counter() - arrived) * 1000, error)
+        )
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         # The loop keeps only weak references to tasks: hold them until they are done.

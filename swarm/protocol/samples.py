@@ -10,9 +10,17 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 OCPP = "OCPP"
-"""Request type of charge-point-initiated round trips."""
+"""Request type of charge-point-initiated round trips (OCPP 1.6)."""
 CSMS = "CSMS"
-"""Request type of CSMS-initiated calls the charge point handled."""
+"""Request type of CSMS-initiated calls the charge point handled (OCPP 1.6)."""
+OCPP201 = "OCPP201"
+"""Request type of OCPP 2.0.1 stations' round trips."""
+CSMS201 = "CSMS201"
+"""Request type of CSMS-initiated calls an OCPP 2.0.1 station handled."""
+CALL_TYPES = (OCPP, OCPP201)
+"""The request types of round trips, a version's each."""
+CSMS_TYPES = (CSMS, CSMS201)
+"""The request types of CSMS-initiated calls, a version's each."""
 WEBSOCKET = "WebSocket"
 """Request type of connection events: connect time, lost connections, stray frames."""
 OUTBOX = "Outbox"
