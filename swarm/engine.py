@@ -30,6 +30,9 @@ from swarm.station.state import State
 
 logger = logging.getLogger(__name__)
 
+VERSION_PREFIX = "version "
+"""Start of a :meth:`Engine.census` key that counts the charge points of an OCPP version."""
+
 
 def _start_thread(function: Callable[[], None]) -> None:
     if "gevent" in sys.modules:
@@ -123,13 +126,16 @@ class Engine:
         return [samples.popleft() for _ in range(len(samples))]
 
     def census(self) -> dict[str, int]:
-        """Charge points per state (by :class:`State` value), and ``charging``: those with a
-        transaction running. A snapshot, safe from any thread."""
+        """Charge points per state (by :class:`State` value), ``charging``: those with a
+        transaction running, and per OCPP version (``version 1.6``, ``version 2.0.1``, for the
+        versions running). A snapshot, safe from any thread."""
         counts = dict.fromkeys([state.value for state in State] + ["charging"], 0)
         for charge_point, _ in list(self._charge_points.values()):
             counts[charge_point.state.value] += 1
             if charge_point.transactions:
                 counts["charging"] += 1
+            version = VERSION_PREFIX + charge_point.dialect.version
+            counts[version] = counts.get(version, 0) + 1
         return counts
 
     def __len__(self) -> int:
