@@ -585,7 +585,7 @@ def test_campaign_refuses_bad_arguments(kwargs: dict[str, Any], match: str) -> N
 # Handshake and connections.
 
 
-@pytest.mark.parametrize("subprotocols", [None, ["ocpp2.0.1"]])
+@pytest.mark.parametrize("subprotocols", [None, ["ocpp2.1"]])
 def test_a_client_without_ocpp16_is_refused(subprotocols: list[str] | None) -> None:
     async def body() -> None:
         async with Csms(CsmsConfig(port=0)) as csms:

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from swarm.csms import faults
 from swarm.csms.config import DISCONNECTED
 from swarm.csms.connection import CsmsConnection, NotConnectedError
-from swarm.csms.versions import PRIMARY
+from swarm.csms.versions import ANSWERS, PRIMARY
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 
@@ -84,11 +84,17 @@ class Campaigns:
         """Send ``action`` to a connected charge point and return its answer.
 
         Raises ValueError, before anything is sent, for an action a CSMS does not send or a
-        payload that breaks its schema; NotConnectedError if the charge point is not
-        connected or its connection closes before it answers; TimeoutError if no answer comes
-        within ``timeout`` seconds, the wait for a call already in flight to it included.
+        payload that breaks its schema, in the OCPP version the charge point speaks (in every
+        version the CSMS speaks, if it is not connected); NotConnectedError if the charge point
+        is not connected or its connection closes before it answers; TimeoutError if no answer
+        comes within ``timeout`` seconds, the wait for a call already in flight to it included.
         """
-        check_request(PRIMARY, action, payload)
+        connection = self.connections.get(charge_point_id)
+        if connection is None:
+            # A bad call is refused as such, before it is found to have no one to go to.
+            fitting_dialects(action, payload)
+        else:
+            check_request(connection.dialect, action, payload)
         _check_positive("timeout", timeout)
         return await self._call(charge_point_id, action, payload, timeout)
 
@@ -106,16 +112,20 @@ class Campaigns:
 
         The targets are ``charge_point_ids`` (an id not connected when its call is due counts
         as disconnected), or else a random ``share`` (0 < share <= 1, rounded, at least one) of
-        the charge points connected now. Every target gets the same ``payload``. With ``rate``,
-        the calls start evenly spaced; without it, all at once. Each is bounded by ``timeout``.
-        Stopping the CSMS ends the campaign: calls not yet started count as disconnected.
-        Raises ValueError for a bad action, payload or argument, before anything is sent.
+        the charge points connected now that speak an OCPP version the call fits (a Reset of
+        type Soft goes to 1.6 charge points, one of type Immediate to 2.0.1 ones; a ClearCache
+        to both); a charge point named gets it whatever its version. Every target gets the
+        same ``payload``. With ``rate``, the calls start evenly spaced; without it, all at once.
+        Each is bounded by ``timeout``. Stopping the CSMS ends the campaign: calls not yet
+        started count as disconnected.
+        Raises ValueError for an action or payload that fits no version, or a bad argument,
+        before anything is sent.
         """
-        check_request(PRIMARY, action, payload)
+        dialects = fitting_dialects(action, payload)
         _check_positive("timeout", timeout)
         if rate is not None:
             _check_positive("rate", rate)
-        targets = _campaign_targets(self.connections, share, charge_point_ids)
+        targets = _campaign_targets(self.connections, share, charge_point_ids, dialects)
         result = CampaignResult(action, targeted=len(targets))
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -224,6 +234,30 @@ def check_request(dialect: Dialect, action: str, payload: dict[str, Any]) -> Non
         raise ValueError(f"invalid {action} payload: {err.description}") from None
 
 
+def fitting_dialects(action: str, payload: dict[str, Any]) -> frozenset[Dialect]:
+    """The OCPP versions the CSMS speaks in which ``action`` is a CSMS's call and ``payload``
+    fits its schema. Raises ValueError if there is none: that of the first version that has the
+    action (of :data:`~swarm.csms.versions.PRIMARY` if none has it)."""
+    fitting: set[Dialect] = set()
+    refusals: list[tuple[Dialect, str]] = []
+    for dialect, _ in ANSWERS:
+        try:
+            check_request(dialect, action, payload)
+        except ValueError as err:
+            refusals.append((dialect, str(err)))
+        else:
+            fitting.add(dialect)
+    if fitting:
+        return frozenset(fitting)
+    having = [
+        text
+        for dialect, text in refusals
+        if isinstance(action, str) and action in dialect.csms_actions
+    ]
+    primary = next(text for dialect, text in refusals if dialect is PRIMARY)
+    raise ValueError(having[0] if having else primary)
+
+
 def connected_targets(
     connections: dict[str, CsmsConnection], share: float, charge_point_ids: list[str] | None
 ) -> list[ServerConnection]:
@@ -238,13 +272,19 @@ def connected_targets(
 
 
 def _campaign_targets(
-    connections: dict[str, CsmsConnection], share: float, charge_point_ids: list[str] | None
+    connections: dict[str, CsmsConnection],
+    share: float,
+    charge_point_ids: list[str] | None,
+    dialects: frozenset[Dialect],
 ) -> list[str]:
-    """``charge_point_ids`` without repeats, or a random ``share`` of those connected, at least
-    one."""
+    """``charge_point_ids`` without repeats, or a random ``share``, at least one, of those
+    connected that speak one of ``dialects``."""
     faults.check_share(share)
     if charge_point_ids is None:
-        connected = list(connections)
+        if len(dialects) == len(ANSWERS):  # every version: no need to look at each connection
+            connected = list(connections)
+        else:
+            connected = [id_ for id_, conn in connections.items() if conn.dialect in dialects]
         count = max(1, round(share * len(connected))) if connected else 0
         return random.sample(connected, min(count, len(connected)))
     if share != 1.0:

@@ -43,7 +43,8 @@ def _port(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ocpp-swarm-csms", description="An OCPP 1.6J CSMS (central system) for load tests."
+        prog="ocpp-swarm-csms",
+        description="An OCPP 1.6J and 2.0.1J CSMS (central system) for load tests.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=_port, default=9000, help="TCP port; 0 picks a free one")
@@ -72,13 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TAG",
-        help="answer this idTag with status Invalid (repeatable)",
+        help="answer this idTag (1.6) or idToken (2.0.1) with status Invalid (repeatable)",
     )
     parser.add_argument(
         "--no-validate",
         dest="validate",
         action="store_false",
-        help="do not check incoming payloads against the OCPP 1.6 schemas",
+        help="do not check incoming payloads against their OCPP version's schemas",
     )
     parser.add_argument(
         "--control-port",
@@ -88,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         " 0 picks a free one; off by default",
     )
     security = parser.add_argument_group(
-        "security profiles", "OCPP 1.6 security profiles 1-3 (see the README)"
+        "security profiles", "OCPP security profiles 1-3, alike in 1.6 and 2.0.1 (see the README)"
     )
     security.add_argument("--tls-cert", metavar="FILE", help="certificate (PEM): serve wss://")
     security.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")

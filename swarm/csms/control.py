@@ -29,19 +29,22 @@ CSMS::
                          -> {"closed": n, "down": 2}, once the CSMS listens again
 
 POST /faults answers a ``share`` (default 1) of the CALLs of ``actions`` (default: all)
-``delay`` seconds late (0 to 3600; a delay over the swarm's call timeout makes the answer
-arrive after it gave up), and with a CALLERROR of the OCPP-J 1.6 code ``callerror`` instead
-of the CALLRESULT when that is set; each POST replaces the faults before it. POST /frames
-kinds: ``malformed-json`` (text that is not JSON), ``unknown-type`` (MessageTypeId 7),
-``unknown-id`` (a CALLRESULT matching no CALL), ``invalid-payload`` (a Reset CALL that breaks
-its schema), ``binary`` (a binary frame), ``huge`` (a CALL of ``size`` bytes, by default one
-over 1 MiB, the swarm's limit). Odd close codes (1002, 1011, 4000, ...) are POST
-/disconnects'. POST /restart closes every connection with ``code`` (1012 by default, or 1001),
-stops listening for ``down`` seconds (0 to 3600), and listens again on the same port.
+``delay`` seconds late (0 to 3600; a delay over the swarm's call timeout makes the answer arrive
+after it gave up), and with a CALLERROR of the OCPP-J 1.6 code ``callerror`` (or its 2.0.1
+spelling), spelled as each charge point's version does, instead of the CALLRESULT when that is
+set; each POST replaces the faults before it. POST /frames kinds: ``malformed-json`` (text that
+is not JSON), ``unknown-type`` (MessageTypeId 7), ``unknown-id`` (a CALLRESULT matching no
+CALL), ``invalid-payload`` (a Reset CALL that breaks its schema), ``binary`` (a binary frame),
+``huge`` (a CALL of ``size`` bytes, by default one over 1 MiB, the swarm's limit). Odd close
+codes (1002, 1011, 4000, ...) are POST /disconnects'. POST /restart closes every connection with
+``code`` (1012 by default, or 1001), stops listening for ``down`` seconds (0 to 3600), and
+listens again on the same port.
 
 ``share`` defaults to 1 (every connected charge point), ``rate`` (calls per second) to none
-(all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. An id in ``charge_points`` that is
-not connected counts as ``disconnected`` in the result. POST /calls needs
+(all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. A share is taken of the charge points
+of the OCPP versions the call fits (a Reset of type Soft is 1.6's, of type Immediate 2.0.1's);
+``charge_points`` get it whatever their version. An id in ``charge_points`` that is not
+connected counts as ``disconnected`` in the result. POST /calls needs
 ``Content-Type: application/json`` (which a web page cannot send to another site without
 asking), as every POST does, and answers when the campaign is over. Errors are
 ``{"error": "..."}`` with status 400 (a bad request or call), 404, 405, 408, 409 (a restart

@@ -51,7 +51,7 @@ FRAME_KINDS = (
 """What :func:`stray_frame` makes:
 
 - ``malformed-json``: text that is not JSON;
-- ``unknown-type``: a frame of MessageTypeId 7, which OCPP-J 1.6 does not have;
+- ``unknown-type``: a frame of MessageTypeId 7, which neither OCPP-J 1.6 nor 2.0.1 has;
 - ``unknown-id``: a CALLRESULT whose unique id matches no CALL;
 - ``invalid-payload``: a Reset CALL whose ``type`` is not one of the schema's values;
 - ``binary``: a binary WebSocket frame (OCPP-J frames are text);

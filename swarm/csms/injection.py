@@ -22,7 +22,7 @@ from swarm.csms import faults
 from swarm.csms.campaigns import connected_targets
 from swarm.csms.config import FAULT_CALLERRORS, FAULT_DELAYED, FAULT_FRAMES, SENT_ERRORS
 from swarm.csms.connection import CsmsConnection
-from swarm.csms.versions import PRIMARY, Version
+from swarm.csms.versions import PRIMARY, Version, primary_error_code
 from swarm.protocol import ocppj
 
 FRAMES_AT_ONCE = 64  # stray frames in flight at once
@@ -57,6 +57,10 @@ class FaultInjection:
         cleared; return the faults now in force. Neither ``delay`` nor ``callerror``: clear
         them, return None.
 
+        ``callerror`` is a code of :data:`~swarm.csms.versions.PRIMARY` (OCPP-J 1.6), or another
+        version's spelling of one, which it is taken as (``FormatViolation`` is
+        ``FormationViolation``); each connection's CALLERROR spells it as its version does.
+
         Raises ValueError for a bad value or an action the CSMS does not answer; the faults
         in force stay as they were then.
         """
@@ -65,6 +69,8 @@ class FaultInjection:
                 raise ValueError("share and actions go with a delay or a callerror")
             self.faults = None
             return None
+        if isinstance(callerror, str):
+            callerror = primary_error_code(callerror)
         plan = faults.AnswerFaults(delay, callerror, share, actions, dialect=PRIMARY)
         answered = frozenset().union(*(version.handlers for version in self._versions.values()))
         unknown = sorted((plan.actions or frozenset()) - answered)

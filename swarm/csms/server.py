@@ -1,11 +1,12 @@
 """The embedded OCPP-J CSMS (central system): the swarm's default target, and a standalone server.
 
-:class:`Csms` listens, checks a connecting charge point's URL and credentials (the OCPP 1.6
-security profiles), and answers every charge-point-initiated message of the version the
-connection negotiated (its subprotocol) with a response valid per that version's schemas,
-validating incoming payloads and counting what it receives. The answers themselves are the
-version's (:mod:`swarm.csms.versions`, :mod:`swarm.ocpp16.csms`). It is built to stay out of the
-way of a load test: no per-message logging, no ``ocpp.ChargePoint``, one dict lookup to dispatch.
+:class:`Csms` listens, checks a connecting charge point's URL and credentials (the security
+profiles, alike in OCPP 1.6 and 2.0.1), and answers every charge-point-initiated message of the
+version the connection negotiated (its subprotocol, ``ocpp1.6`` or ``ocpp2.0.1`` on the same
+port) with a response valid per that version's schemas, validating incoming payloads and
+counting what it receives. The answers themselves are the version's (:mod:`swarm.csms.versions`,
+:mod:`swarm.ocpp16.csms`, :mod:`swarm.ocpp201.csms`). It is built to stay out of the way of a
+load test: no per-message logging, no ``ocpp.ChargePoint``, one dict lookup to dispatch.
 
 Its own calls, campaigns and disconnects are :mod:`swarm.csms.campaigns`', its faults on
 request :mod:`swarm.csms.injection`'s; both are mixins of :class:`Csms`. A restart is here, with
@@ -59,7 +60,8 @@ HANDSHAKE_LOGGER.setLevel(logging.WARNING)
 class Csms(Campaigns, FaultInjection):
     """The CSMS server.
 
-    ``stats`` counts received CALLs by action, plus the ``connections.*``, ``received.*`` and
+    ``stats`` counts received CALLs by action, whatever the version (one key for an action
+    of both, Heartbeat or BootNotification), plus the ``connections.*``, ``received.*`` and
     ``sent.callerror`` keys, and the CSMS's own calls as ``sent.<Action>``,
     ``answered.<Action>`` (a CALLRESULT), ``callerror.<Action>``, ``timeout.<Action>`` and
     ``disconnected.<Action>``; ``connections`` maps connected charge point ids to their

@@ -1,9 +1,10 @@
 """The OCPP versions the embedded CSMS speaks: per WebSocket subprotocol, a dialect and its answers.
 
 A version is a :class:`~swarm.protocol.dialect.Dialect` and the table of the CSMS's answers to
-its charge-point calls, which its own package makes (``swarm.ocpp16.csms.answers``). Another
-version is one more entry in :data:`ANSWERS`; the server offers every subprotocol listed here
-and dispatches each connection on the one it negotiated.
+its charge-point calls, which its own package makes (``swarm.ocpp16.csms.answers``,
+``swarm.ocpp201.csms.answers``). Another version is one more entry in :data:`ANSWERS`; the server
+offers every subprotocol listed here, in this order of preference, and dispatches each connection
+on the one it negotiated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, NamedTuple
 from swarm.csms.config import CsmsConfig
 from swarm.ocpp16 import csms as ocpp16_csms
 from swarm.ocpp16.dialect import OCPP16
+from swarm.ocpp201 import csms as ocpp201_csms
+from swarm.ocpp201.dialect import OCPP201
 from swarm.protocol.dialect import Dialect
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -53,13 +56,27 @@ class Central:
 
 ANSWERS: tuple[tuple[Dialect, Callable[[Central], Mapping[str, Handler]]], ...] = (
     (OCPP16, ocpp16_csms.answers),
+    (OCPP201, ocpp201_csms.answers),
 )
-"""Each version's dialect, and what makes the CSMS's answers to its charge points' calls."""
+"""Each version's dialect, and what makes the CSMS's answers to its charge points' calls. The
+order is the server's preference: a client that offers several gets the first of them listed
+here (websockets' default selection), so a client that offers both speaks 1.6."""
 
 PRIMARY = ANSWERS[0][0]
-"""The dialect of what the CSMS says of itself, not in answer: its own calls are checked against
-it before they are sent (a campaign sends one payload to all its targets), and the CALLERROR
-codes of its faults are its (each connection's dialect spells them on the wire)."""
+"""The dialect of what the CSMS says of itself, not in answer: the CALLERROR codes of its faults
+are its (each connection's dialect spells them on the wire), and so is the refusal of a call of
+its own that fits no version (one that fits goes to the charge points of the versions it fits:
+:mod:`swarm.csms.campaigns`)."""
+
+
+def primary_error_code(code: str) -> str:
+    """``code`` as :data:`PRIMARY` spells it, if it is another version's spelling of one of its
+    codes (``FormatViolation`` is 1.6's ``FormationViolation``); else ``code`` unchanged."""
+    for dialect, _ in ANSWERS:
+        for name, spelling in dialect.renamed.items():
+            if code == spelling:
+                return PRIMARY.error_code(name)
+    return code
 
 
 def by_subprotocol(central: Central) -> dict[str, Version]:
