@@ -1,10 +1,13 @@
 """The swarm's Locust options and the config they make, without running Locust."""
 
 import argparse
+import os
+import re
 
 import pytest
 
 from swarm.locust.options import add_arguments, config_from_options
+from tests.unpatched import unpatched
 
 
 def parse(*argv):
@@ -120,3 +123,112 @@ def test_reconnect_help_says_how_the_backoff_works():
     assert "exponential backoff with full jitter" in text
     for cause in ("a lost connection", "a refused connect", "a failed handshake"):
         assert cause in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "versions"),
+    [
+        ([], (("1.6", 1),)),
+        (["--ocpp-version", "2.0.1"], (("2.0.1", 1),)),
+        (["--ocpp-version", "1.6,2.0.1"], (("1.6", 1), ("2.0.1", 1))),
+        (["--ocpp-version", "1.6=7,2.0.1=3"], (("1.6", 7), ("2.0.1", 3))),
+    ],
+)
+def test_ocpp_version_makes_the_fleets_versions(argv, versions):
+    assert config_from_options(parse(*argv)).versions == versions
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "names no OCPP version"),
+        ("2.0", "unknown OCPP version '2.0'"),
+        ("1.6=0", "the weight of 1.6 must be a whole number above 0, got '0'"),
+        ("1.6=x,2.0.1", "the weight of 1.6 must be a whole number above 0, got 'x'"),
+        ("1.6,2.0.1,1.6", "1.6 is named twice"),
+    ],
+)
+def test_bad_ocpp_versions_are_refused_naming_the_option(value, message, capsys):
+    with pytest.raises(SystemExit):
+        parse("--ocpp-version", value)
+    err = capsys.readouterr().err
+    assert "argument --ocpp-version:" in err
+    assert re.search(message, err), err
+    options = parse()
+    options.ocpp_version = value  # as the web UI would send it
+    with pytest.raises(ValueError, match=f"--ocpp-version: {message}"):
+        config_from_options(options)
+
+
+def test_a_scenarios_default_ocpp_version_goes_through_the_option(monkeypatch):
+    with unpatched():
+        from locust import events
+
+        from swarm.locust.scenario import defaults
+    hook = events.init_command_line_parser
+    before = list(hook._handlers)
+    defaults(ocpp_version="1.6=7,2.0.1=3")
+    (listener,) = [handler for handler in hook._handlers if handler not in before]
+    # Other tests' parsers must not take this default: fire it on this one, then remove it.
+    hook.remove_listener(listener)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    listener(parser)
+    assert parser.get_default("ocpp_version") == "1.6=7,2.0.1=3"  # text, as the web UI shows
+    assert config_from_options(parser.parse_args([])).versions == (("1.6", 7), ("2.0.1", 3))
+    assert config_from_options(parser.parse_args(["--ocpp-version", "2.0.1"])).versions == (
+        ("2.0.1", 1),
+    )
+
+
+@pytest.fixture
+def locust_parser(tmp_path, monkeypatch):
+    """Locust's parser as ``locust`` builds it, with the swarm's options, finding config files
+    in tmp_path (as tests/test_thresholds.py's)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # for ~/.locust.conf
+    for name in list(os.environ):
+        if name.startswith("LOCUST_"):
+            monkeypatch.delenv(name)
+    with unpatched():
+        from locust.argument_parser import (
+            DEFAULT_CONFIG_FILES,
+            get_empty_argument_parser,
+            setup_parser_arguments,
+        )
+
+    def build():
+        parser = get_empty_argument_parser(default_config_files=DEFAULT_CONFIG_FILES)
+        setup_parser_arguments(parser)
+        add_arguments(parser)
+        return parser
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        ("locust.conf", "ocpp-version = 1.6=7,2.0.1=3\n"),
+        ("pyproject.toml", '[tool.locust]\nocpp-version = "1.6=7,2.0.1=3"\n'),
+    ],
+)
+def test_config_files_set_the_ocpp_version(locust_parser, tmp_path, filename, text):
+    (tmp_path / filename).write_text(text)
+    options = locust_parser().parse_args([])
+    assert config_from_options(options).versions == (("1.6", 7), ("2.0.1", 3))
+    options = locust_parser().parse_args(["--ocpp-version", "2.0.1"])
+    assert config_from_options(options).versions == (("2.0.1", 1),)
+
+
+def test_a_bad_ocpp_version_in_a_config_file_is_refused(locust_parser, tmp_path, capsys):
+    (tmp_path / "locust.conf").write_text("ocpp-version = 1.6,3\n")
+    with pytest.raises(SystemExit):
+        locust_parser().parse_args([])
+    assert "argument --ocpp-version: unknown OCPP version '3'" in capsys.readouterr().err
+
+
+def test_ocpp_version_is_in_the_web_ui(locust_parser):
+    parser = locust_parser()
+    assert "ocpp_version" in parser.args_included_in_web_ui
+    assert "--ocpp-version VERSIONS" in parser.format_help()

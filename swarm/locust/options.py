@@ -12,6 +12,7 @@ from typing import Any
 
 from swarm.protocol.security import SecurityConfig
 from swarm.station.config import ChargePointConfig
+from swarm.station.versions import parse_versions
 
 SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
@@ -39,6 +40,19 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: seconds must be a finite number, 0 or more")
     return value
+
+
+def ocpp_versions(text: str) -> str:
+    """An argparse type: a fleet's OCPP versions (``1.6=7,2.0.1=3``), checked, kept as text.
+
+    Text, not the parsed pairs: the web UI converts what it is sent by the type of the default
+    (see :func:`swarm.locust.scenario.defaults`); :func:`config_from_options` parses it.
+    """
+    try:
+        parse_versions(str(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return str(text)
 
 
 def share(text: str) -> float:
@@ -70,7 +84,16 @@ class WebUiGroup:
 
 def add_arguments(parser: Any) -> None:
     """Add the swarm's options to Locust's parser (``events.init_command_line_parser``)."""
-    group = WebUiGroup(parser, "ocpp-swarm", "Virtual OCPP 1.6J charge points")
+    group = WebUiGroup(parser, "ocpp-swarm", "Virtual OCPP 1.6J and 2.0.1 charge points")
+    group.add_argument(
+        "--ocpp-version",
+        type=ocpp_versions,
+        default="1.6",
+        metavar="VERSIONS",
+        help="OCPP version of the charge points: 1.6 (default) or 2.0.1; several split the"
+        " fleet evenly (1.6,2.0.1) or by weight (1.6=7,2.0.1=3), each charge point by its id,"
+        " the same on every worker",
+    )
     group.add_argument(
         "--heartbeat-interval",
         type=seconds,
@@ -344,6 +367,10 @@ def config_from_options(options: Any) -> ChargePointConfig:
             f"--reconnect-max: {values['reconnect_max']:g} s is less than --reconnect-min"
             f" ({values['reconnect_min']:g} s)"
         )
+    try:
+        values["versions"] = parse_versions(str(options.ocpp_version))
+    except ValueError as exc:
+        raise ValueError(f"--ocpp-version: {exc}") from None
     values["validate"] = str(getattr(options, "validate", False)).lower() in ("true", "1")
     if options.id_tags:
         values["id_tags"] = read_id_tags(options.id_tags)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarm.station.versions import DEFAULT_VERSIONS, check_versions
 from swarm.version import __version__
 
 
@@ -63,6 +64,9 @@ class ChargePointConfig:
     """Wall-clock time (``time.time()``) at which the compressed day is at ``day_hour``."""
     day_hour: float = 0.0
     """Hour of the compressed day at ``day_start`` (0 to 24)."""
+    versions: tuple[tuple[str, int], ...] = DEFAULT_VERSIONS
+    """The fleet's OCPP versions by weight, ``(("1.6", 7), ("2.0.1", 3))``: each charge point
+    takes one by its id (:func:`~swarm.station.versions.version_of`)."""
     connect_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
 
@@ -114,6 +118,7 @@ class ChargePointConfig:
             raise ValueError("reconnect_max must be at least reconnect_min")
         if (self.authorize_interval or self.session_interval) and not self.id_tags:
             raise ValueError("id_tags must name at least one idTag to authorize with")
+        check_versions(self.versions)
         for tag in self.id_tags:
             if not 0 < len(tag) <= 20:
                 raise ValueError(
