@@ -44,6 +44,11 @@ ENTRIES = [
     ("WebSocket", "connect"),
     ("", "Aggregated"),
 ]
+ENTRIES_201 = [
+    ("CSMS201", "Reset"),  # out of order too: OCPP 1.6's panels, then 2.0.1's
+    ("OCPP201", "Heartbeat"),
+    ("OCPP201", "BootNotification"),
+]
 
 
 def size(path: Path) -> tuple[int, int]:
@@ -54,16 +59,16 @@ def size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def write_stats(path: Path) -> None:
+def write_stats(path: Path, entries: list[tuple[str, str]] = ENTRIES) -> None:
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(STATS_HEADER)
         for second in range(SECONDS):
-            for kind, name in ENTRIES:
+            for kind, name in entries:
                 if second < 3 or (name == "RemoteStartTransaction" and second < 20):
                     cells = ["N/A"] * len(PERCENTILES)  # no request yet
                 else:
-                    base = 5 + second % 7 + 10 * ENTRIES.index((kind, name))
+                    base = 5 + second % 7 + 10 * entries.index((kind, name))
                     cells = [str(base + i * 3) for i in range(len(PERCENTILES))]
                 totals = [second * 10, 0, 5, 5.5, 1, 40, 0]
                 writer.writerow([START + second, 100, kind, name, "10.0", "0.0", *cells, *totals])
@@ -112,6 +117,23 @@ def test_read_latency(run_dir: Path) -> None:
     assert len(heartbeat["t"]) == SECONDS  # the malformed rows are skipped
     assert heartbeat["p50"][2] != heartbeat["p50"][2]  # N/A reads as NaN
     assert heartbeat["p99"][3] == 5 + 3 + 20 + 7 * 3
+
+
+def test_a_mixed_fleet_has_panels_of_both_versions(run_dir: Path) -> None:
+    write_stats(run_dir / plots.STATS_HISTORY_CSV, ENTRIES_201 + ENTRIES)
+    latency = plots.read_latency(run_dir / plots.STATS_HISTORY_CSV)
+    assert list(latency) == [
+        ("OCPP", "BootNotification"),
+        ("OCPP", "Heartbeat"),
+        ("OCPP", "StatusNotification"),
+        ("CSMS", "RemoteStartTransaction"),
+        ("OCPP201", "BootNotification"),
+        ("OCPP201", "Heartbeat"),
+        ("CSMS201", "Reset"),
+    ]
+    assert latency["OCPP201", "Heartbeat"]["p50"][3] == 5 + 3 + 10
+    latency_png, _ = plots.render(run_dir)
+    assert size(latency_png) == plots.latency_size(7)
 
 
 def test_read_fleet(run_dir: Path) -> None:

@@ -278,6 +278,9 @@ def test_steady(runs: dict[str, Run]) -> None:
     assert requests(summary, "OCPP", "Heartbeat") > 0
     assert requests(summary, "OCPP", "Authorize") > 0
     assert summary["fleet"]["peak"]["accepted"] == 30
+    # The default fleet is all OCPP 1.6, and the summary says so.
+    assert summary["options"]["ocpp_version"] == "1.6"
+    assert summary["fleet"]["final"]["versions"] == {"1.6": 30, "2.0.1": 0}
 
 
 def test_boot_storm_with_thresholds_that_pass(runs: dict[str, Run]) -> None:
@@ -492,4 +495,5 @@ def test_processes_give_one_folder_with_the_whole_fleet(runs: dict[str, Run]) ->
     assert run.folder.name.startswith("steady-")
     assert requests(summary, "OCPP", "BootNotification") == 20
     assert summary["fleet"]["peak"]["accepted"] == 20
+    assert summary["fleet"]["final"]["versions"] == {"1.6": 20, "2.0.1": 0}  # summed
     assert any(row["accepted"] == 20 for row in fleet_rows(run.folder))

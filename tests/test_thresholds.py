@@ -207,6 +207,46 @@ def test_a_bare_name_means_ocpp_requests_first_else_the_only_ones():
     assert check("--check-p95 TriggerMessage=100", stats).value == 20
 
 
+def test_ocpp_2_0_1_types_are_prefixes_too():
+    assert parse("--check-p95=OCPP201 Heartbeat=100,CSMS201 Reset=200,Heartbeat=50") == [
+        Threshold("p95", 100, "Heartbeat", "OCPP201"),
+        Threshold("p95", 200, "Reset", "CSMS201"),
+        Threshold("p95", 50, "Heartbeat"),
+    ]
+    assert str(Threshold("p95", 100, "Heartbeat", "OCPP201")) == (
+        "p95 of OCPP201 Heartbeat at most 100 ms"
+    )
+
+
+def test_a_mixed_fleets_versions_are_checked_apart():
+    stats = stats_of(
+        *times("OCPP", "Heartbeat", (10, 10)),
+        *times("OCPP201", "Heartbeat", (10, 900)),
+        *times("CSMS", "Reset", (10, 20)),
+        *times("CSMS201", "Reset", (10, 300)),
+    )
+    assert check("--check-p95 OCPP201 Heartbeat=100", stats).value == 900
+    assert check("--check-p95 OCPP Heartbeat=100", stats).value == 10
+    assert check("--check-p95 CSMS201 Reset=100", stats).value == 300
+    assert check("--check-p95 CSMS Reset=100", stats).value == 20
+    # A bare name still means OCPP 1.6's, as before 2.0.1 came.
+    assert check("--check-p95 Heartbeat=100", stats).value == 10
+    outcome = check("--check-p95 Reset=100", stats)
+    assert outcome.note == "requests of types CSMS, CSMS201; name one"
+
+
+def test_a_bare_name_in_a_2_0_1_fleet_means_its_round_trips():
+    stats = stats_of(
+        *times("CSMS201", "Heartbeat", (10, 900)),  # not that a CSMS sends one
+        *times("OCPP201", "Heartbeat", (10, 10)),
+        *times("CSMS201", "Reset", (10, 20)),
+    )
+    assert check("--check-p95 Heartbeat=100", stats).value == 10
+    assert check("--check-p95 Reset=100", stats).value == 20
+    outcome = check("--check-p95 OCPP Heartbeat=100", stats)
+    assert (outcome.value, outcome.passed) == (None, False)
+
+
 def test_a_bare_name_of_several_other_types_fails_and_says_so():
     stats = stats_of(*times("CSMS", "Reset", (1, 10)), *times("WebSocket", "Reset", (1, 10)))
     outcome = check("--check-p95 Reset=100", stats)

@@ -31,10 +31,12 @@ with unpatched():
 # Unit: the rows.
 
 
-def test_rows_of_an_empty_fleet_are_its_states_and_charging() -> None:
+def test_rows_of_an_empty_fleet_are_its_states_charging_and_versions() -> None:
     assert rows(FleetStatus()) == [
         *({"what": "state", "item": state, "count": 0} for state in STATES),
         {"what": "state", "item": "charging", "count": 0},
+        {"what": "version", "item": "OCPP 1.6", "count": 0},
+        {"what": "version", "item": "OCPP 2.0.1", "count": 0},
     ]
 
 
@@ -52,6 +54,8 @@ def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
     assert rows(status) == [
         *({"what": "state", "item": state, "count": states[state]} for state in STATES),
         {"what": "state", "item": "charging", "count": 3},
+        {"what": "version", "item": "OCPP 1.6", "count": 0},
+        {"what": "version", "item": "OCPP 2.0.1", "count": 0},
         {"what": "CALLERROR", "item": "Authorize FormationViolation", "count": 5},
         {"what": "CALLERROR", "item": "Authorize SecurityError", "count": 2},
         {"what": "CALLERROR", "item": "StartTransaction InternalError", "count": 1},
@@ -61,6 +65,29 @@ def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
     # The state rows keep the fleet's order of states.
     assert [row["item"] for row in rows(status)[: len(STATES)]] == list(STATES)
     assert TAB == "charge-points"
+
+
+def test_rows_of_a_mixed_fleet_count_its_versions_and_keep_them_apart() -> None:
+    status = FleetStatus(
+        versions={"1.6": 7, "2.0.1": 3},
+        callerrors={
+            "OCPP201 Authorize": {"SecurityError": 1},
+            "StartTransaction": {"InternalError": 2},
+            "Authorize": {"SecurityError": 4},
+        },
+        csms_calls={"CSMS201 GetVariables": 2, "Reset": 1, "CSMS201 Reset": 3},
+    )
+    assert rows(status)[len(STATES) + 1 :] == [
+        {"what": "version", "item": "OCPP 1.6", "count": 7},
+        {"what": "version", "item": "OCPP 2.0.1", "count": 3},
+        # OCPP 1.6's first, as ever; then 2.0.1's, after their request type.
+        {"what": "CALLERROR", "item": "Authorize SecurityError", "count": 4},
+        {"what": "CALLERROR", "item": "StartTransaction InternalError", "count": 2},
+        {"what": "CALLERROR", "item": "OCPP201 Authorize SecurityError", "count": 1},
+        {"what": "CSMS call", "item": "Reset", "count": 1},
+        {"what": "CSMS call", "item": "CSMS201 GetVariables", "count": 2},
+        {"what": "CSMS call", "item": "CSMS201 Reset", "count": 3},
+    ]
 
 
 # Integration: the tab in the web UI of a real ``locust`` run.
@@ -88,11 +115,11 @@ def poll(proc: Child, url: str, seconds: float) -> str:
     pytest.fail(f"no answer from {url} in {seconds} s ({error}):\n{proc.read()[1][-3000:]}")
 
 
-def fleet_rows(stats: dict[str, Any]) -> dict[str, int]:
-    """``{name: count}`` of the tab's state rows in a ``/stats/requests`` answer."""
+def fleet_rows(stats: dict[str, Any], what: str = "state") -> dict[str, int]:
+    """``{name: count}`` of the tab's rows of a kind in a ``/stats/requests`` answer."""
     tabs = [entry for entry in stats.get("extended_stats", []) if entry["key"] == TAB]
     assert len(tabs) == 1, stats.get("extended_stats")
-    return {row["item"]: row["count"] for row in tabs[0]["data"] if row["what"] == "state"}
+    return {row["item"]: row["count"] for row in tabs[0]["data"] if row["what"] == what}
 
 
 def stop(proc: Child) -> None:
@@ -122,6 +149,7 @@ class WebRun:
 
     template_args: dict[str, Any]
     states: dict[str, int]  # the tab's state rows once every charge point booted
+    versions: dict[str, int]  # its version rows then
     names: set[str]  # the names in Locust's own request stats then
     returncode: int | None
     stderr: str
@@ -169,6 +197,7 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
         template_args = json.loads(match[1])
 
         states: dict[str, int] = {}
+        versions: dict[str, int] = {}
         names: set[str] = set()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -176,6 +205,7 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
             assert content_type.startswith("application/json"), content_type
             stats = json.loads(body)
             states = fleet_rows(stats)
+            versions = fleet_rows(stats, "version")
             names = {entry["name"] for entry in stats["stats"]}
             if states.get("accepted") == USERS and "BootNotification" in names:
                 break
@@ -188,7 +218,9 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
         stderr = proc.read()[1]
         leftovers = proc.leftovers()
         proc.close()
-    return WebRun(template_args, states, names, returncode, stderr, proc.descendants, leftovers)
+    return WebRun(
+        template_args, states, versions, names, returncode, stderr, proc.descendants, leftovers
+    )
 
 
 @pytest.mark.timeout(60)
@@ -213,6 +245,8 @@ def test_the_stats_the_page_polls_carry_the_rows(web_run: WebRun) -> None:
     assert states.get("accepted") == USERS, states
     assert set(states) == {*STATES, "charging"}, states
     assert sum(n for name, n in states.items() if name != "charging") == USERS, states
+    # The default fleet is all OCPP 1.6.
+    assert web_run.versions == {"OCPP 1.6": USERS, "OCPP 2.0.1": 0}, web_run.versions
     # Locust's own stats are still there, beside the tab's rows.
     assert "BootNotification" in web_run.names, web_run.names
 

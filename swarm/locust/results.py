@@ -9,8 +9,8 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   on SIGTERM, where Locust quits without one);
 - ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.report.fleet`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
-  ended, before its users stopped), CALLERRORs and CSMS calls, the workers a master lost,
-  the thresholds' outcomes;
+  ended, before its users stopped) with its charge points per OCPP version, CALLERRORs and CSMS
+  calls, the workers a master lost, the thresholds' outcomes;
 - ``thresholds.xml``: the thresholds as JUnit XML, when any are given;
 - ``latency.png`` and ``fleet.png``: the pictures (``python -m swarm.report`` redraws them).
 """

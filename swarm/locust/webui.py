@@ -1,4 +1,5 @@
-"""The web UI's "Charge points" tab: the fleet's states, CALLERRORs and CSMS calls, live.
+"""The web UI's "Charge points" tab: the fleet's states, versions, CALLERRORs and CSMS calls,
+live.
 
 It uses Locust's own extension points: a tab and its table go into the page's template
 arguments, and the rows ride along in the ``extended_stats`` of the ``/stats/requests`` answer
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Response, request
 from locust.web import WebUI
 
-from swarm.report.fleet import FleetStatus
+from swarm.report.fleet import PREFIXED_TYPES, FleetStatus
 
 TAB = "charge-points"
 
@@ -26,19 +27,28 @@ TABLE = [
 ]
 
 
+def _by_version(item: tuple[str, Any]) -> tuple[bool, str]:
+    """Sort key of an action's counts: OCPP 1.6's (bare names) first, then ``OCPP201 ...``."""
+    return item[0].partition(" ")[0] in PREFIXED_TYPES, item[0]
+
+
 def rows(status: FleetStatus) -> list[dict[str, Any]]:
-    """The tab's rows: states (and charging), then CALLERRORs by action and code, then CSMS
-    calls by action."""
+    """The tab's rows: states (and charging), charge points per OCPP version, then CALLERRORs by
+    action and code, then CSMS calls by action (each OCPP 1.6's, then 2.0.1's)."""
     result = [{"what": "state", "item": state, "count": n} for state, n in status.states.items()]
     result.append({"what": "state", "item": "charging", "count": status.charging})
     result += [
+        {"what": "version", "item": f"OCPP {version}", "count": n}
+        for version, n in status.versions.items()
+    ]
+    result += [
         {"what": "CALLERROR", "item": f"{action} {code}", "count": n}
-        for action, codes in sorted(status.callerrors.items())
+        for action, codes in sorted(status.callerrors.items(), key=_by_version)
         for code, n in sorted(codes.items())
     ]
     result += [
         {"what": "CSMS call", "item": action, "count": n}
-        for action, n in sorted(status.csms_calls.items())
+        for action, n in sorted(status.csms_calls.items(), key=_by_version)
     ]
     return result
 

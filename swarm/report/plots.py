@@ -2,8 +2,8 @@
 
 :func:`render` writes two PNG files into a run folder:
 
-- ``latency.png``: the p50, p95 and p99 latency of each OCPP and CSMS action over time, one panel
-  per action, against the number of connected charge points;
+- ``latency.png``: the p50, p95 and p99 latency of each OCPP and CSMS action over time (OCPP 1.6's,
+  then 2.0.1's), one panel per action, against the number of connected charge points;
 - ``fleet.png``: the charge points in each state over time, and how many are charging.
 
 It reads ``locust_stats_history.csv`` (written by Locust with ``--csv-full-history``) and
@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from swarm.protocol.samples import CSMS, CSMS201, OCPP, OCPP201
 from swarm.report.fleet import CONNECTED
 
 if TYPE_CHECKING:
@@ -40,9 +41,9 @@ DPI = 100
 WIDTH = 1200
 FLEET_SIZE = (WIDTH, 500)
 
-# Request types drawn in latency.png, in this order. "WebSocket" holds connection events and the
-# "Aggregated" row mixes every action: neither is an action's latency.
-LATENCY_TYPES = ("OCPP", "CSMS")
+# Request types drawn in latency.png, in this order: OCPP 1.6's, then 2.0.1's. "WebSocket" holds
+# connection events and the "Aggregated" row mixes every action: neither is an action's latency.
+LATENCY_TYPES = (OCPP, CSMS, OCPP201, CSMS201)
 PERCENTILES = (("50%", "p50"), ("95%", "p95"), ("99%", "p99"))
 
 # States stacked in fleet.png, bottom up: (label, columns of fleet.csv added together, colour).
@@ -94,11 +95,12 @@ def render(run_dir: Path) -> list[Path]:
 
 
 def read_latency(path: Path) -> dict[tuple[str, str], Series]:
-    """Read the percentiles of each OCPP and CSMS action from Locust's stats history.
+    """Read the percentiles of each action of :data:`LATENCY_TYPES` from Locust's stats history.
 
     Returns ``{(type, name): {"t": [...], "p50": [...], "p95": [...], "p99": [...]}}``, in the
-    order of the panels: OCPP first, then CSMS, each sorted by name. ``N/A`` (no request yet)
-    and the zeros of a window without requests read as NaN, which leaves a gap in the line.
+    order of the panels: OCPP, CSMS, OCPP201, then CSMS201, each sorted by name. ``N/A`` (no
+    request yet) and the zeros of a window without requests read as NaN, which leaves a gap in
+    the line.
     """
     series: dict[tuple[str, str], Series] = {}
     for row in _rows(path):

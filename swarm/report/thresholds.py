@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swarm.protocol.samples import CSMS, OCPP, WEBSOCKET
+from swarm.protocol.samples import CALL_TYPES, CSMS, CSMS201, OCPP, OCPP201, WEBSOCKET
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process with gevent
     from locust.stats import RequestStats, StatsEntry
 
-REQUEST_TYPES = (OCPP, CSMS, WEBSOCKET)
-"""Request types a name may be prefixed with: ``CSMS TriggerMessage``."""
+REQUEST_TYPES = (OCPP, CSMS, OCPP201, CSMS201, WEBSOCKET)
+"""Request types a name may be prefixed with: ``CSMS TriggerMessage``, ``OCPP201 Heartbeat``."""
 
 AGGREGATED = "Aggregated"
 """Name of all requests together, as Locust's reports call them."""
@@ -44,8 +44,9 @@ class Threshold:
         limit: Most milliseconds or failure ratio; least charge points booted.
         name: Request name for ``"p95"`` and ``"p99"``, :data:`AGGREGATED` for all
             requests; else ``""``.
-        request_type: ``"OCPP"``, ``"CSMS"`` or ``"WebSocket"``; ``""`` picks the OCPP
-            requests of that name if there are any, else the only ones of that name.
+        request_type: One of :data:`REQUEST_TYPES`; ``""`` picks the ``OCPP`` (1.6) requests
+            of that name if there are any, else the ``OCPP201`` ones, else the only ones of
+            that name.
 
     """
 
@@ -202,8 +203,9 @@ def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group(
         "ocpp-swarm thresholds",
         "Pass/fail checks at the end of a headless run: one line each, and a non-zero exit"
-        " code if one fails. NAME is a request name (BootNotification), optionally after"
-        " its type and a space (CSMS TriggerMessage), or Aggregated for all requests",
+        " code if one fails. NAME is a request name (BootNotification: its OCPP 1.6 one, if"
+        " any), optionally after its type and a space (CSMS TriggerMessage, OCPP201"
+        " Heartbeat), or Aggregated for all requests",
     )
     actions = [
         group.add_argument(
@@ -297,8 +299,9 @@ def _entry(stats: RequestStats, threshold: Threshold) -> StatsEntry | str | None
         for (name, request_type), entry in stats.entries.items()
         if name == threshold.name and entry.num_requests
     }
-    if OCPP in found:
-        return found[OCPP]
+    for call_type in CALL_TYPES:  # OCPP (1.6) first: a bare name meant it before 2.0.1 came
+        if call_type in found:
+            return found[call_type]
     if len(found) > 1:
         return f"requests of types {', '.join(sorted(found))}; name one"
     return next(iter(found.values()), None)
