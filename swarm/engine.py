@@ -22,13 +22,19 @@ from collections import deque
 from collections.abc import Callable
 
 from swarm import eventloop
-from swarm.ocpp16.charge_point import ChargePoint
+from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
+from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.protocol import ocppj
 from swarm.protocol.samples import Sample
 from swarm.station.config import ChargePointConfig
+from swarm.station.runner import Station
 from swarm.station.state import State
+from swarm.station.versions import version_of
 
 logger = logging.getLogger(__name__)
+
+STATIONS: dict[str, type[Station]] = {"1.6": ChargePoint16, "2.0.1": ChargePoint201}
+"""The class of a charge point of each OCPP version."""
 
 VERSION_PREFIX = "version "
 """Start of a :meth:`Engine.census` key that counts the charge points of an OCPP version."""
@@ -55,7 +61,7 @@ class Engine:
     def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
         self._loop = (loop_factory or eventloop.loop_factory())()
         self._samples: deque[Sample] = deque()
-        self._charge_points: dict[str, tuple[ChargePoint, asyncio.Task[None]]] = {}
+        self._charge_points: dict[str, tuple[Station, asyncio.Task[None]]] = {}
         self._running = False
         self._finished = False
         self._clean = True
@@ -101,12 +107,13 @@ class Engine:
         message_id: str | None = None,
         data: str | None = None,
     ) -> None:
-        """Have a charge point send a DataTransfer (see :meth:`ChargePoint.data_transfer`)."""
+        """Have a charge point send a DataTransfer (see
+        :meth:`~swarm.station.runner.Station.data_transfer`)."""
         self._hop(self._data_transfer, charge_point_id, vendor_id, message_id, data)
 
     def drop_connections(self, share: float) -> None:
         """Have a random ``share`` (0 to 1) of the charge points lose their connection at once
-        (see :meth:`ChargePoint.drop`): a reconnect storm."""
+        (see :meth:`~swarm.station.runner.Station.drop`): a reconnect storm."""
         if not 0 <= share <= 1:
             raise ValueError(f"share must be from 0 to 1, got {share}")
         self._hop(self._drop_connections, share)
@@ -167,7 +174,8 @@ class Engine:
         if charge_point_id in self._charge_points:
             logger.warning("charge point %s is running already", charge_point_id)
             return
-        charge_point = ChargePoint(charge_point_id, url, config, self._samples.append)
+        station = STATIONS[version_of(charge_point_id, config.versions)]
+        charge_point = station(charge_point_id, url, config, self._samples.append)
         task = self._loop.create_task(charge_point.run(), name=charge_point_id)
         self._charge_points[charge_point_id] = (charge_point, task)
         task.add_done_callback(lambda _: self._forget(charge_point_id, task))

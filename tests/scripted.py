@@ -126,9 +126,10 @@ def recording_csms(id_tag_status: str = "Accepted", pending_boots: int = 0) -> H
 
 @contextlib.asynccontextmanager
 async def scripted_csms(
-    handler: Handler, *, subprotocol: bool = True
+    handler: Handler, *, subprotocol: bool = True, protocol: str = "ocpp1.6"
 ) -> AsyncIterator[tuple[str, Script]]:
     """Serve ``handler`` on a free loopback port; yield the base URL and the :class:`Script`.
+    The server speaks subprotocol ``protocol`` (none if ``subprotocol`` is false).
 
     A handler that fails (an assertion in it, say) fails the test when the server closes; the
     client going away is no failure.
@@ -154,7 +155,7 @@ async def scripted_csms(
         run,
         "127.0.0.1",
         0,
-        subprotocols=["ocpp1.6"] if subprotocol else None,
+        subprotocols=[protocol] if subprotocol else None,  # type: ignore[list-item]
         compression=None,
         ping_interval=None,
     ) as server:

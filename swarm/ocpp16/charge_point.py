@@ -24,7 +24,7 @@ from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
 from swarm.station.config import ChargePointConfig
-from swarm.station.runner import Station, call_quietly
+from swarm.station.runner import Station, call_quietly, whole_seconds
 from swarm.station.schedule import Key, Timer
 from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import TimerAction
@@ -55,7 +55,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
     ) -> None:
         super().__init__(charge_point_id, url, config, sink, rng=rng)
         self.configuration = Configuration(number_of_connectors=config.connectors)
-        ping = _whole_seconds(config.ping_interval)
+        ping = whole_seconds(config.ping_interval)
         if ping != self.configuration.int_value("WebSocketPingInterval"):  # a key's default
             self.configuration.set("WebSocketPingInterval", ping)
         self.configuration.on_change(
@@ -91,7 +91,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
     def _booted(self, interval: float) -> None:
         # The key holds whole seconds (OCPP); the swarm's override may be a fraction of one.
         super()._booted(interval)
-        self.configuration.set("HeartbeatInterval", max(1, min(round(interval), 2**31 - 1)))
+        self.configuration.set("HeartbeatInterval", whole_seconds(interval))
 
     def _meter_interval(self) -> float:
         return (
@@ -112,7 +112,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
         # key, which holds whole seconds.
         key = self.configuration.int_value("WebSocketPingInterval")
         mine = self.config.ping_interval
-        return mine if key == _whole_seconds(mine) else key
+        return mine if key == whole_seconds(mine) else key
 
     async def _on_authorize(self, session: OcppSession | None, key: Key) -> None:
         config = self.config
@@ -165,11 +165,6 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
         "UnlockConnector": Commands._on_unlock_connector,
         "UpdateFirmware": Commands._on_update_firmware,
     }
-
-
-def _whole_seconds(interval: float) -> int:
-    """An interval as a key of whole seconds holds it: at least 1 but for 0 (off)."""
-    return max(1, min(round(interval), 2**31 - 1)) if interval else 0
 
 
 def _boot_answer(payload: dict[str, Any]) -> None:

@@ -47,8 +47,9 @@ BUSY = frozenset(
 class Transaction:
     """A charging session on one connector, from its start to its stop."""
 
-    id: int | None
-    """The CSMS's transaction id; None while the session's start waits in the outbox."""
+    id: int | str | None
+    """The transaction's id: the CSMS's in 1.6 (None while the start waits in the outbox), the
+    station's own in 2.0.1."""
     connector: int
     id_tag: str
     power: float
@@ -59,6 +60,8 @@ class Transaction:
     """The EV is full and draws nothing (SuspendedEV)."""
     limited: bool = False
     """A charging limit of 0 holds the session (SuspendedEVSE)."""
+    seq_no: int = 0
+    """Messages of the transaction made so far (2.0.1's TransactionEvent seqNo)."""
 
     @property
     def drawing(self) -> float:

@@ -470,5 +470,11 @@ def seconds(value: object) -> float:
     return number if 0 < number < math.inf else 0.0
 
 
+def whole_seconds(interval: float) -> int:
+    """An interval as a configuration value of whole seconds holds it: at least 1 but for 0
+    (off), at most a 32-bit integer's."""
+    return max(1, min(round(interval), 2**31 - 1)) if interval else 0
+
+
 async def _abort(session: OcppSession) -> None:
     session.abort()

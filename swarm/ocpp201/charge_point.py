@@ -1,0 +1,156 @@
+"""The virtual OCPP 2.0.1J charging station: the station (:mod:`swarm.station`) in 2.0.1 words.
+
+Its life (connect, boot as B01-B03 say, heartbeat, reconnect with backoff, sessions that go on
+offline) is the station's; this class gives it its 2.0.1 vocabulary: the BootNotification with
+its reason, StatusNotifications per EVSE and connector, TransactionEvents
+(:mod:`~swarm.ocpp201.transactions`), the device model (:mod:`~swarm.ocpp201.device_model`:
+a changed HeartbeatInterval or WebSocketPingInterval takes effect at once), and the answers to
+the CSMS's commands (:mod:`~swarm.ocpp201.commands`). A CSMS command it does not handle gets a
+NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
+
+Each EVSE has one connector: EVSE ``n`` is the station's connector ``n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from swarm.ocpp201.commands import Commands
+from swarm.ocpp201.device_model import DeviceModel
+from swarm.ocpp201.dialect import OCPP201
+from swarm.ocpp201.transactions import ID_TOKEN_TYPE, Transactions
+from swarm.protocol import ocppj
+from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
+from swarm.protocol.samples import SampleSink
+from swarm.station.config import ChargePointConfig
+from swarm.station.runner import Station, call_quietly, whole_seconds
+from swarm.station.schedule import Key, Timer
+from swarm.station.sessions import Sessions
+from swarm.station.vocabulary import TimerAction
+
+
+class ChargePoint(Transactions, Commands, Station):
+    """One virtual OCPP 2.0.1J charging station. :meth:`run` is its whole life; cancel it to
+    stop."""
+
+    dialect = OCPP201
+
+    __slots__ = ("_boot_reason", "_idle_reset", "device_model")
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        url: str,
+        config: ChargePointConfig,
+        sink: SampleSink,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(charge_point_id, url, config, sink, rng=rng)
+        self.device_model = DeviceModel(evses=config.connectors)
+        ping = whole_seconds(config.ping_interval)
+        if ping != self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval"):
+            self.device_model.set("OCPPCommCtrlr", "WebSocketPingInterval", str(ping))
+        self._boot_reason = "PowerUp"
+        """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
+        self._idle_reset = False
+        """A Reset OnIdle waits for the last transaction to end."""
+
+    async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
+        payload = {
+            "reason": self._boot_reason,
+            "chargingStation": {
+                "model": self.config.model,
+                "vendorName": self.config.vendor,
+                "serialNumber": self.id,
+                "firmwareVersion": self.firmware_version,
+            },
+        }
+        try:
+            answer = await session.call("BootNotification", payload, check=_boot_answer)
+        except (CallRejected, CallTimeout, InvalidAnswer):
+            return {}  # reported by the session; boot again after the fallback interval
+        if answer["status"] == "Accepted":
+            self._boot_reason = "PowerUp"
+        return answer
+
+    def _booted(self, interval: float) -> None:
+        # The variable holds whole seconds; the swarm's override may be a fraction of one.
+        super()._booted(interval)
+        self.device_model.set("OCPPCommCtrlr", "HeartbeatInterval", str(whole_seconds(interval)))
+
+    def _meter_interval(self) -> float:
+        return (
+            self.config.meter_interval
+            or self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval")
+            or self.config.fallback_interval
+        )
+
+    def _retry_policy(self) -> tuple[int, float]:
+        model = self.device_model
+        return (
+            model.int_value(
+                "OCPPCommCtrlr", "MessageAttempts", variable_instance="TransactionEvent"
+            ),
+            model.int_value(
+                "OCPPCommCtrlr", "MessageAttemptInterval", variable_instance="TransactionEvent"
+            ),
+        )
+
+    def _ping_interval(self) -> float:
+        # The swarm's setting (which may be a fraction of a second) until the CSMS changes the
+        # variable, which holds whole seconds.
+        value = self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval")
+        mine = self.config.ping_interval
+        return mine if value == whole_seconds(mine) else value
+
+    async def _on_authorize(self, session: OcppSession | None, key: Key) -> None:
+        config = self.config
+        id_token = {"idToken": self._rng.choice(config.id_tags), "type": ID_TOKEN_TYPE}
+        await call_quietly(session, "Authorize", {"idToken": id_token})
+        self._timers[key] = asyncio.get_running_loop().time() + self._rng.expovariate(
+            1 / config.authorize_interval
+        )
+
+    timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {
+        Timer.AUTHORIZE: _on_authorize,
+        Timer.ARRIVAL: Sessions._on_arrival,
+        Timer.METER: Transactions._on_meter,
+        Timer.FULL: Transactions._on_full,
+        Timer.FAULT: Transactions._on_fault,
+        Timer.RECOVER: Transactions._on_recover,
+        Timer.END: Transactions._on_end,
+    }
+
+    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Answer a CSMS-initiated CALL after checking its payload against the 2.0.1 schema."""
+        handler = self._handlers.get(action)
+        if handler is None:
+            if action in OCPP201.csms_actions:
+                raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
+            raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, "not an OCPP 2.0.1 action")
+        OCPP201.schemas.validate(action, payload)
+        return handler(self, payload)
+
+    _handlers: ClassVar[dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]]] = {
+        "ChangeAvailability": Commands._on_change_availability,
+        "ClearCache": Commands._on_clear_cache,
+        "DataTransfer": Commands._on_data_transfer,
+        "GetBaseReport": Commands._on_get_base_report,
+        "GetReport": Commands._on_get_report,
+        "GetTransactionStatus": Commands._on_get_transaction_status,
+        "GetVariables": Commands._on_get_variables,
+        "RequestStartTransaction": Commands._on_request_start_transaction,
+        "RequestStopTransaction": Commands._on_request_stop_transaction,
+        "Reset": Commands._on_reset,
+        "SetVariables": Commands._on_set_variables,
+        "TriggerMessage": Commands._on_trigger_message,
+        "UnlockConnector": Commands._on_unlock_connector,
+    }
+
+
+def _boot_answer(payload: dict[str, Any]) -> None:
+    OCPP201.schemas.check_answer("BootNotification", payload)

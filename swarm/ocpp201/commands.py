@@ -1,0 +1,209 @@
+"""The answers of a 2.0.1 station to the CSMS's commands (blocks B, C, F, G, P).
+
+Each handler takes a payload valid per its 2.0.1 request schema and returns the response payload
+at once; what a command sets off (a report, a transaction, a reboot) runs as a job of the
+station's loop, after the answer is sent, as the spec requires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarm.ocpp201.device_model import notify_reports
+from swarm.protocol.rpc import OcppSession
+from swarm.station import meter
+from swarm.station.connector import BUSY, Status
+from swarm.station.runner import call_quietly
+from swarm.station.state import State
+
+_ACCEPTED = {"status": "Accepted"}
+_REJECTED = {"status": "Rejected"}
+
+
+class Commands:
+    """The command handlers of a 2.0.1 :class:`~swarm.ocpp201.charge_point.ChargePoint`."""
+
+    __slots__ = ()
+
+    # B Provisioning: the device model and its reports, Reset.
+
+    def _on_get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self.device_model.get_variables(payload)
+
+    def _on_set_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer, changed = self.device_model.set_variables(payload)
+        for component, variable in changed:  # what acts at once
+            if (component, variable) == ("OCPPCommCtrlr", "HeartbeatInterval"):
+                heartbeat = self.device_model.int_value("OCPPCommCtrlr", "HeartbeatInterval")
+                self._heartbeat_changed(float(heartbeat))
+            elif (component, variable) == ("OCPPCommCtrlr", "WebSocketPingInterval"):
+                self._ping_interval_changed()
+        return answer
+
+    def _on_get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:
+        items = self.device_model.report(payload["reportBase"])
+        if not items:
+            return {"status": "NotSupported"}
+        self._report_soon(payload["requestId"], items)
+        return _ACCEPTED
+
+    def _on_get_report(self, payload: dict[str, Any]) -> dict[str, Any]:
+        items = self.device_model.report_for(payload)
+        if not items:
+            return {"status": "EmptyResultSet"}
+        self._report_soon(payload["requestId"], items)
+        return _ACCEPTED
+
+    def _report_soon(self, request_id: int, items: list[dict[str, Any]]) -> None:
+        """Send ``items`` in NotifyReports of ItemsPerMessage[GetReport] each, after the answer."""
+        per_message = self.device_model.int_value(
+            "DeviceDataCtrlr", "ItemsPerMessage", variable_instance="GetReport"
+        )
+        for report in notify_reports(request_id, items, per_message, meter.timestamp()):
+            self._send_soon("NotifyReport", report)
+
+    def _on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if "evseId" in payload:  # resetting one EVSE is not modelled: the station resets whole
+            return _REJECTED
+        if payload["type"] == "OnIdle" and self.transactions:
+            self._idle_reset = True  # once the last transaction has ended (B12)
+            return {"status": "Scheduled"}
+        self._reset()
+        return _ACCEPTED
+
+    def _reset(self) -> None:
+        """Reboot after the answer: end the transactions (ImmediateReset), boot again with
+        reason RemoteReset."""
+        self._reboot = "ImmediateReset"
+        self._boot_reason = "RemoteReset"
+        self._idle_reset = False
+        self._soon(_nothing)
+
+    # C Authorization, P DataTransfer.
+
+    def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return _ACCEPTED  # the station keeps no authorization cache: it is always clear
+
+    def _on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "UnknownVendorId"}
+
+    # F Remote control.
+
+    def _on_request_start_transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse = payload.get("evseId")
+        if evse is None:  # the station picks a free EVSE
+            free = [c.id for c in self.connectors[1:] if c.free]
+            evse = free[0] if free else None
+        if self.state is not State.ACCEPTED or evse is None or not 0 < evse < len(self.connectors):
+            return _REJECTED
+        record = self.connectors[evse]
+        if not record.free:
+            return _REJECTED
+        record.status = Status.PREPARING  # taken: a second request is rejected
+        authorize = self.device_model.bool_value("AuthCtrlr", "AuthorizeRemoteStart")
+        id_tag, remote_start_id = payload["idToken"]["idToken"], payload["remoteStartId"]
+        self._soon(
+            lambda session: self._charge(
+                session, evse, id_tag, authorize=authorize, remote_start_id=remote_start_id
+            )
+        )
+        return _ACCEPTED
+
+    def _on_request_stop_transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for connector, transaction in self.transactions.items():
+            if transaction.id == payload["transactionId"]:
+                self._soon(
+                    lambda session, c=connector: self._stop_transaction(
+                        session, c, "RemoteStop", "Remote"
+                    )
+                )
+                return _ACCEPTED
+        return _REJECTED
+
+    def _on_get_transaction_status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        wanted = payload.get("transactionId")
+        queued = any(wanted is None or message.transaction.id == wanted for message in self.outbox)
+        answer: dict[str, Any] = {"messagesInQueue": queued}
+        if wanted is not None:
+            answer["ongoingIndicator"] = any(t.id == wanted for t in self.transactions.values())
+        return answer
+
+    def _on_unlock_connector(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse, connector = payload["evseId"], payload["connectorId"]
+        if not 0 < evse < len(self.connectors) or connector != 1:
+            return {"status": "UnknownConnector"}
+        if self.connectors[evse].transaction is not None:  # F05.FR.02
+            return {"status": "OngoingAuthorizedTransaction"}
+        return {"status": "Unlocked"}
+
+    def _on_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        message = payload["requestedMessage"]
+        evse = payload.get("evse", {}).get("id")
+        if evse is not None and not 0 < evse < len(self.connectors):
+            return _REJECTED
+        evses = [evse] if evse is not None else range(1, len(self.connectors))
+        if message == "BootNotification":
+            if self.state is State.ACCEPTED:  # F06.FR.17: Rejected once accepted
+                return _REJECTED
+            self._boot_reason = "Triggered"
+            self._boot_asked = True
+            self._soon(_nothing)
+        elif message == "Heartbeat":
+            self._send_soon(message, {})
+        elif message == "StatusNotification":
+            for each in evses:
+                self._soon(lambda session, c=each: self._send_statuses(session, [c]))
+        elif message == "MeterValues":
+            for each in evses:
+                self._soon(lambda session, c=each: self._send_meter_values(session, c))
+        elif message == "TransactionEvent":
+            for each in evses:
+                self._soon(lambda session, c=each: self._send_triggered_event(session, c))
+        elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
+            self._send_soon(message, {"status": "Idle"})  # no update or upload in progress
+        else:
+            return {"status": "NotImplemented"}
+        return _ACCEPTED
+
+    async def _send_meter_values(self, session: OcppSession, evse: int) -> None:
+        reading = self._read(evse)
+        payload = {"evseId": evse, "meterValue": [self._meter_value(reading, "Trigger")]}
+        await call_quietly(session, "MeterValues", payload)
+
+    async def _send_triggered_event(self, session: OcppSession, evse: int) -> None:
+        transaction = self.connectors[evse].transaction
+        if transaction is not None:
+            event = self._event(
+                session,
+                transaction,
+                "Updated",
+                "Trigger",
+                {},
+                reading=self._read(evse),
+                context="Trigger",
+            )
+            await self._send_event(session, transaction, event)
+
+    # G Availability.
+
+    def _on_change_availability(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse = payload.get("evse", {}).get("id", 0)
+        if not 0 <= evse < len(self.connectors):
+            return _REJECTED
+        status = (
+            Status.AVAILABLE if payload["operationalStatus"] == "Operative" else Status.UNAVAILABLE
+        )
+        targets = [self.connectors[evse]] if evse else self.connectors
+        scheduled = False
+        for record in targets:
+            if record.transaction is not None or record.status in BUSY:
+                record.availability = status  # applied when its session ends (G03.FR.05)
+                scheduled = True
+            elif record.status is not status:
+                record.status = status
+                self._status_soon(record.id)
+        return {"status": "Scheduled" if scheduled else "Accepted"}
+
+
+async def _nothing(session: OcppSession) -> None:
+    pass

@@ -1,0 +1,312 @@
+"""Charging sessions in OCPP 2.0.1 words (blocks C, E, G): Authorize with an idToken,
+TransactionEvent Started / Updated / Ended, and the StatusNotifications around them.
+
+A transaction's id is the station's own, so every event can be made, numbered (``seqNo`` from 0)
+and queued when it happens, online or not; the station's outbox keeps them in order and sends
+them once a boot is accepted, with ``offline`` set on those made offline (E04). An event the
+CSMS fails to process (a CALLERROR, no answer in time) is sent again after
+MessageAttemptInterval[TransactionEvent] times its failures, up to
+MessageAttempts[TransactionEvent] in all, then dropped (E13).
+
+A transaction starts when the EV draws power after its driver is authorized and stops when the
+EV leaves: TxStartPoint PowerPathClosed and TxStopPoint EVConnected,Authorized, the device
+model's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
+from swarm.station import meter
+from swarm.station.connector import Status, Transaction
+from swarm.station.meter import Reading
+from swarm.station.outbox import Queued
+from swarm.station.runner import call_quietly
+from swarm.station.schedule import RETRY, Key, Timer
+from swarm.station.state import State
+
+FAULT_RECOVERY = 5.0
+"""Seconds a faulted connector takes to be Available again."""
+
+ID_TOKEN_TYPE = "Local"
+"""The IdTokenEnumType of the swarm's idTokens: plain strings, not an RFID card's UID."""
+
+_WORDS = {
+    Status.AVAILABLE: "Available",
+    Status.RESERVED: "Reserved",
+    Status.UNAVAILABLE: "Unavailable",
+    Status.FAULTED: "Faulted",
+}
+"""ConnectorStatusEnumType by the station's status; every other status is Occupied."""
+
+
+def connector_status(status: Status) -> str:
+    """A connector's status as 2.0.1 words it: Preparing to Finishing are all Occupied."""
+    return _WORDS.get(status, "Occupied")
+
+
+class Transactions:
+    """The charging sessions of a 2.0.1 :class:`~swarm.ocpp201.charge_point.ChargePoint`.
+
+    Each EVSE has one connector: EVSE ``n`` is the station's connector ``n``.
+    """
+
+    __slots__ = ()
+
+    async def _charge(
+        self,
+        session: OcppSession | None,
+        connector: int,
+        id_tag: str,
+        *,
+        authorize: bool = True,
+        remote_start_id: int | None = None,
+    ) -> None:
+        """An EV plugs in: authorize, start the transaction, charge until its end is due.
+
+        Offline (no session), the idToken is authorized as OfflineTxForUnknownIdEnabled says,
+        and the events wait in the outbox.
+        """
+        record = self.connectors[connector]
+        if record.transaction is not None or (session is None and not self._authorized_offline()):
+            return
+        await self._set_status(session, connector, Status.PREPARING)
+        if authorize and session is not None:
+            answer = await self._call_or_none(
+                session, "Authorize", {"idToken": {"idToken": id_tag, "type": ID_TOKEN_TYPE}}
+            )
+            if answer is None or answer["idTokenInfo"]["status"] != "Accepted":
+                await self._set_status(session, connector, record.release())
+                return
+        loop = asyncio.get_running_loop()
+        transaction = Transaction(
+            self._new_transaction_id(), connector, id_tag, self._ev_power(), loop.time()
+        )
+        record.transaction = transaction
+        info: dict[str, Any] = {"chargingState": "Charging"}
+        if remote_start_id is not None:
+            info["remoteStartId"] = remote_start_id
+        started = self._event(
+            session,
+            transaction,
+            "Started",
+            "RemoteStart" if remote_start_id is not None else "Authorized",
+            info,
+            reading=self._read(connector),
+            context="Transaction.Begin",
+        )
+        started["evse"] = {"id": connector, "connectorId": 1}
+        started["idToken"] = {"idToken": id_tag, "type": ID_TOKEN_TYPE}
+        await self._send_event(session, transaction, started)
+        record.status = Status.CHARGING  # Occupied still: nothing to notify
+        self._begin_session(transaction)
+
+    def _new_transaction_id(self) -> str:
+        # Unique for the station's lifetime (E01): its id and 64 random bits.
+        return f"{self.id}-{self._rng.getrandbits(64):016x}"
+
+    def _authorized_offline(self) -> bool:
+        """Whether a session may start offline: with OfflineTxForUnknownIdEnabled (C15)."""
+        return self.device_model.bool_value("AuthCtrlr", "OfflineTxForUnknownIdEnabled")
+
+    async def _stop_transaction(
+        self,
+        session: OcppSession | None,
+        connector: int,
+        trigger: str,
+        reason: str,
+        after: Status | None = None,
+    ) -> None:
+        """End the session on ``connector`` here, then report it: TransactionEvent Ended with
+        ``triggerReason`` ``trigger`` and ``stoppedReason`` ``reason``. The connector is left
+        ``after`` (by default, free: Available, or the availability asked for meanwhile)."""
+        record = self.connectors[connector]
+        transaction = record.transaction
+        if transaction is None:
+            return
+        reading = self._read(connector)
+        self._end_locally(connector)
+        record.status = Status.FINISHING
+        ended = self._event(
+            session,
+            transaction,
+            "Ended",
+            trigger,
+            {"chargingState": "Idle", "stoppedReason": reason},
+            reading=reading,
+            context="Transaction.End",
+        )
+        await self._send_event(session, transaction, ended)
+        await self._set_status(session, connector, after or record.release())
+        if self._idle_reset and not self.transactions:  # a Reset OnIdle waited for this
+            self._reset()
+
+    async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
+        for connector in list(self.transactions):
+            if reason:  # a reboot
+                await self._stop_transaction(session, connector, "ResetCommand", reason)
+            else:  # the station stops
+                await self._stop_transaction(session, connector, "AbnormalCondition", "Other")
+
+    def _event(
+        self,
+        session: OcppSession | None,
+        transaction: Transaction,
+        event_type: str,
+        trigger: str,
+        info: dict[str, Any],
+        *,
+        reading: Reading | None = None,
+        context: str = "Sample.Periodic",
+    ) -> dict[str, Any]:
+        """A TransactionEvent payload, numbered now: events are made when they happen."""
+        info["transactionId"] = transaction.id
+        payload: dict[str, Any] = {
+            "eventType": event_type,
+            "timestamp": meter.timestamp(),
+            "triggerReason": trigger,
+            "seqNo": transaction.seq_no,
+            "transactionInfo": info,
+        }
+        transaction.seq_no += 1
+        if session is None:
+            payload["offline"] = True
+        if reading is not None:
+            payload["meterValue"] = [self._meter_value(reading, context)]
+        return payload
+
+    async def _send_event(
+        self, session: OcppSession | None, transaction: Transaction, payload: dict[str, Any]
+    ) -> None:
+        """Send a TransactionEvent now if nothing older waits, else queue it."""
+        self.outbox.add(Queued("TransactionEvent", payload, transaction))
+        if session is not None and len(self.outbox) == 1:
+            # A lost connection: it may not have arrived, it is sent again once connected.
+            with contextlib.suppress(ConnectionClosed):
+                await self._flush_outbox(session)
+
+    async def _flush_outbox(self, session: OcppSession) -> None:
+        """Send the queued events, oldest first, until none is left or the first waits for a
+        retry. Raises ``ConnectionClosed``, the event still first."""
+        outbox = self.outbox
+        while outbox and RETRY not in self._timers:
+            message = outbox[0]
+            assert isinstance(message.payload, dict)
+            try:
+                await session.call(message.action, message.payload)
+            except (CallRejected, CallTimeout):
+                self._failed_to_process(message)
+                continue
+            except InvalidAnswer:
+                pass  # an answer: the CSMS has it
+            outbox.discard(message)
+
+    # The actions of a session's timers.
+
+    async def _on_meter(self, session: OcppSession | None, key: Key) -> None:
+        transaction = self.connectors[key.connector].transaction
+        if transaction is not None:
+            updated = self._event(
+                session,
+                transaction,
+                "Updated",
+                "MeterValuePeriodic",
+                {},
+                reading=self._read(key.connector),
+            )
+            await self._send_event(session, transaction, updated)
+            self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
+
+    async def _on_full(self, session: OcppSession | None, key: Key) -> None:
+        record = self.connectors[key.connector]
+        transaction = record.transaction
+        if transaction is not None:
+            meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
+            transaction.full = True
+            record.status = Status.SUSPENDED_EV
+            updated = self._event(
+                session,
+                transaction,
+                "Updated",
+                "ChargingStateChanged",
+                {"chargingState": "SuspendedEV"},
+            )
+            await self._send_event(session, transaction, updated)
+
+    async def _on_fault(self, session: OcppSession | None, key: Key) -> None:
+        """The connector faults mid-session: Faulted, the transaction ends, and a while later
+        the connector is Available again."""
+        record = self.connectors[key.connector]
+        if record.transaction is None:
+            return
+        await self._set_status(session, key.connector, Status.FAULTED)
+        await self._stop_transaction(
+            session, key.connector, "AbnormalCondition", "Other", after=Status.FAULTED
+        )
+        self._timers[Key(Timer.RECOVER, key.connector)] = (
+            asyncio.get_running_loop().time() + FAULT_RECOVERY
+        )
+
+    async def _on_recover(self, session: OcppSession | None, key: Key) -> None:
+        record = self.connectors[key.connector]
+        if record.status is Status.FAULTED:
+            await self._set_status(session, key.connector, record.release())
+
+    async def _on_end(self, session: OcppSession | None, key: Key) -> None:
+        await self._stop_transaction(session, key.connector, "EVDeparted", "EVDisconnected")
+
+    # Meter values and statuses.
+
+    def _read(self, connector: int) -> Reading:
+        return meter.read(self.connectors, connector, asyncio.get_running_loop().time())
+
+    def _meter_value(self, reading: Reading, context: str) -> dict[str, Any]:
+        """A MeterValueType of ``reading``: the measurands SampledDataCtrlr asks for, of those
+        the meter has (energy register, power)."""
+        measurands = self.device_model.value("SampledDataCtrlr", "TxUpdatedMeasurands")
+        values = [_sampled(reading.energy_wh, context, "Energy.Active.Import.Register", "Wh")]
+        if reading.power_w is not None and "Power.Active.Import" in measurands:
+            values.append(_sampled(reading.power_w, context, "Power.Active.Import", "W"))
+        return {"timestamp": reading.timestamp, "sampledValue": values}
+
+    async def _set_status(
+        self, session: OcppSession | None, connector: int, status: Status
+    ) -> None:
+        """Set a connector's status; notify the CSMS when its 2.0.1 word changes."""
+        record = self.connectors[connector]
+        before, record.status = connector_status(record.status), status
+        if connector and connector_status(status) != before:
+            await call_quietly(session, "StatusNotification", self._status(connector))
+
+    async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
+        for connector in connectors:
+            if connector:  # 2.0.1 reports connectors of EVSEs only (G01)
+                await call_quietly(session, "StatusNotification", self._status(connector))
+
+    def _status_soon(self, connector: int) -> None:
+        """Report a connector's status as it is now, once booted."""
+        if connector and self.state is State.ACCEPTED:
+            self._send_soon("StatusNotification", self._status(connector))
+
+    def _status(self, connector: int) -> dict[str, Any]:
+        return {
+            "timestamp": meter.timestamp(),
+            "connectorStatus": connector_status(self.connectors[connector].status),
+            "evseId": connector,
+            "connectorId": 1,
+        }
+
+
+def _sampled(value: int, context: str, measurand: str, unit: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "context": context,
+        "measurand": measurand,
+        "unitOfMeasure": {"unit": unit},
+    }

@@ -1,0 +1,284 @@
+"""An OCPP 2.0.1 station against a scripted CSMS, as plain asyncio: every frame both ways checked
+against the 2.0.1 schemas, and the state machines (nothing but a boot before Accepted, Started
+before Updated and Ended, seqNo rising from 0, energy never down, one CALL in flight)."""
+
+import asyncio
+import json
+from dataclasses import replace
+
+from swarm.ocpp201.charge_point import ChargePoint
+from swarm.ocpp201.dialect import OCPP201
+from swarm.protocol.samples import CSMS201
+from swarm.protocol.samples import OCPP201 as OCPP201_TYPE
+from swarm.station.config import ChargePointConfig
+from swarm.station.state import State
+from tests.scripted import answer, run, scripted_csms, until
+
+CONFIG = ChargePointConfig(
+    heartbeat_interval=0.2,
+    authorize_interval=0,
+    meter_interval=0.2,
+    call_timeout=2.0,
+    ping_interval=0,
+    reconnect_min=0.2,
+    reconnect_max=0.2,
+    session_duration=3600,
+    connectors=2,
+)
+NOW = "2026-01-01T00:00:00Z"
+
+
+class Csms201:
+    """A 2.0.1 CSMS that checks every frame it gets against the 2.0.1 schemas (a violation fails
+    the test), answers every CALL validly, and sends ``commands`` (action, payload) once the
+    first boot is accepted, and those ``react(csms, action, payload)`` returns after each CALL
+    it answered. It records every CALL, and the answers to its commands."""
+
+    def __init__(self, commands=(), boot_status="Accepted", react=lambda csms, a, p: ()):
+        self.commands = list(commands)
+        self.boot_status = boot_status
+        self.react = react
+        self.calls: list[list] = []
+        self.results: dict[str, dict] = {}
+        self.errors: dict[str, list] = {}
+        self.sent = 0
+
+    def actions(self, action):
+        return [f[3] for f in self.calls if f[2] == action]
+
+    async def handler(self, ws, script):
+        while True:
+            frame = await script.receive(ws)
+            if frame[0] == 3:
+                self.results[frame[1]] = frame[2]
+                continue
+            if frame[0] == 4:
+                self.errors[frame[1]] = frame
+                continue
+            action, payload = frame[2], frame[3]
+            OCPP201.schemas.validate(action, payload)  # raises on a violation
+            self.calls.append(frame)
+            booted = any(f[2] == "BootNotification" for f in self.calls[:-1])
+            assert booted or action == "BootNotification", f"{action} before a boot"
+            reply = self.reply(action, payload)
+            OCPP201.schemas.validate(action, reply, response=True)
+            await ws.send(answer(frame, reply))
+            commands = list(self.react(self, action, payload))
+            if action == "BootNotification" and reply["status"] == "Accepted":
+                commands, self.commands = self.commands + commands, []
+            for command, body in commands:
+                OCPP201.schemas.validate(command, body)
+                await ws.send(json.dumps([2, f"c{self.sent}", command, body]))
+                self.sent += 1
+
+    def reply(self, action, payload):
+        if action == "BootNotification":
+            return {"status": self.boot_status, "currentTime": NOW, "interval": 60}
+        if action == "Heartbeat":
+            return {"currentTime": NOW}
+        if action == "Authorize":
+            return {"idTokenInfo": {"status": "Accepted"}}
+        if action == "TransactionEvent" and "idToken" in payload:
+            return {"idTokenInfo": {"status": "Accepted"}}
+        return {}
+
+
+async def station(csms, config=CONFIG, until_done=lambda cp: False, timeout=10.0, linger=0.0):
+    """Run one station against ``csms`` until ``until_done(station)``, and ``linger`` seconds
+    more; the station and its samples."""
+    samples = []
+    async with scripted_csms(csms.handler, protocol="ocpp2.0.1") as (url, _):
+        cp = ChargePoint("CS-1", url + "/CS-1", config, samples.append)
+        task = asyncio.create_task(cp.run())
+        try:
+            await until(lambda: until_done(cp), timeout=timeout)
+            await asyncio.sleep(linger)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return cp, samples
+
+
+def check_transactions(events):
+    """The E block's state machine over every TransactionEvent the CSMS got."""
+    by_id: dict[str, list[dict]] = {}
+    for event in events:
+        by_id.setdefault(event["transactionInfo"]["transactionId"], []).append(event)
+    for transaction, its in by_id.items():
+        assert [e["seqNo"] for e in its] == list(range(len(its))), transaction
+        kinds = [e["eventType"] for e in its]
+        assert kinds[0] == "Started" and "Started" not in kinds[1:], kinds
+        assert "Ended" not in kinds[:-1], kinds
+        assert "evse" in its[0]
+        energy = [
+            v["value"]
+            for e in its
+            for m in e.get("meterValue", [])
+            for v in m["sampledValue"]
+            if v["measurand"] == "Energy.Active.Import.Register"
+        ]
+        assert energy == sorted(energy), energy
+    return by_id
+
+
+def test_a_station_boots_reports_its_connectors_and_heartbeats():
+    csms = Csms201()
+
+    async def main():
+        return await station(csms, until_done=lambda cp: len(csms.actions("Heartbeat")) >= 2)
+
+    _, samples = run(main())
+    boot = csms.actions("BootNotification")[0]
+    assert boot["reason"] == "PowerUp"
+    assert boot["chargingStation"]["serialNumber"] == "CS-1"
+    statuses = csms.actions("StatusNotification")
+    assert sorted((s["evseId"], s["connectorId"], s["connectorStatus"]) for s in statuses) == [
+        (1, 1, "Available"),
+        (2, 1, "Available"),
+    ]
+    assert {s.request_type for s in samples if s.name != "connect"} == {OCPP201_TYPE}
+    assert not [s for s in samples if s.error]
+
+
+def test_a_remote_start_and_stop_make_one_transaction_numbered_from_0():
+    def stop_after_two_updates(csms, action, payload):
+        if action == "TransactionEvent" and payload["seqNo"] == 2:
+            yield (
+                "RequestStopTransaction",
+                {"transactionId": payload["transactionInfo"]["transactionId"]},
+            )
+
+    start = {"idToken": {"idToken": "T1", "type": "Local"}, "remoteStartId": 7, "evseId": 2}
+    csms = Csms201(commands=[("RequestStartTransaction", start)], react=stop_after_two_updates)
+
+    async def main():
+        def done(cp):
+            return any(e["eventType"] == "Ended" for e in csms.actions("TransactionEvent"))
+
+        return await station(csms, until_done=done)
+
+    _, samples = run(main())
+    events = csms.actions("TransactionEvent")
+    (transaction,) = check_transactions(events).values()
+    started, ended = transaction[0], transaction[-1]
+    assert started["triggerReason"] == "RemoteStart"
+    assert started["transactionInfo"]["remoteStartId"] == 7
+    assert started["evse"] == {"id": 2, "connectorId": 1}
+    assert [e["triggerReason"] for e in transaction[1:-1]] == ["MeterValuePeriodic"] * 2
+    assert ended["triggerReason"] == "RemoteStop"
+    assert ended["transactionInfo"]["stoppedReason"] == "Remote"
+    assert csms.results["c0"]["status"] == "Accepted"
+    assert csms.results["c1"]["status"] == "Accepted"
+    statuses = [
+        s["connectorStatus"] for s in csms.actions("StatusNotification") if s["evseId"] == 2
+    ]
+    # Taken before the boot's report went (the start came with the boot's answer): Occupied
+    # from the first report, Available once the transaction ended.
+    assert statuses == ["Occupied", "Available"]
+    assert [s for s in samples if s.request_type == CSMS201 and s.error] == []
+
+
+def test_sessions_arrive_authorize_and_end_as_the_e_block_says():
+    csms = Csms201()
+    config = replace(CONFIG, session_interval=0.1, session_duration=0.6, connectors=1)
+
+    async def main():
+        def done(cp):
+            events = csms.actions("TransactionEvent")
+            return sum(e["eventType"] == "Ended" for e in events) >= 2
+
+        return await station(csms, config, until_done=done)
+
+    run(main())
+    by_id = check_transactions(csms.actions("TransactionEvent"))
+    ended = [its for its in by_id.values() if its[-1]["eventType"] == "Ended"]
+    assert len(ended) >= 2
+    for its in ended:
+        assert its[0]["idToken"]["type"] == "Local"
+        assert its[-1]["transactionInfo"]["stoppedReason"] in ("EVDisconnected", "Other")
+    assert len(csms.actions("Authorize")) >= 2
+
+
+def test_get_and_set_variables_and_a_new_heartbeat_interval_at_once():
+    variable = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    csms = Csms201(
+        commands=[
+            ("SetVariables", {"setVariableData": [{**variable, "attributeValue": "1"}]}),
+            ("GetVariables", {"getVariableData": [variable]}),
+        ]
+    )
+    config = replace(CONFIG, heartbeat_interval=0)  # the CSMS's interval, then the variable's
+
+    async def main():
+        return await station(
+            csms, config, until_done=lambda cp: len(csms.actions("Heartbeat")) >= 2, timeout=8
+        )
+
+    cp, _ = run(main())
+    assert csms.results["c0"]["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    got = csms.results["c1"]["getVariableResult"][0]
+    assert (got["attributeStatus"], got["attributeValue"]) == ("Accepted", "1")
+    assert cp.heartbeat_interval == 1.0
+
+
+def test_a_base_report_comes_in_pages_numbered_from_0():
+    csms = Csms201(commands=[("GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"})])
+
+    async def main():
+        def done(cp):
+            reports = csms.actions("NotifyReport")
+            return bool(reports) and not reports[-1].get("tbc", False)
+
+        return await station(csms, until_done=done)
+
+    run(main())
+    reports = csms.actions("NotifyReport")
+    assert csms.results["c0"] == {"status": "Accepted"}
+    assert [r["seqNo"] for r in reports] == list(range(len(reports)))
+    assert {r["requestId"] for r in reports} == {5}
+    names = {
+        (i["component"]["name"], i["variable"]["name"]) for r in reports for i in r["reportData"]
+    }
+    assert ("OCPPCommCtrlr", "HeartbeatInterval") in names
+
+
+def test_a_reset_reboots_with_reason_remote_reset_and_ends_transactions_first():
+    def reset_once_started(csms, action, payload):
+        if action == "TransactionEvent" and payload["eventType"] == "Started":
+            yield "Reset", {"type": "Immediate"}
+
+    start = {"idToken": {"idToken": "T1", "type": "Local"}, "remoteStartId": 1}
+    csms = Csms201(commands=[("RequestStartTransaction", start)], react=reset_once_started)
+
+    async def main():
+        return await station(csms, until_done=lambda cp: len(csms.actions("BootNotification")) >= 2)
+
+    run(main())
+    boots = csms.actions("BootNotification")
+    assert [b["reason"] for b in boots] == ["PowerUp", "RemoteReset"]
+    (transaction,) = check_transactions(csms.actions("TransactionEvent")).values()
+    assert transaction[-1]["eventType"] == "Ended"
+    assert transaction[-1]["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+
+
+def test_pending_boot_sends_nothing_of_its_own_but_answers_the_csms():
+    csms = Csms201(boot_status="Pending")
+
+    async def main():
+        return await station(
+            csms, until_done=lambda cp: cp.state is State.PENDING, timeout=5, linger=0.6
+        )
+
+    run(main())
+    # 0.6 s pending, three heartbeat intervals: no CALL of its own but the boot (B02).
+    assert [f[2] for f in csms.calls] == ["BootNotification"]
+
+
+def test_unknown_and_unsupported_commands_get_2_0_1_callerrors():
+    csms = Csms201(commands=[("GetLocalListVersion", {})])
+
+    async def main():
+        return await station(csms, until_done=lambda cp: "c0" in csms.errors, timeout=5)
+
+    run(main())
+    assert csms.errors["c0"][2] == "NotSupported"
