@@ -1,0 +1,241 @@
+"""Smart charging of a 2.0.1 station (block K), as far as keeping charging profiles.
+
+SetChargingProfile (K01) stores a profile after the checks K01 gives, ClearChargingProfile
+(K10) clears them by id or by criteria, GetChargingProfiles (K09) reports them in
+ReportChargingProfiles. A profile is kept as the CSMS sent it, with its EVSE (0: the station);
+each was set by the CSMS, so its chargingLimitSource is CSO. A TxProfile lasts as long as its
+transaction. Profiles do not limit the sessions yet, and the station computes no composite
+schedule: GetCompositeSchedule (K08) is answered Rejected, rather than with a schedule that
+is not what the station would do.
+
+Per-station state lives in the concrete class's slot ``charging_profiles``
+(``[(evseId, profile)]``), None while there is none.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+SOURCE = "CSO"
+"""The chargingLimitSource of every stored profile: the CSMS set them all."""
+
+PROFILE_ENTRIES = 16
+"""The most profiles a station keeps (SmartChargingCtrlr.Entries[ChargingProfiles]' maxLimit):
+a fleet of 15,000 stations must not store every schedule a CSMS can send."""
+
+PERIODS_PER_SCHEDULE = 48
+"""The most periods of a schedule (SmartChargingCtrlr.PeriodsPerSchedule): a day by half hours."""
+
+PROFILE_STACK_LEVEL = 10
+"""The highest stackLevel (SmartChargingCtrlr.ProfileStackLevel)."""
+
+SUPPLY_PHASES = 3
+"""The phases an EVSE has (the device model's SupplyPhases): a period may ask 1 to 3."""
+
+Stored = tuple[int, dict[str, Any]]
+"""A stored profile: the EVSE it is set on (0 for the station as a whole) and the profile."""
+
+
+class SmartCharging:
+    """The smart-charging handlers of a 2.0.1 :class:`~swarm.ocpp201.charge_point.ChargePoint`."""
+
+    __slots__ = ()
+
+    def _on_set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse, profile = payload["evseId"], payload["chargingProfile"]
+        refusal = self._refusal(evse, profile)
+        if refusal is not None:
+            return _status("Rejected", *refusal)
+        # The same id replaces the profile, wherever it is (K01.FR.05).
+        kept = [(e, p) for e, p in self._profiles() if p["id"] != profile["id"]]
+        if len(kept) >= PROFILE_ENTRIES:
+            return _status("Rejected", "TooManyElements", f"at most {PROFILE_ENTRIES} profiles")
+        self.charging_profiles = [*kept, (evse, profile)]
+        return {"status": "Accepted"}
+
+    def _refusal(self, evse: int, profile: dict[str, Any]) -> tuple[str, str] | None:
+        """Why ``profile`` may not be set on ``evse``, as a reasonCode and a text; None if it
+        may."""
+        if not 0 <= evse < len(self.connectors):  # K01.FR.28
+            return "UnknownEvse", f"no EVSE {evse}"
+        purpose, kind = profile["chargingProfilePurpose"], profile["chargingProfileKind"]
+        if purpose == "ChargingStationExternalConstraints":  # K01.FR.22: the station's own
+            return "InvalidValue", "ChargingStationExternalConstraints is not the CSMS's to set"
+        if purpose == "ChargingStationMaxProfile" and evse != 0:
+            return "InvalidValue", "a ChargingStationMaxProfile is set on evseId 0"
+        if purpose == "ChargingStationMaxProfile" and kind == "Relative":  # K01.FR.38
+            return "InvalidValue", "a ChargingStationMaxProfile cannot be Relative"
+        if purpose == "TxProfile":
+            if evse == 0:  # K01.FR.16
+                return "InvalidValue", "a TxProfile is set on an EVSE, not on evseId 0"
+            if "transactionId" not in profile:  # K01.FR.03
+                return "MissingParam", "a TxProfile needs a transactionId"
+            transaction = self.connectors[evse].transaction
+            if transaction is None:  # K01.FR.09
+                return "TxNotFound", f"no transaction on EVSE {evse}"
+            if transaction.id != profile["transactionId"]:  # K01.FR.33
+                return "TxNotFound", f"transaction {profile['transactionId']} is not on EVSE {evse}"
+        if not 0 <= profile["stackLevel"] <= PROFILE_STACK_LEVEL:
+            return "InvalidStackLevel", f"stackLevel is 0 to {PROFILE_STACK_LEVEL}"
+        if kind == "Recurring" and "recurrencyKind" not in profile:
+            return "InvalidSchedule", "a Recurring profile needs a recurrencyKind"
+        for schedule in profile["chargingSchedule"]:
+            problem = _schedule_problem(schedule, kind)
+            if problem is not None:
+                return "InvalidSchedule", problem
+        try:
+            window = _validity(profile)
+        except ValueError:
+            return "InvalidValue", "validFrom or validTo is not a date and time"
+        for other_evse, other in self._profiles():
+            if (
+                other["id"] != profile["id"]
+                and other_evse == evse
+                and (other["chargingProfilePurpose"], other["stackLevel"])
+                == (purpose, profile["stackLevel"])
+                and _overlap(window, _validity(other))
+            ):  # K01.FR.06; for a TxProfile, its transaction's (K01.FR.39)
+                return "DuplicateProfile", f"profile {other['id']} has this stackLevel then"
+        return None
+
+    def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Clear the profile of ``chargingProfileId`` if given, else those meeting every one
+        of ``chargingProfileCriteria``'s fields (none given: all): Accepted, or Unknown if
+        there was none."""
+        criteria = payload.get("chargingProfileCriteria", {})
+        if criteria.get("chargingProfilePurpose") == "ChargingStationExternalConstraints":
+            return _status("Unknown", "InvalidValue", "external constraints are not the CSMS's")
+        wanted = payload.get("chargingProfileId")
+
+        def matches(evse: int, profile: dict[str, Any]) -> bool:
+            if wanted is not None:
+                return profile["id"] == wanted
+            return (
+                criteria.get("evseId", evse) == evse
+                and criteria.get("chargingProfilePurpose", profile["chargingProfilePurpose"])
+                == profile["chargingProfilePurpose"]
+                and criteria.get("stackLevel", profile["stackLevel"]) == profile["stackLevel"]
+            )
+
+        profiles = self._profiles()
+        kept = [(e, p) for e, p in profiles if not matches(e, p)]
+        if len(kept) == len(profiles):
+            return {"status": "Unknown"}
+        self.charging_profiles = kept or None
+        return {"status": "Accepted"}
+
+    def _on_get_charging_profiles(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """NoProfiles, or Accepted and, after the answer, a ReportChargingProfiles per EVSE of
+        the profiles asked for (K09): ``evseId`` picks one EVSE (0: the station's); the
+        criterion's chargingProfileId picks by id alone, else its purpose, stackLevel and
+        chargingLimitSource must all fit."""
+        evse, criterion = payload.get("evseId"), payload["chargingProfile"]
+        ids, sources = criterion.get("chargingProfileId"), criterion.get("chargingLimitSource")
+
+        def wanted(at: int, profile: dict[str, Any]) -> bool:
+            if evse is not None and at != evse:
+                return False
+            if ids is not None:
+                return profile["id"] in ids
+            return (
+                (sources is None or SOURCE in sources)
+                and criterion.get("chargingProfilePurpose", profile["chargingProfilePurpose"])
+                == profile["chargingProfilePurpose"]
+                and criterion.get("stackLevel", profile["stackLevel"]) == profile["stackLevel"]
+            )
+
+        by_evse: dict[int, list[dict[str, Any]]] = {}
+        for at, profile in self._profiles():
+            if wanted(at, profile):
+                by_evse.setdefault(at, []).append(profile)
+        if not by_evse:
+            return {"status": "NoProfiles"}
+        evses = sorted(by_evse)
+        for number, at in enumerate(evses):
+            report = {
+                "requestId": payload["requestId"],  # K09.FR.01
+                "chargingLimitSource": SOURCE,
+                "evseId": at,
+                "chargingProfile": by_evse[at],
+                "tbc": number < len(evses) - 1,
+            }
+            self._send_soon("ReportChargingProfiles", report)
+        return {"status": "Accepted"}
+
+    def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Rejected: the station keeps profiles but does not merge them into the schedule it
+        would follow, and a made-up one would mislead the CSMS."""
+        evse = payload["evseId"]
+        if not 0 <= evse < len(self.connectors):
+            return _status("Rejected", "UnknownEvse", f"no EVSE {evse}")
+        return _status(
+            "Rejected", "UnsupportedRequest", "this station does not compute composite schedules"
+        )
+
+    def _profiles(self) -> list[Stored]:
+        """The stored profiles, but TxProfiles whose transaction has ended: they go with it."""
+        profiles = self.charging_profiles
+        if not profiles:
+            return []
+        kept = [(evse, p) for evse, p in profiles if self._in_force(evse, p)]
+        if len(kept) < len(profiles):
+            self.charging_profiles = kept or None
+        return kept
+
+    def _in_force(self, evse: int, profile: dict[str, Any]) -> bool:
+        if profile["chargingProfilePurpose"] != "TxProfile":
+            return True
+        transaction = self.connectors[evse].transaction
+        return transaction is not None and transaction.id == profile.get("transactionId")
+
+
+def _schedule_problem(schedule: dict[str, Any], kind: str) -> str | None:
+    """What is wrong with a chargingSchedule of a profile of ``kind``, None if nothing."""
+    periods = schedule["chargingSchedulePeriod"]
+    if len(periods) > PERIODS_PER_SCHEDULE:
+        return f"at most {PERIODS_PER_SCHEDULE} periods"
+    if periods[0]["startPeriod"] != 0:  # K01.FR.31
+        return "the first period starts at 0"
+    if any(a["startPeriod"] >= b["startPeriod"] for a, b in pairwise(periods)):
+        return "periods start in increasing order"  # K01.FR.35
+    for period in periods:
+        if "phaseToUse" in period:  # K01.FR.20: ACPhaseSwitchingSupported is false
+            return "no phase switching: phaseToUse is not supported"
+        if not 1 <= period.get("numberPhases", SUPPLY_PHASES) <= SUPPLY_PHASES:
+            return f"numberPhases is 1 to {SUPPLY_PHASES}"
+        if period["limit"] < 0:
+            return "a limit is not negative"
+    if kind != "Relative" and "startSchedule" not in schedule:  # K01.FR.40
+        return "an Absolute or Recurring profile's schedule needs a startSchedule"
+    if kind == "Relative" and "startSchedule" in schedule:  # K01.FR.41
+        return "a Relative profile's schedule has no startSchedule"
+    return None
+
+
+_EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+def _validity(profile: dict[str, Any]) -> tuple[datetime, datetime]:
+    """When a profile is valid: from validFrom (or ever) to validTo (or ever); ValueError if
+    either does not parse."""
+    start, end = (profile.get(field) for field in ("validFrom", "validTo"))
+    return (
+        _EVER[0] if start is None else _instant(start),
+        _EVER[1] if end is None else _instant(end),
+    )
+
+
+def _instant(timestamp: str) -> datetime:
+    when = datetime.fromisoformat(timestamp)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _status(status: str, reason: str, info: str) -> dict[str, Any]:
+    """An answer of ``status`` and why (StatusInfoType: a reasonCode, at most 20 characters)."""
+    return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}
