@@ -7,24 +7,19 @@ import asyncio
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 import pytest
 
-from swarm.ocpp201 import maintenance
 from swarm.ocpp201.charge_point import ChargePoint
 from swarm.ocpp201.dialect import OCPP201
-from swarm.ocpp201.maintenance import Maintenance
 from tests.scripted import run, scripted_csms, until
 from tests.test_station201 import CONFIG, Csms201, check_transactions
 
 
-class Station201(Maintenance, ChargePoint):
-    """A 2.0.1 station wired with the maintenance mixin, as the integration will wire it."""
+class Station201(ChargePoint):
+    """A 2.0.1 station that checks its answers to the CSMS's commands too."""
 
-    __slots__ = maintenance.SLOTS
-    _handlers: ClassVar = {**ChargePoint._handlers, **maintenance.HANDLERS}
-    timer_actions: ClassVar = {**ChargePoint.timer_actions, **maintenance.TIMER_ACTIONS}
+    __slots__ = ()
 
     def handle_call(self, action, payload):
         # Csms201 checks the CALLs both ways; this checks the answers to its commands: one that

@@ -8,72 +8,18 @@ ways against the 2.0.1 schemas, and each answer asked directly is checked agains
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 from swarm.ocpp201.charge_point import ChargePoint
 from swarm.ocpp201.dialect import OCPP201
-from swarm.ocpp201.reservations import LOCAL_LIST_ENTRIES, Reservations
-from swarm.ocpp201.smart_charging import PROFILE_ENTRIES, SmartCharging
+from swarm.ocpp201.reservations import LOCAL_LIST_ENTRIES
+from swarm.ocpp201.smart_charging import PROFILE_ENTRIES
 from swarm.station.connector import Status, Transaction
 from swarm.station.schedule import Key, Timer
 from swarm.station.state import State
 from tests.scripted import run, scripted_csms, until
 from tests.test_station201 import CONFIG, Csms201, check_transactions
 
-
-class Station201(Reservations, SmartCharging, ChargePoint):
-    """A 2.0.1 charge point with blocks H, D and K wired in."""
-
-    __slots__ = ("charging_profiles", "local_list", "reservation_groups")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.charging_profiles = None
-        self.local_list = None
-        self.reservation_groups = None
-
-    def _on_request_start_transaction(self, payload):
-        # Commands._on_request_start_transaction with the reservation check in place of
-        # `record.free`, the reservation used up when the start is accepted, and the
-        # connector's new status reported.
-        id_token = payload["idToken"]["idToken"]
-        group = payload.get("groupIdToken", {}).get("idToken")
-        evse = payload.get("evseId")
-        if evse is None:
-            free = [c.id for c in self.connectors[1:] if self._may_start_at(c.id, id_token, group)]
-            evse = free[0] if free else None
-        if self.state is not State.ACCEPTED or evse is None or not 0 < evse < len(self.connectors):
-            return {"status": "Rejected"}
-        if not self._may_start_at(evse, id_token, group):
-            return {"status": "Rejected"}
-        self._use_reservation(evse)
-        self.connectors[evse].status = Status.PREPARING
-        self._status_soon(evse)  # Occupied now: _charge's own _set_status sees no change
-        authorize = self.device_model.bool_value("AuthCtrlr", "AuthorizeRemoteStart")
-        remote_start_id = payload["remoteStartId"]
-        self._soon(
-            lambda session: self._charge(
-                session, evse, id_token, authorize=authorize, remote_start_id=remote_start_id
-            )
-        )
-        return {"status": "Accepted"}
-
-    _handlers: ClassVar = {
-        **ChargePoint._handlers,
-        "CancelReservation": Reservations._on_cancel_reservation,
-        "ClearChargingProfile": SmartCharging._on_clear_charging_profile,
-        "GetChargingProfiles": SmartCharging._on_get_charging_profiles,
-        "GetCompositeSchedule": SmartCharging._on_get_composite_schedule,
-        "GetLocalListVersion": Reservations._on_get_local_list_version,
-        "RequestStartTransaction": _on_request_start_transaction,
-        "ReserveNow": Reservations._on_reserve_now,
-        "SendLocalList": Reservations._on_send_local_list,
-        "SetChargingProfile": SmartCharging._on_set_charging_profile,
-    }
-    timer_actions: ClassVar = {
-        **ChargePoint.timer_actions,
-        Timer.RESERVATION: Reservations._on_reservation_timer,
-    }
+Station201 = ChargePoint  # blocks H, D and K are the 2.0.1 charge point's
 
 
 def offline_station(connectors=2):

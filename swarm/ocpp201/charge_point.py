@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 from swarm.ocpp201.commands import Commands
 from swarm.ocpp201.device_model import DeviceModel
 from swarm.ocpp201.dialect import OCPP201
+from swarm.ocpp201.maintenance import Maintenance
+from swarm.ocpp201.reservations import Reservations
+from swarm.ocpp201.smart_charging import SmartCharging
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE, Transactions
 from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
@@ -32,13 +35,22 @@ from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import TimerAction
 
 
-class ChargePoint(Transactions, Commands, Station):
+class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Commands, Station):
     """One virtual OCPP 2.0.1J charging station. :meth:`run` is its whole life; cancel it to
     stop."""
 
     dialect = OCPP201
 
-    __slots__ = ("_boot_reason", "_idle_reset", "device_model")
+    __slots__ = (
+        "_boot_reason",
+        "_firmware_report",
+        "_idle_reset",
+        "_security_events",
+        "charging_profiles",
+        "device_model",
+        "local_list",
+        "reservation_groups",
+    )
 
     def __init__(
         self,
@@ -58,6 +70,12 @@ class ChargePoint(Transactions, Commands, Station):
         """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
         self._idle_reset = False
         """A Reset OnIdle waits for the last transaction to end."""
+        self.charging_profiles = None
+        """``[(evseId, profile)]`` while the CSMS has set any (K01)."""
+        self.local_list = None
+        """The local authorization list, once the CSMS has sent one (D01)."""
+        self.reservation_groups = None
+        """``{evseId: groupIdToken}`` while a reservation has one (H01)."""
 
     async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
         payload = {
@@ -123,6 +141,9 @@ class ChargePoint(Transactions, Commands, Station):
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,
         Timer.END: Transactions._on_end,
+        Timer.RESERVATION: Reservations._on_reservation_timer,
+        Timer.FIRMWARE: Maintenance._on_firmware_timer,
+        Timer.DIAGNOSTICS: Maintenance._on_log_timer,
     }
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -136,19 +157,29 @@ class ChargePoint(Transactions, Commands, Station):
         return handler(self, payload)
 
     _handlers: ClassVar[dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]]] = {
+        "CancelReservation": Reservations._on_cancel_reservation,
         "ChangeAvailability": Commands._on_change_availability,
         "ClearCache": Commands._on_clear_cache,
+        "ClearChargingProfile": SmartCharging._on_clear_charging_profile,
         "DataTransfer": Commands._on_data_transfer,
         "GetBaseReport": Commands._on_get_base_report,
+        "GetChargingProfiles": SmartCharging._on_get_charging_profiles,
+        "GetCompositeSchedule": SmartCharging._on_get_composite_schedule,
+        "GetLocalListVersion": Reservations._on_get_local_list_version,
+        "GetLog": Maintenance._on_get_log,
         "GetReport": Commands._on_get_report,
         "GetTransactionStatus": Commands._on_get_transaction_status,
         "GetVariables": Commands._on_get_variables,
         "RequestStartTransaction": Commands._on_request_start_transaction,
         "RequestStopTransaction": Commands._on_request_stop_transaction,
+        "ReserveNow": Reservations._on_reserve_now,
         "Reset": Commands._on_reset,
+        "SendLocalList": Reservations._on_send_local_list,
+        "SetChargingProfile": SmartCharging._on_set_charging_profile,
         "SetVariables": Commands._on_set_variables,
         "TriggerMessage": Commands._on_trigger_message,
         "UnlockConnector": Commands._on_unlock_connector,
+        "UpdateFirmware": Maintenance._on_update_firmware,
     }
 
 

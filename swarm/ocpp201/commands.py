@@ -90,21 +90,28 @@ class Commands:
     # F Remote control.
 
     def _on_request_start_transaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        id_tag, remote_start_id = payload["idToken"]["idToken"], payload["remoteStartId"]
+        group = payload.get("groupIdToken", {}).get("idToken")
         evse = payload.get("evseId")
-        if evse is None:  # the station picks a free EVSE
-            free = [c.id for c in self.connectors[1:] if c.free]
+        if evse is None:  # the station picks an EVSE free for this idToken
+            free = [c.id for c in self.connectors[1:] if self._may_start_at(c.id, id_tag, group)]
             evse = free[0] if free else None
         if self.state is not State.ACCEPTED or evse is None or not 0 < evse < len(self.connectors):
             return _REJECTED
-        record = self.connectors[evse]
-        if not record.free:
+        if not self._may_start_at(evse, id_tag, group):
             return _REJECTED
-        record.status = Status.PREPARING  # taken: a second request is rejected
+        reservation_id = self._use_reservation(evse)
+        self.connectors[evse].status = Status.PREPARING  # taken: a second request is rejected
+        self._status_soon(evse)
         authorize = self.device_model.bool_value("AuthCtrlr", "AuthorizeRemoteStart")
-        id_tag, remote_start_id = payload["idToken"]["idToken"], payload["remoteStartId"]
         self._soon(
             lambda session: self._charge(
-                session, evse, id_tag, authorize=authorize, remote_start_id=remote_start_id
+                session,
+                evse,
+                id_tag,
+                authorize=authorize,
+                remote_start_id=remote_start_id,
+                reservation_id=reservation_id,
             )
         )
         return _ACCEPTED
@@ -159,8 +166,10 @@ class Commands:
         elif message == "TransactionEvent":
             for each in evses:
                 self._soon(lambda session, c=each: self._send_triggered_event(session, c))
-        elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
-            self._send_soon(message, {"status": "Idle"})  # no update or upload in progress
+        elif message == "FirmwareStatusNotification":
+            self._send_soon(message, self._firmware_status())
+        elif message == "LogStatusNotification":
+            self._send_soon(message, self._log_status())
         else:
             return {"status": "NotImplemented"}
         return _ACCEPTED
@@ -196,6 +205,10 @@ class Commands:
         targets = [self.connectors[evse]] if evse else self.connectors
         scheduled = False
         for record in targets:
+            if status is Status.UNAVAILABLE and record.reservation is not None:
+                self._remove_reservation(record.id)  # H01.FR.17: Removed
+            elif record.status is Status.RESERVED and status is Status.AVAILABLE:
+                continue  # Operative: still Reserved
             if record.transaction is not None or record.status in BUSY:
                 record.availability = status  # applied when its session ends (G03.FR.05)
                 scheduled = True

@@ -29,17 +29,15 @@ Security events, sent once a boot is accepted: StartupOfTheDevice after power-up
 reboot, ResetOrReboot after the reboot of a Reset or of a firmware install, FirmwareUpdated with
 Installed (L01.FR.31). A boot after a lost connection is no startup: it sends none.
 
-:class:`Maintenance` is a mixin of the 2.0.1 ChargePoint. It needs the slots :data:`SLOTS` on
-the concrete class, its :data:`HANDLERS` in the handler table and its :data:`TIMER_ACTIONS` in
-the timers'; it comes first in the bases, before Commands and Station, whose ``__init__``,
-``_booted``, ``_start_clean``, ``_reset`` and ``_on_trigger_message`` it extends (each calls
+:class:`Maintenance` is a mixin of the 2.0.1 ChargePoint, which declares its slots, handlers
+and timers; it comes first in the bases, before Commands and
+Station, whose ``__init__``, ``_booted``, ``_start_clean`` and ``_reset`` it extends (each calls
 ``super()``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,10 +47,6 @@ from swarm.station import firmware, meter
 from swarm.station.firmware import Update
 from swarm.station.runner import call_quietly
 from swarm.station.schedule import Key, Timer
-from swarm.station.vocabulary import TimerAction
-
-SLOTS = ("_firmware_report", "_security_events")
-"""The slots :class:`Maintenance` needs on the concrete class."""
 
 Event = tuple[str, str | None]
 """A security event still to send: its type and when it happened (None: when it is sent)."""
@@ -91,7 +85,7 @@ class Maintenance:
     """Firmware updates, log uploads and security events of a 2.0.1
     :class:`~swarm.ocpp201.charge_point.ChargePoint`.
 
-    Slots (declared by the concrete class, :data:`SLOTS`): ``_firmware_report``, the last
+    Slots (declared by the concrete class): ``_firmware_report``, the last
     FirmwareStatusNotification sent as (status, requestId), or None; ``_security_events``, the
     events still to send once booted.
     """
@@ -232,16 +226,6 @@ class Maintenance:
 
     # F06 TriggerMessage, for the two statuses above; the rest is Commands'.
 
-    def _on_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        message = payload["requestedMessage"]
-        if message == "FirmwareStatusNotification":
-            self._send_soon(message, self._firmware_status())
-        elif message == "LogStatusNotification":
-            self._send_soon(message, self._log_status())
-        else:
-            return super()._on_trigger_message(payload)
-        return _ACCEPTED
-
     # A04 Security events, and the station's life they follow.
 
     def _booted(self, interval: float) -> None:
@@ -270,20 +254,6 @@ class Maintenance:
         report = self._firmware_report
         if report is not None and report[0] in _UNDER_WAY:  # the update is gone: Idle again
             self._firmware_report = None
-
-
-HANDLERS: Mapping[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
-    "GetLog": Maintenance._on_get_log,
-    "TriggerMessage": Maintenance._on_trigger_message,
-    "UpdateFirmware": Maintenance._on_update_firmware,
-}
-"""The concrete class's handler table takes these (TriggerMessage's replaces Commands')."""
-
-TIMER_ACTIONS: Mapping[Timer, TimerAction] = {
-    Timer.FIRMWARE: Maintenance._on_firmware_timer,
-    Timer.DIAGNOSTICS: Maintenance._on_log_timer,
-}
-"""The concrete class's timer actions take these."""
 
 
 def _seconds_until(timestamp: str | None) -> float:

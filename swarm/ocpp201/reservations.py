@@ -229,7 +229,7 @@ class Reservations:
             entry = self._local_entry(id_token)
             if entry is not None:
                 return entry[0] == "Accepted"
-        return self._authorized_offline()
+        return self.device_model.bool_value("AuthCtrlr", "OfflineTxForUnknownIdEnabled")
 
     def _pre_authorized(self, id_token: str) -> bool:
         """Whether an online session of ``id_token`` may start without an Authorize: with

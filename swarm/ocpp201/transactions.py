@@ -67,6 +67,7 @@ class Transactions:
         *,
         authorize: bool = True,
         remote_start_id: int | None = None,
+        reservation_id: int | None = None,
     ) -> None:
         """An EV plugs in: authorize, start the transaction, charge until its end is due.
 
@@ -74,10 +75,12 @@ class Transactions:
         and the events wait in the outbox.
         """
         record = self.connectors[connector]
-        if record.transaction is not None or (session is None and not self._authorized_offline()):
+        if record.transaction is not None or (
+            session is None and not self._may_start_offline(id_tag)
+        ):
             return
         await self._set_status(session, connector, Status.PREPARING)
-        if authorize and session is not None:
+        if authorize and session is not None and not self._pre_authorized(id_tag):
             answer = await self._call_or_none(
                 session, "Authorize", {"idToken": {"idToken": id_tag, "type": ID_TOKEN_TYPE}}
             )
@@ -103,6 +106,8 @@ class Transactions:
         )
         started["evse"] = {"id": connector, "connectorId": 1}
         started["idToken"] = {"idToken": id_tag, "type": ID_TOKEN_TYPE}
+        if reservation_id is not None:
+            started["reservationId"] = reservation_id
         await self._send_event(session, transaction, started)
         record.status = Status.CHARGING  # Occupied still: nothing to notify
         self._begin_session(transaction)
@@ -110,10 +115,6 @@ class Transactions:
     def _new_transaction_id(self) -> str:
         # Unique for the station's lifetime (E01): its id and 64 random bits.
         return f"{self.id}-{self._rng.getrandbits(64):016x}"
-
-    def _authorized_offline(self) -> bool:
-        """Whether a session may start offline: with OfflineTxForUnknownIdEnabled (C15)."""
-        return self.device_model.bool_value("AuthCtrlr", "OfflineTxForUnknownIdEnabled")
 
     async def _stop_transaction(
         self,
