@@ -11,7 +11,9 @@ The last line of stdout is a JSON object:
 - ``stats``: ``{"<type> <name>": {"requests", "failures", "median", "max"}}``;
 - ``errors``: Locust's error table, a list of ``{"method", "name", "error", "occurrences"}``;
 - ``host``: the CSMS URL used; ``csms_pid``: the embedded CSMS's pid (or null); ``pid``: ours;
-- ``states``: charge points per state (``"accepted"``, ...) just before stopping.
+- ``states``: charge points per state (``"accepted"``, ...) just before stopping, and
+  ``charging``;
+- ``versions``: charge points per OCPP version (``"1.6"``, ...) then.
 
 Set ``OCPP_SWARM_NO_UVLOOP=1`` to run as if uvloop were not installed (as on Windows).
 
@@ -40,6 +42,7 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.log import setup_logging
 
+from swarm.engine import VERSION_PREFIX
 from swarm.locust.context import context
 from swarm.locust.user import ChargePointUser, Swarm
 
@@ -117,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     events.init.fire(environment=environment, runner=runner, web_ui=None)
     csms = context(environment).csms
     started = time.monotonic()
-    states: dict[str, int] = {}
+    census: dict[str, int] = {}
     try:
         runner.start(args.users, spawn_rate=args.spawn_rate)
         gevent.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         swarm = Swarm.of(environment)
         swarm.flush()
-        states = swarm.engine.census()
+        census = swarm.engine.census()
     finally:
         runner.quit()
         events.quitting.fire(environment=environment, reverse=True)
@@ -131,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         "host": environment.host,
         "csms_pid": csms.pid if csms is not None else None,
         "pid": os.getpid(),
-        "states": states,
+        "states": {k: n for k, n in census.items() if not k.startswith(VERSION_PREFIX)},
+        "versions": {
+            k[len(VERSION_PREFIX) :]: n for k, n in census.items() if k.startswith(VERSION_PREFIX)
+        },
         "stats": _stats(environment),
         "errors": _errors(environment),
     }

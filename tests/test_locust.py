@@ -219,6 +219,7 @@ def assert_clean_run(result: dict[str, Any], users: int, seconds: float, interva
     }
     assert result["states"]["accepted"] == users, result["states"]
     assert sum(result["states"].values()) == users, result["states"]
+    assert result["versions"] == {"1.6": users}, result["versions"]
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+", result["host"]), result["host"]
 
 

@@ -69,6 +69,19 @@ SPECS: dict[str, Spec] = {
         ),
         45,
     ),
+    "mixed_fleet": Spec(
+        "scenarios/mixed_fleet.py",
+        "-u 30 -r 30 -t 8s --session-interval 2 --session-duration 3 --meter-interval 1",
+        45,
+    ),
+    "charging_day_201": Spec(
+        "scenarios/charging_day.py",
+        (
+            "-u 20 -r 20 -t 6s --day-length 6 --session-interval 2 --session-duration 3"
+            " --meter-interval 1 --ocpp-version 2.0.1"
+        ),
+        45,
+    ),
     "reconnect_storm": Spec("scenarios/reconnect_storm.py", "-u 30 -r 30 -t 8s --storm-at 3", 45),
     "reconnect_storm_csms": Spec(
         "scenarios/reconnect_storm.py",
@@ -303,6 +316,30 @@ def test_charging_day(runs: dict[str, Run]) -> None:
         assert requests(summary, "OCPP", action) > 0, (action, summary["requests"])
     assert summary["fleet"]["peak"]["charging"] > 0
     assert summary["fleet"]["peak"]["accepted"] == 30
+
+
+def test_mixed_fleet(runs: dict[str, Run]) -> None:
+    summary = clean(runs["mixed_fleet"])
+    # Each version's rows are its own: 1.6's under OCPP, 2.0.1's under OCPP201.
+    for request_type, action in [
+        ("OCPP", "BootNotification"),
+        ("OCPP", "StartTransaction"),
+        ("OCPP", "MeterValues"),
+        ("OCPP201", "BootNotification"),
+        ("OCPP201", "TransactionEvent"),
+        ("OCPP201", "StatusNotification"),
+    ]:
+        assert requests(summary, request_type, action) > 0, (request_type, action)
+    assert requests(summary, "OCPP201", "StartTransaction") == 0
+    versions = summary["fleet"]["final"]["versions"]
+    assert sum(versions.values()) == 30 and versions["1.6"] > versions["2.0.1"] > 0, versions
+
+
+def test_charging_day_with_2_0_1_stations(runs: dict[str, Run]) -> None:
+    summary = clean(runs["charging_day_201"])
+    assert requests(summary, "OCPP201", "TransactionEvent") > 0
+    assert not [row for row in summary["requests"] if row["type"] == "OCPP"]
+    assert summary["fleet"]["peak"]["charging"] > 0
 
 
 def test_firmware_rollout(runs: dict[str, Run]) -> None:
