@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from swarm.ocpp201.charge_point import ChargePoint
 from swarm.ocpp201.dialect import OCPP201
-from swarm.ocpp201.reservations import LOCAL_LIST_ENTRIES
-from swarm.ocpp201.smart_charging import PROFILE_ENTRIES
+from swarm.ocpp201.variables import LOCAL_LIST_ENTRIES, PROFILE_ENTRIES
 from swarm.station.connector import Status, Transaction
 from swarm.station.schedule import Key, Timer
 from swarm.station.state import State
@@ -263,6 +262,7 @@ def test_local_list_versions_full_and_differential_updates():
     assert cp._local_entry("A") is None
     assert (cp._local_entry("B"), cp._local_entry("C")) == (("Accepted", None), ("Expired", None))
     assert cp._local_entry("B", "ISO14443") is None  # an idToken is its value and its type
+    assert cp.device_model.int_value("LocalAuthListCtrlr", "Entries") == 2  # B and C
     # A Full update without a list empties it.
     assert status(cp, "SendLocalList", local_list(6, "Full")) == "Accepted"
     assert cp._local_entry("B") is None
@@ -385,6 +385,8 @@ def test_profiles_are_kept_up_to_the_station_s_limit():
         year["validTo"] = f"{2031 + number}-01-01T00:00:00Z"
         assert set_profile(cp, 0, profile(number, stack=number % 10, **year))[0] == "Accepted"
     assert set_profile(cp, 1, profile(99)) == ("Rejected", "TooManyElements")
+    entries = {"variable_instance": "ChargingProfiles"}
+    assert cp.device_model.int_value("SmartChargingCtrlr", "Entries", **entries) == PROFILE_ENTRIES
     assert set_profile(cp, 0, profile(3, stack=9, validFrom="2090-01-01T00:00:00Z"))[0] == (
         "Accepted"
     )  # replacing one is no more

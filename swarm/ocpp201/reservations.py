@@ -24,14 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE
+from swarm.ocpp201.variables import LOCAL_LIST_ENTRIES
 from swarm.protocol.rpc import OcppSession
 from swarm.station.connector import BUSY, Status
 from swarm.station.runner import call_quietly
 from swarm.station.schedule import Key, Timer
-
-LOCAL_LIST_ENTRIES = 100
-"""The most idTokens the local list holds (LocalAuthListCtrlr.Entries' maxLimit): a fleet of
-15,000 stations must not hold a CSMS's whole customer base in each."""
 
 Entry = tuple[str, str | None]
 """A listed idToken's authorization status and groupIdToken: all the station uses of its
@@ -214,6 +211,7 @@ class Reservations:
         if len(updated) > LOCAL_LIST_ENTRIES:
             return _status("Failed", "TooManyElements", f"at most {LOCAL_LIST_ENTRIES} entries")
         self.local_list = LocalList(version, updated)
+        self.device_model.set("LocalAuthListCtrlr", "Entries", len(updated))
         return {"status": "Accepted"}
 
     def _local_entry(self, id_token: str, token_type: str = ID_TOKEN_TYPE) -> Entry | None:

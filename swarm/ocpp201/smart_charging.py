@@ -18,18 +18,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from swarm.ocpp201.variables import PERIODS_PER_SCHEDULE, PROFILE_ENTRIES, PROFILE_STACK_LEVEL
+
 SOURCE = "CSO"
 """The chargingLimitSource of every stored profile: the CSMS set them all."""
-
-PROFILE_ENTRIES = 16
-"""The most profiles a station keeps (SmartChargingCtrlr.Entries[ChargingProfiles]' maxLimit):
-a fleet of 15,000 stations must not store every schedule a CSMS can send."""
-
-PERIODS_PER_SCHEDULE = 48
-"""The most periods of a schedule (SmartChargingCtrlr.PeriodsPerSchedule): a day by half hours."""
-
-PROFILE_STACK_LEVEL = 10
-"""The highest stackLevel (SmartChargingCtrlr.ProfileStackLevel)."""
 
 SUPPLY_PHASES = 3
 """The phases an EVSE has (the device model's SupplyPhases): a period may ask 1 to 3."""
@@ -53,6 +45,7 @@ class SmartCharging:
         if len(kept) >= PROFILE_ENTRIES:
             return _status("Rejected", "TooManyElements", f"at most {PROFILE_ENTRIES} profiles")
         self.charging_profiles = [*kept, (evse, profile)]
+        self._count_profiles()
         return {"status": "Accepted"}
 
     def _refusal(self, evse: int, profile: dict[str, Any]) -> tuple[str, str] | None:
@@ -124,6 +117,7 @@ class SmartCharging:
         if len(kept) == len(profiles):
             return {"status": "Unknown"}
         self.charging_profiles = kept or None
+        self._count_profiles()
         return {"status": "Accepted"}
 
     def _on_get_charging_profiles(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +176,17 @@ class SmartCharging:
         kept = [(evse, p) for evse, p in profiles if self._in_force(evse, p)]
         if len(kept) < len(profiles):
             self.charging_profiles = kept or None
+            self._count_profiles()
         return kept
+
+    def _count_profiles(self) -> None:
+        """Keep SmartChargingCtrlr.Entries[ChargingProfiles] the number of profiles held."""
+        self.device_model.set(
+            "SmartChargingCtrlr",
+            "Entries",
+            len(self.charging_profiles or ()),
+            variable_instance="ChargingProfiles",
+        )
 
     def _in_force(self, evse: int, profile: dict[str, Any]) -> bool:
         if profile["chargingProfilePurpose"] != "TxProfile":
