@@ -33,6 +33,7 @@ from swarm.locust.options import (
     swarm_options,
 )
 from swarm.ocpp16.dialect import OCPP16
+from swarm.ocpp201.dialect import OCPP201
 from swarm.protocol import security
 from swarm.protocol.rpc import OcppSession, open_session
 from swarm.protocol.samples import Sample
@@ -452,6 +453,53 @@ def test_profile_3_mutual_tls_needs_a_client_certificate_with_the_id_as_cn(pki: 
             refused
         )
     assert results[4] == "InvalidStatus: server rejected WebSocket connection: HTTP 403"
+
+
+@pytest.mark.timeout(30)
+def test_2_0_1_stations_take_the_same_security_profiles(pki: Pki) -> None:
+    config = CsmsConfig(
+        port=0,
+        tls_cert=str(pki.server_cert),
+        tls_key=str(pki.server_key),
+        client_ca=str(pki.ca),
+        password="pw-{id}",
+    )
+    boot = {
+        "reason": "PowerUp",
+        "chargingStation": {"model": "m", "vendorName": "v", "serialNumber": "CP-1"},
+    }
+
+    async def attempt(password: str) -> str:
+        fleet = Security(
+            SecurityConfig(
+                ca_file=str(pki.ca),
+                client_cert=pki.cert_template,
+                client_key=pki.key_template,
+                password=password,
+            )
+        )
+        async with Csms(config) as csms:
+            try:
+                session = await open_session(
+                    f"{csms.url}/CP-1",
+                    lambda sample: None,
+                    dialect=OCPP201,
+                    call_timeout=5,
+                    connect_timeout=5,
+                    **fleet.fleet_options(True),
+                    **fleet.connect_options("CP-1", True),
+                )
+            except InvalidStatus as exc:
+                return f"HTTP {exc.response.status_code}"
+            try:
+                assert session.connection.subprotocol == "ocpp2.0.1"
+                return (await session.call("BootNotification", boot))["status"]
+            finally:
+                await session.close()
+
+    # Profile 3's certificate and profile 2's password together, on the 2.0.1 subprotocol.
+    assert run(attempt("pw-{id}"), timeout=30) == "Accepted"
+    assert run(attempt("wrong"), timeout=30) == "HTTP 401"
 
 
 def test_the_csms_refuses_security_files_that_do_not_load(
