@@ -7,8 +7,10 @@ At --rollout-at seconds into the test the embedded CSMS (or the `python -m swarm
 by --csms-control) sends UpdateFirmware to --rollout-share of the connected charge points,
 --rollout-rate per second. Each one downloads, installs (a step every --update-step seconds,
 with --update-failures failing), reports every FirmwareStatusNotification, reboots and boots
-again with its new firmwareVersion. Against a CSMS of your own, leave the rollout to it: start
-it there while the swarm runs (--rollout-share 0 sends nothing from here).
+again with its new firmwareVersion. In a mixed fleet (--ocpp-version) each version's charge
+points get the UpdateFirmware of their version: the share is of each version's. Against a CSMS
+of your own, leave the rollout to it: start it there while the swarm runs (--rollout-share 0
+sends nothing from here).
 """
 
 import logging
@@ -50,28 +52,35 @@ def roll_out(environment: Environment) -> None:
     options = environment.parsed_options
     if not options.rollout_share:
         return
-    result = csms_control(
-        environment,
-        "/calls",
-        {
-            "action": "UpdateFirmware",
-            "payload": {
-                "location": options.firmware_location,
-                "retrieveDate": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-            "share": options.rollout_share,
-            "rate": options.rollout_rate or None,
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    payloads = {  # the CSMS sends each to the charge points of the version it is valid in
+        "1.6": {"location": options.firmware_location, "retrieveDate": now},
+        "2.0.1": {
+            "requestId": 1,
+            "firmware": {"location": options.firmware_location, "retrieveDateTime": now},
         },
-    )
-    logger.info(
-        "firmware rollout: UpdateFirmware to %d charge points, %d answered, %d CALLERRORs,"
-        " %d timed out, %d gone",
-        result["targeted"],
-        result["answered"],
-        result["callerrors"],
-        result["timed_out"],
-        result["disconnected"],
-    )
+    }
+    for version, payload in payloads.items():
+        result = csms_control(
+            environment,
+            "/calls",
+            {
+                "action": "UpdateFirmware",
+                "payload": payload,
+                "share": options.rollout_share,
+                "rate": options.rollout_rate or None,
+            },
+        )
+        logger.info(
+            "firmware rollout: UpdateFirmware to %d OCPP %s charge points, %d answered,"
+            " %d CALLERRORs, %d timed out, %d gone",
+            result["targeted"],
+            version,
+            result["answered"],
+            result["callerrors"],
+            result["timed_out"],
+            result["disconnected"],
+        )
 
 
 every(roll_out, 0, first=lambda environment: environment.parsed_options.rollout_at)

@@ -69,6 +69,14 @@ SPECS: dict[str, Spec] = {
         ),
         45,
     ),
+    "firmware_rollout_201": Spec(
+        "scenarios/firmware_rollout.py",
+        (
+            "-u 20 -r 20 -t 10s --rollout-at 2 --rollout-share 0.5 --update-step 1"
+            " --ocpp-version 2.0.1"
+        ),
+        45,
+    ),
     "mixed_fleet": Spec(
         "scenarios/mixed_fleet.py",
         "-u 30 -r 30 -t 8s --session-interval 2 --session-duration 3 --meter-interval 1",
@@ -350,6 +358,16 @@ def test_firmware_rollout(runs: dict[str, Run]) -> None:
     assert requests(summary, "OCPP", "FirmwareStatusNotification") == 4 * 15
     assert requests(summary, "OCPP", "BootNotification") == 30 + 15
     assert summary["fleet"]["final"]["csms_calls"].get("UpdateFirmware") == 15
+
+
+def test_firmware_rollout_to_2_0_1_stations(runs: dict[str, Run]) -> None:
+    summary = clean(runs["firmware_rollout_201"])
+    # Half of 20 stations get UpdateFirmware; each reboots with reason FirmwareUpdate.
+    assert requests(summary, "CSMS201", "UpdateFirmware") == 10
+    # Downloading, Downloaded, Installing, InstallRebooting, then Installed after the reboot.
+    assert requests(summary, "OCPP201", "FirmwareStatusNotification") == 5 * 10
+    assert requests(summary, "OCPP201", "BootNotification") == 20 + 10
+    assert requests(summary, "CSMS", "UpdateFirmware") == 0
 
 
 def assert_back_after_the_storm(folder: Path) -> None:
