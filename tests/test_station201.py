@@ -282,3 +282,28 @@ def test_unknown_and_unsupported_commands_get_2_0_1_callerrors():
 
     run(main())
     assert csms.errors["c0"][2] == "NotSupported"
+
+
+def test_get_and_set_variables_past_items_or_bytes_per_message_get_callerrors():
+    variable = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    many = {"getVariableData": [variable] * 51}  # ItemsPerMessage[GetVariables] is 50
+    # customData may carry anything: 70,000 bytes of it make the request too long (65,536).
+    long = {
+        "setVariableData": [{**variable, "attributeValue": "1"}],
+        "customData": {"vendorId": "v", "padding": "x" * 70_000},
+    }
+    csms = Csms201(
+        commands=[
+            ("GetVariables", many),
+            ("SetVariables", long),
+            ("GetVariables", {"getVariableData": [variable] * 50}),
+        ]
+    )
+
+    async def main():
+        return await station(csms, until_done=lambda cp: "c2" in csms.results, timeout=5)
+
+    run(main())
+    assert csms.errors["c0"][2] == "OccurrenceConstraintViolation"  # 2.0.1's spelling
+    assert csms.errors["c1"][2] == "FormatViolation"
+    assert len(csms.results["c2"]["getVariableResult"]) == 50

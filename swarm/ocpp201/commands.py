@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm.ocpp201.device_model import notify_reports
+from swarm.protocol import ocppj
 from swarm.protocol.rpc import OcppSession
 from swarm.station import meter
 from swarm.station.connector import BUSY, Status
@@ -28,9 +29,11 @@ class Commands:
     # B Provisioning: the device model and its reports, Reset.
 
     def _on_get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check_size("GetVariables", payload, payload["getVariableData"])
         return self.device_model.get_variables(payload)
 
     def _on_set_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check_size("SetVariables", payload, payload["setVariableData"])
         answer, changed = self.device_model.set_variables(payload)
         for component, variable in changed:  # what acts at once
             if (component, variable) == ("OCPPCommCtrlr", "HeartbeatInterval"):
@@ -39,6 +42,19 @@ class Commands:
             elif (component, variable) == ("OCPPCommCtrlr", "WebSocketPingInterval"):
                 self._ping_interval_changed()
         return answer
+
+    def _check_size(self, action: str, payload: dict[str, Any], items: list[Any]) -> None:
+        """Refuse a request of more items than ItemsPerMessage[action] allows, or longer than
+        BytesPerMessage[action] (B05.FR.04, B06.FR.04): a CALLERROR, as the spec says."""
+        model = self.device_model
+        most = model.int_value("DeviceDataCtrlr", "ItemsPerMessage", variable_instance=action)
+        if len(items) > most:
+            raise ocppj.FrameError(
+                ocppj.OCCURENCE_CONSTRAINT_VIOLATION, f"more than {most} items in one request"
+            )
+        limit = model.int_value("DeviceDataCtrlr", "BytesPerMessage", variable_instance=action)
+        if len(ocppj.call_frame("", action, payload).encode()) > limit:
+            raise ocppj.FrameError(ocppj.FORMATION_VIOLATION, f"longer than {limit} bytes")
 
     def _on_get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:
         items = self.device_model.report(payload["reportBase"])
