@@ -307,3 +307,27 @@ def test_get_and_set_variables_past_items_or_bytes_per_message_get_callerrors():
     assert csms.errors["c0"][2] == "OccurrenceConstraintViolation"  # 2.0.1's spelling
     assert csms.errors["c1"][2] == "FormatViolation"
     assert len(csms.results["c2"]["getVariableResult"]) == 50
+
+
+def test_the_csms_s_retry_backoff_variables_replace_the_swarm_s_backoff():
+    cp = ChargePoint("CS-1", "ws://127.0.0.1:9/CS-1", CONFIG, lambda sample: None)
+    # The swarm's own: --reconnect-min and --reconnect-max, 0.2 s here.
+    assert [cp._backoff(n) for n in (1, 5)] == [0.2, 0.2]
+
+    def set_variables(**values):
+        data = [
+            {
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": name},
+                "attributeValue": str(value),
+            }
+            for name, value in values.items()
+        ]
+        answer = cp.handle_call("SetVariables", {"setVariableData": data})
+        assert {r["attributeStatus"] for r in answer["setVariableResult"]} == {"Accepted"}
+
+    set_variables(RetryBackOffWaitMinimum=10, RetryBackOffRepeatTimes=3, RetryBackOffRandomRange=0)
+    # Doubled after each failure, three times at most.
+    assert [cp._backoff(n) for n in range(1, 7)] == [10, 20, 40, 80, 80, 80]
+    set_variables(RetryBackOffRandomRange=5)
+    assert all(10 <= cp._backoff(1) <= 15 for _ in range(50))

@@ -43,6 +43,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
 
     __slots__ = (
         "_boot_reason",
+        "_csms_backoff",
         "_firmware_report",
         "_idle_reset",
         "_security_events",
@@ -70,6 +71,8 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
         self._idle_reset = False
         """A Reset OnIdle waits for the last transaction to end."""
+        self._csms_backoff = False
+        """Whether the CSMS has set a RetryBackOff variable: its backoff, not the swarm's."""
         self.charging_profiles = None
         """``[(evseId, profile)]`` while the CSMS has set any (K01)."""
         self.local_list = None
@@ -99,6 +102,19 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         # The variable holds whole seconds; the swarm's override may be a fraction of one.
         super()._booted(interval)
         self.device_model.set("OCPPCommCtrlr", "HeartbeatInterval", str(whole_seconds(interval)))
+
+    def _backoff(self, failures: int) -> float:
+        """The swarm's backoff (``--reconnect-min``, ``--reconnect-max``), until the CSMS sets
+        the RetryBackOff variables; then theirs: RetryBackOffWaitMinimum, doubled after each
+        failure up to RetryBackOffRepeatTimes times, plus a random part of up to
+        RetryBackOffRandomRange seconds (part 4, 5.3)."""
+        if not self._csms_backoff:
+            return super()._backoff(failures)
+        model = self.device_model
+        wait = model.int_value("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
+        doublings = min(failures - 1, model.int_value("OCPPCommCtrlr", "RetryBackOffRepeatTimes"))
+        spread = model.int_value("OCPPCommCtrlr", "RetryBackOffRandomRange")
+        return wait * 2.0 ** max(0, doublings) + self._rng.uniform(0, spread)
 
     def _meter_interval(self) -> float:
         return (

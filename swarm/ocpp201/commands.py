@@ -41,6 +41,8 @@ class Commands:
                 self._heartbeat_changed(float(heartbeat))
             elif (component, variable) == ("OCPPCommCtrlr", "WebSocketPingInterval"):
                 self._ping_interval_changed()
+            elif component == "OCPPCommCtrlr" and variable.startswith("RetryBackOff"):
+                self._csms_backoff = True  # the CSMS's reconnect backoff from now on
         return answer
 
     def _check_size(self, action: str, payload: dict[str, Any], items: list[Any]) -> None:
