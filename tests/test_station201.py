@@ -331,3 +331,36 @@ def test_the_csms_s_retry_backoff_variables_replace_the_swarm_s_backoff():
     assert [cp._backoff(n) for n in range(1, 7)] == [10, 20, 40, 80, 80, 80]
     set_variables(RetryBackOffRandomRange=5)
     assert all(10 <= cp._backoff(1) <= 15 for _ in range(50))
+
+
+def test_clock_aligned_meter_values_go_in_meter_values_or_the_transaction_s_events():
+    aligned = {"component": {"name": "AlignedDataCtrlr"}, "variable": {"name": "Interval"}}
+    start = {"idToken": {"idToken": "T1", "type": "Local"}, "remoteStartId": 3, "evseId": 1}
+    csms = Csms201(
+        commands=[
+            ("SetVariables", {"setVariableData": [{**aligned, "attributeValue": "1"}]}),
+            ("RequestStartTransaction", start),
+        ]
+    )
+    config = replace(CONFIG, meter_interval=3600)  # no periodic values: only the aligned ones
+
+    def done(cp):
+        clock = [
+            e for e in csms.actions("TransactionEvent") if e["triggerReason"] == "MeterValueClock"
+        ]
+        return len(clock) >= 2 and len(csms.actions("MeterValues")) >= 2
+
+    async def main():
+        return await station(csms, config, until_done=done, timeout=6)
+
+    run(main())
+    # EVSE 2 is idle: MeterValues; EVSE 1 charges: its TransactionEvents carry them.
+    assert {m["evseId"] for m in csms.actions("MeterValues")} == {2}
+    for payload in csms.actions("MeterValues"):
+        assert payload["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
+    events = csms.actions("TransactionEvent")
+    check_transactions(events)
+    clock = [e for e in events if e["triggerReason"] == "MeterValueClock"]
+    # One reading a second, each of its own second.
+    stamps = [e["meterValue"][0]["timestamp"] for e in clock]
+    assert len(set(stamps)) == len(stamps)

@@ -102,6 +102,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         # The variable holds whole seconds; the swarm's override may be a fraction of one.
         super()._booted(interval)
         self.device_model.set("OCPPCommCtrlr", "HeartbeatInterval", str(whole_seconds(interval)))
+        self._align()
 
     def _backoff(self, failures: int) -> float:
         """The swarm's backoff (``--reconnect-min``, ``--reconnect-max``), until the CSMS sets
@@ -158,6 +159,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         Timer.RECOVER: Transactions._on_recover,
         Timer.END: Transactions._on_end,
         Timer.RESERVATION: Reservations._on_reservation_timer,
+        Timer.ALIGNED: Transactions._on_aligned,
         Timer.FIRMWARE: Maintenance._on_firmware_timer,
         Timer.DIAGNOSTICS: Maintenance._on_log_timer,
     }

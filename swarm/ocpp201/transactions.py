@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +29,7 @@ from swarm.station.connector import Status, Transaction
 from swarm.station.meter import Reading
 from swarm.station.outbox import Queued
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import RETRY, Key, Timer
+from swarm.station.schedule import ALIGNED, RETRY, Key, Timer
 from swarm.station.state import State
 
 FAULT_RECOVERY = 5.0
@@ -262,15 +263,52 @@ class Transactions:
     async def _on_end(self, session: OcppSession | None, key: Key) -> None:
         await self._stop_transaction(session, key.connector, "EVDeparted", "EVDisconnected")
 
+    # Clock-aligned meter values (J01).
+
+    def _align(self) -> None:
+        """Set the next clock-aligned reading at the next multiple of AlignedDataCtrlr.Interval
+        seconds from midnight (UTC); none while it is 0."""
+        interval = self.device_model.int_value("AlignedDataCtrlr", "Interval")
+        if not interval:
+            self._timers.pop(ALIGNED, None)
+            return
+        wait = interval - time.time() % 86400 % interval
+        self._timers[ALIGNED] = asyncio.get_running_loop().time() + wait
+
+    async def _realign(self, session: OcppSession) -> None:
+        """A job: the clock-aligned readings follow a new interval."""
+        self._align()
+
+    async def _on_aligned(self, session: OcppSession | None, key: Key) -> None:
+        """Each EVSE's clock-aligned reading: in its transaction's TransactionEvent (Updated,
+        MeterValueClock) while one runs, else in a MeterValues (J01.FR.14, .FR.17)."""
+        measurands = self.device_model.value("AlignedDataCtrlr", "Measurands")
+        for connector in range(1, len(self.connectors)):
+            reading = self._read(connector)
+            value = self._meter_value(reading, "Sample.Clock", measurands)
+            transaction = self.connectors[connector].transaction
+            if transaction is not None:
+                event = self._event(session, transaction, "Updated", "MeterValueClock", {})
+                event["meterValue"] = [value]
+                await self._send_event(session, transaction, event)
+            else:
+                payload = {"evseId": connector, "meterValue": [value]}
+                await call_quietly(session, "MeterValues", payload)
+        self._align()
+
     # Meter values and statuses.
 
     def _read(self, connector: int) -> Reading:
         return meter.read(self.connectors, connector, asyncio.get_running_loop().time())
 
-    def _meter_value(self, reading: Reading, context: str) -> dict[str, Any]:
-        """A MeterValueType of ``reading``: the measurands SampledDataCtrlr asks for, of those
-        the meter has (energy register, power)."""
-        measurands = self.device_model.value("SampledDataCtrlr", "TxUpdatedMeasurands")
+    def _meter_value(
+        self, reading: Reading, context: str, measurands: str | None = None
+    ) -> dict[str, Any]:
+        """A MeterValueType of ``reading``: of the ``measurands`` asked for (by default
+        SampledDataCtrlr's TxUpdatedMeasurands), those the meter has: the energy register,
+        always, and the power drawn."""
+        if measurands is None:
+            measurands = self.device_model.value("SampledDataCtrlr", "TxUpdatedMeasurands")
         values = [_sampled(reading.energy_wh, context, "Energy.Active.Import.Register", "Wh")]
         if reading.power_w is not None and "Power.Active.Import" in measurands:
             values.append(_sampled(reading.power_w, context, "Power.Active.Import", "W"))

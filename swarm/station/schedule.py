@@ -35,6 +35,8 @@ class Timer(enum.IntEnum):
     """The next step of a diagnostics or log upload."""
     RESERVATION = enum.auto()
     """A reservation expires."""
+    ALIGNED = enum.auto()
+    """Clock-aligned meter values are due (2.0.1's AlignedDataCtrlr.Interval)."""
     RETRY = enum.auto()
     """The outbox's first message, which the CSMS failed to process, may be sent again."""
 
@@ -60,6 +62,7 @@ ARRIVAL = Key(Timer.ARRIVAL)
 FIRMWARE = Key(Timer.FIRMWARE)
 DIAGNOSTICS = Key(Timer.DIAGNOSTICS)
 RETRY = Key(Timer.RETRY)
+ALIGNED = Key(Timer.ALIGNED)
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:
