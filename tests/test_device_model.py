@@ -464,7 +464,7 @@ def test_set_variables_reboot_required() -> None:
         ("SecurityCtrlr.BasicAuthPassword", "short", "ValueOutOfRange"),  # 16 to 40 characters
         ("SecurityCtrlr.BasicAuthPassword", "x" * 41, "ValueOutOfRange"),
         ("OCPPCommCtrlr.FileTransferProtocols", "FTP", "ReadOnly"),
-        ("TxCtrlr.TxStartPoint", "EVConnected", "ReadOnly"),
+        ("TxCtrlr.TxStartPoint", "DataSigned", "InvalidValue"),  # not one it has
         ("SecurityCtrlr.SecurityProfile", "2", "ReadOnly"),
         ("DeviceDataCtrlr.ItemsPerMessage[GetReport]", "10", "ReadOnly"),
     ],

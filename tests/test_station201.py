@@ -4,7 +4,10 @@ before Updated and Ended, seqNo rising from 0, energy never down, one CALL in fl
 
 import asyncio
 import json
+import random
 from dataclasses import replace
+
+import pytest
 
 from swarm.ocpp201.charge_point import ChargePoint
 from swarm.ocpp201.dialect import OCPP201
@@ -83,12 +86,14 @@ class Csms201:
         return {}
 
 
-async def station(csms, config=CONFIG, until_done=lambda cp: False, timeout=10.0, linger=0.0):
+async def station(
+    csms, config=CONFIG, until_done=lambda cp: False, timeout=10.0, linger=0.0, rng=None
+):
     """Run one station against ``csms`` until ``until_done(station)``, and ``linger`` seconds
     more; the station and its samples."""
     samples = []
     async with scripted_csms(csms.handler, protocol="ocpp2.0.1") as (url, _):
-        cp = ChargePoint("CS-1", url + "/CS-1", config, samples.append)
+        cp = ChargePoint("CS-1", url + "/CS-1", config, samples.append, rng=rng)
         task = asyncio.create_task(cp.run())
         try:
             await until(lambda: until_done(cp), timeout=timeout)
@@ -364,3 +369,74 @@ def test_clock_aligned_meter_values_go_in_meter_values_or_the_transaction_s_even
     # One reading a second, each of its own second.
     stamps = [e["meterValue"][0]["timestamp"] for e in clock]
     assert len(set(stamps)) == len(stamps)
+
+
+@pytest.mark.parametrize(
+    ("start_point", "started", "updates"),
+    [
+        # Plugged in first: Started, then the driver's authorization, then energy.
+        ("EVConnected", ("CablePluggedIn", "EVConnected"), ["Authorized", "ChargingStateChanged"]),
+        (
+            "ParkingBayOccupancy",
+            ("EVDetected", "EVConnected"),
+            ["Authorized", "ChargingStateChanged"],
+        ),
+        ("Authorized", ("Authorized", "EVConnected"), ["ChargingStateChanged"]),
+        ("PowerPathClosed", ("ChargingStateChanged", "Charging"), []),
+        ("EnergyTransfer", ("ChargingStateChanged", "Charging"), []),
+        (
+            "Authorized,EVConnected",
+            ("CablePluggedIn", "EVConnected"),
+            ["Authorized", "ChargingStateChanged"],
+        ),
+    ],
+)
+def test_a_transaction_starts_at_its_tx_start_point(start_point, started, updates):
+    point = {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}}
+    csms = Csms201(
+        commands=[("SetVariables", {"setVariableData": [{**point, "attributeValue": start_point}]})]
+    )
+    config = replace(CONFIG, connectors=1, session_interval=0.3, meter_interval=3600)
+
+    def done(cp):
+        return any(e["eventType"] == "Started" for e in csms.actions("TransactionEvent"))
+
+    async def main():
+        return await station(csms, config, until_done=done, linger=0.3)
+
+    run(main())
+    assert csms.results["c0"]["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    events = csms.actions("TransactionEvent")
+    check_transactions(events)
+    first = events[0]
+    assert (first["triggerReason"], first["transactionInfo"]["chargingState"]) == started
+    assert [e["triggerReason"] for e in events[1 : 1 + len(updates)]] == updates
+    # The idToken goes with the event of the authorization, whichever it is.
+    with_token = [e for e in events if "idToken" in e]
+    assert len(with_token) == 1
+    assert with_token[0]["triggerReason"] in ("Authorized", "ChargingStateChanged")
+
+
+def test_with_tx_stop_point_energy_transfer_a_full_ev_ends_its_transaction():
+    point = {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStopPoint"}}
+    csms = Csms201(
+        commands=[
+            ("SetVariables", {"setVariableData": [{**point, "attributeValue": "EnergyTransfer"}]})
+        ]
+    )
+    config = replace(CONFIG, connectors=1, session_interval=0.1, session_duration=0.6)
+
+    def done(cp):
+        ended = [e for e in csms.actions("TransactionEvent") if e["eventType"] == "Ended"]
+        return any(e["transactionInfo"]["stoppedReason"] == "StoppedByEV" for e in ended)
+
+    async def main():
+        return await station(csms, config, until_done=done, rng=random.Random(3))
+
+    run(main())
+    events = csms.actions("TransactionEvent")
+    check_transactions(events)
+    by_ev = [e for e in events if e["transactionInfo"].get("stoppedReason") == "StoppedByEV"]
+    assert by_ev[0]["triggerReason"] == "ChargingStateChanged"
+    # No transaction stays open while its EV draws nothing.
+    assert "SuspendedEV" not in {e["transactionInfo"].get("chargingState") for e in events}

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from websockets.exceptions import ConnectionClosed
 
@@ -70,10 +70,12 @@ class Transactions:
         remote_start_id: int | None = None,
         reservation_id: int | None = None,
     ) -> None:
-        """An EV plugs in: authorize, start the transaction, charge until its end is due.
+        """An EV plugs in, its driver is authorized, the power path closes and energy flows; the
+        transaction starts at the first of these TxStartPoint names (E01-E03), and the EV
+        charges until its end is due.
 
-        Offline (no session), the idToken is authorized as OfflineTxForUnknownIdEnabled says,
-        and the events wait in the outbox.
+        Offline (no session), the idToken is authorized as the local list and
+        OfflineTxForUnknownIdEnabled say, and the events wait in the outbox.
         """
         record = self.connectors[connector]
         if record.transaction is not None or (
@@ -81,37 +83,77 @@ class Transactions:
         ):
             return
         await self._set_status(session, connector, Status.PREPARING)
+        starts = self.device_model.value("TxCtrlr", "TxStartPoint").split(",")
+        start = _Start(connector, id_tag, remote_start_id, reservation_id)
+        transaction = None
+        if "ParkingBayOccupancy" in starts or "EVConnected" in starts:  # the EV is there first
+            trigger = "EVDetected" if "ParkingBayOccupancy" in starts else "CablePluggedIn"
+            transaction = await self._open(session, start, trigger, "EVConnected")
         if authorize and session is not None and not self._pre_authorized(id_tag):
             answer = await self._call_or_none(
                 session, "Authorize", {"idToken": {"idToken": id_tag, "type": ID_TOKEN_TYPE}}
             )
             if answer is None or answer["idTokenInfo"]["status"] != "Accepted":
-                await self._set_status(session, connector, record.release())
+                if transaction is not None:
+                    await self._stop_transaction(session, connector, "Deauthorized", "DeAuthorized")
+                else:
+                    await self._set_status(session, connector, record.release())
                 return
+        authorized = "RemoteStart" if remote_start_id is not None else "Authorized"
+        if transaction is None and "Authorized" in starts:
+            transaction = await self._open(session, start, authorized, "EVConnected", token=True)
+        elif transaction is not None:
+            updated = self._event(session, transaction, "Updated", authorized, {})
+            updated["idToken"] = _id_token(id_tag)
+            await self._send_event(session, transaction, updated)
+        # The power path closes, energy flows (PowerPathClosed, EnergyTransfer).
+        if transaction is None:
+            trigger = "RemoteStart" if remote_start_id is not None else "ChargingStateChanged"
+            transaction = await self._open(session, start, trigger, "Charging", token=True)
+        else:
+            charging = {"chargingState": "Charging"}
+            updated = self._event(session, transaction, "Updated", "ChargingStateChanged", charging)
+            await self._send_event(session, transaction, updated)
+        transaction.metered_at = asyncio.get_running_loop().time()  # it draws from now
+        record.status = Status.CHARGING  # Occupied still: nothing to notify
+        self._begin_session(transaction)
+
+    async def _open(
+        self,
+        session: OcppSession | None,
+        start: _Start,
+        trigger: str,
+        charging_state: str,
+        *,
+        token: bool = False,
+    ) -> Transaction:
+        """Start a transaction: its TransactionEvent Started, with the EVSE, the reservation
+        and the remote start that led to it, and the idToken once ``token`` (authorized)."""
         loop = asyncio.get_running_loop()
+        connector = start.connector
         transaction = Transaction(
-            self._new_transaction_id(), connector, id_tag, self._ev_power(), loop.time()
+            self._new_transaction_id(), connector, start.id_tag, self._ev_power(), loop.time()
         )
-        record.transaction = transaction
-        info: dict[str, Any] = {"chargingState": "Charging"}
-        if remote_start_id is not None:
-            info["remoteStartId"] = remote_start_id
+        self.connectors[connector].transaction = transaction
+        info: dict[str, Any] = {"chargingState": charging_state}
+        if start.remote_start_id is not None:
+            info["remoteStartId"] = start.remote_start_id
         started = self._event(
             session,
             transaction,
             "Started",
-            "RemoteStart" if remote_start_id is not None else "Authorized",
+            trigger,
             info,
             reading=self._read(connector),
             context="Transaction.Begin",
         )
         started["evse"] = {"id": connector, "connectorId": 1}
-        started["idToken"] = {"idToken": id_tag, "type": ID_TOKEN_TYPE}
-        if reservation_id is not None:
-            started["reservationId"] = reservation_id
+        if token:
+            started["idToken"] = _id_token(start.id_tag)
+        if start.reservation_id is not None:
+            started["reservationId"] = start.reservation_id
         await self._send_event(session, transaction, started)
-        record.status = Status.CHARGING  # Occupied still: nothing to notify
-        self._begin_session(transaction)
+        return transaction
 
     def _new_transaction_id(self) -> str:
         # Unique for the station's lifetime (E01): its id and 64 random bits.
@@ -231,6 +273,12 @@ class Transactions:
         if transaction is not None:
             meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
             transaction.full = True
+            if "EnergyTransfer" in self.device_model.value("TxCtrlr", "TxStopPoint"):
+                # No more energy flows: the transaction ends, and the EV leaves with it.
+                await self._stop_transaction(
+                    session, key.connector, "ChargingStateChanged", "StoppedByEV"
+                )
+                return
             record.status = Status.SUSPENDED_EV
             updated = self._event(
                 session,
@@ -349,3 +397,16 @@ def _sampled(value: int, context: str, measurand: str, unit: str) -> dict[str, A
         "measurand": measurand,
         "unitOfMeasure": {"unit": unit},
     }
+
+
+class _Start(NamedTuple):
+    """What a transaction starts with."""
+
+    connector: int
+    id_tag: str
+    remote_start_id: int | None
+    reservation_id: int | None
+
+
+def _id_token(id_tag: str) -> dict[str, str]:
+    return {"idToken": id_tag, "type": ID_TOKEN_TYPE}

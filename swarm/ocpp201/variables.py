@@ -107,7 +107,15 @@ _RO, _WO = "ReadOnly", "WriteOnly"
 # Any of 2.0.1's measurands, as in 1.6: a station that cannot measure one reports what it can.
 _MEASURANDS = tuple(m.value for m in MeasurandEnumType)
 _ENERGY = "Energy.Active.Import.Register"
-_TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed")  # those implemented (2.6.6)
+# The transaction start and stop points the station has (part 2, 2.6.6): a parking bay is
+# occupied as the EV plugs in, and energy flows as the power path closes.
+_TX_POINTS = (
+    "ParkingBayOccupancy",
+    "EVConnected",
+    "Authorized",
+    "PowerPathClosed",
+    "EnergyTransfer",
+)
 _COMM, _TX, _SAMPLED, _ALIGNED = "OCPPCommCtrlr", "TxCtrlr", "SampledDataCtrlr", "AlignedDataCtrlr"
 _AUTH, _CLOCK, _SECURITY, _DATA = "AuthCtrlr", "ClockCtrlr", "SecurityCtrlr", "DeviceDataCtrlr"
 
@@ -155,12 +163,12 @@ STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
     _var("LocalAuthListCtrlr", "Entries", "integer", 0, _RO, max_limit=LOCAL_LIST_ENTRIES),
     _var("LocalAuthListCtrlr", "ItemsPerMessage", "integer", LOCAL_LIST_ENTRIES, _RO),
     _var("LocalAuthListCtrlr", "BytesPerMessage", "integer", 65536, _RO),
-    # Transactions (2.6): the start and stop points are the station's, not the CSMS's to choose.
+    # Transactions (2.6)
     _var(_TX, "EVConnectionTimeOut", "integer", 60, unit="s", min_limit=1),
     _var(_TX, "StopTxOnEVSideDisconnect", "boolean", True),
     _var(_TX, "StopTxOnInvalidId", "boolean", True),
-    _var(_TX, "TxStartPoint", "MemberList", "PowerPathClosed", _RO, values_list=_TX_POINTS),
-    _var(_TX, "TxStopPoint", "MemberList", "EVConnected,Authorized", _RO, values_list=_TX_POINTS),
+    _var(_TX, "TxStartPoint", "MemberList", "PowerPathClosed", values_list=_TX_POINTS),
+    _var(_TX, "TxStopPoint", "MemberList", "EVConnected,Authorized", values_list=_TX_POINTS),
     # Metering (2.7)
     _var(_SAMPLED, "TxEndedMeasurands", "MemberList", _ENERGY, values_list=_MEASURANDS),
     _var(_SAMPLED, "TxEndedInterval", "integer", 0, unit="s"),  # 0: the start and end values
