@@ -169,7 +169,9 @@ def test_a_remote_start_and_stop_make_one_transaction_numbered_from_0():
     assert started["triggerReason"] == "RemoteStart"
     assert started["transactionInfo"]["remoteStartId"] == 7
     assert started["evse"] == {"id": 2, "connectorId": 1}
-    assert [e["triggerReason"] for e in transaction[1:-1]] == ["MeterValuePeriodic"] * 2
+    # Two, or three if one more fell due before the stop was read.
+    updates = [e["triggerReason"] for e in transaction[1:-1]]
+    assert updates in (["MeterValuePeriodic"] * 2, ["MeterValuePeriodic"] * 3), updates
     assert ended["triggerReason"] == "RemoteStop"
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     assert csms.results["c0"]["status"] == "Accepted"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from swarm.ocpp16.commands import Commands
@@ -20,14 +20,13 @@ from swarm.ocpp16.configuration import Configuration
 from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp16.smart_charging import SmartCharging
 from swarm.ocpp16.transactions import Transactions
-from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
 from swarm.station.config import ChargePointConfig
 from swarm.station.runner import Station, call_quietly, whole_seconds
 from swarm.station.schedule import Key, Timer
 from swarm.station.sessions import Sessions
-from swarm.station.vocabulary import TimerAction
+from swarm.station.vocabulary import Handler, TimerAction
 
 
 class ChargePoint(Transactions, Commands, SmartCharging, Station):
@@ -134,17 +133,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
         Timer.RESERVATION: Commands._on_reservation_timer,
     }
 
-    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer a CSMS-initiated CALL after checking its payload against the 1.6 schema."""
-        handler = self._handlers.get(action)
-        if handler is None:
-            if action in OCPP16.csms_actions:
-                raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
-            raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, "not an OCPP 1.6 action")
-        OCPP16.schemas.validate(action, payload)
-        return handler(self, payload)
-
-    _handlers: ClassVar[dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]]] = {
+    handlers: ClassVar[Mapping[str, Handler]] = {
         "CancelReservation": Commands._on_cancel_reservation,
         "ChangeAvailability": Commands._on_change_availability,
         "ChangeConfiguration": Commands._on_change_configuration,

@@ -9,7 +9,6 @@ sees its answer before what it asked for.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
@@ -17,7 +16,7 @@ from swarm.station import firmware
 from swarm.station.connector import BUSY, Status
 from swarm.station.firmware import Update
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import DIAGNOSTICS, FIRMWARE, Key, Timer
+from swarm.station.schedule import DIAGNOSTICS, FIRMWARE, Key, Timer, seconds_until
 from swarm.station.state import State
 
 
@@ -260,17 +259,6 @@ class Commands:
             delay = firmware.step_delay(status, self.config.update_step)
             self._timers[key] = asyncio.get_running_loop().time() + delay
         return status
-
-
-def seconds_until(timestamp: str) -> float:
-    """Seconds from now to an OCPP dateTime; 0 if it has passed or does not parse."""
-    try:
-        when = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 async def _nothing(session: OcppSession) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from swarm.ocpp201.commands import Commands
@@ -25,14 +25,13 @@ from swarm.ocpp201.maintenance import Maintenance
 from swarm.ocpp201.reservations import Reservations
 from swarm.ocpp201.smart_charging import SmartCharging
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE, Transactions
-from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
 from swarm.station.config import ChargePointConfig
 from swarm.station.runner import Station, call_quietly, whole_seconds
 from swarm.station.schedule import Key, Timer
 from swarm.station.sessions import Sessions
-from swarm.station.vocabulary import TimerAction
+from swarm.station.vocabulary import Handler, TimerAction
 
 
 class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Commands, Station):
@@ -164,17 +163,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         Timer.DIAGNOSTICS: Maintenance._on_log_timer,
     }
 
-    def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer a CSMS-initiated CALL after checking its payload against the 2.0.1 schema."""
-        handler = self._handlers.get(action)
-        if handler is None:
-            if action in OCPP201.csms_actions:
-                raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
-            raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, "not an OCPP 2.0.1 action")
-        OCPP201.schemas.validate(action, payload)
-        return handler(self, payload)
-
-    _handlers: ClassVar[dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]]] = {
+    handlers: ClassVar[Mapping[str, Handler]] = {
         "CancelReservation": Reservations._on_cancel_reservation,
         "ChangeAvailability": Commands._on_change_availability,
         "ClearCache": Commands._on_clear_cache,

@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
 from swarm.station import firmware, meter
 from swarm.station.firmware import Update
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import Key, Timer
+from swarm.station.schedule import Key, Timer, seconds_until
 
 Event = tuple[str, str | None]
 """A security event still to send: its type and when it happened (None: when it is sent)."""
@@ -124,8 +123,8 @@ class Maintenance:
             steps,
             firmware.version_of(image["location"]),
             request_id=payload["requestId"],
-            download_at=now + _seconds_until(image["retrieveDateTime"]),
-            install_at=now + _seconds_until(image.get("installDateTime")),
+            download_at=now + seconds_until(image["retrieveDateTime"]),
+            install_at=now + seconds_until(image.get("installDateTime")),
         )
         self._timers.pop(Key(Timer.FIRMWARE), None)  # a cancelled update's step must not fire
         self._soon(self._start_timer(Key(Timer.FIRMWARE), 0.0))
@@ -255,15 +254,3 @@ class Maintenance:
         if report is not None and report[0] in _UNDER_WAY:  # the update is gone: Idle again
             self._firmware_report = None
 
-
-def _seconds_until(timestamp: str | None) -> float:
-    """Seconds from now to an OCPP dateTime; 0 if absent, past or unreadable."""
-    if not timestamp:
-        return 0.0
-    try:
-        when = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -20,7 +20,6 @@ Per-station state lives in the concrete class's slots, None until first used:
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE
@@ -28,7 +27,7 @@ from swarm.ocpp201.variables import LOCAL_LIST_ENTRIES
 from swarm.protocol.rpc import OcppSession
 from swarm.station.connector import BUSY, Status
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import Key, Timer
+from swarm.station.schedule import Key, Timer, seconds_until
 
 Entry = tuple[str, str | None]
 """A listed idToken's authorization status and groupIdToken: all the station uses of its
@@ -70,7 +69,7 @@ class Reservations:
             "Connector", "ConnectorType", evse=evse, connector=1
         ):
             return _status("Rejected", "UnknownConnectorType", f"EVSE {evse} has no {wanted_type}")
-        expiry = _seconds_until(payload["expiryDateTime"])
+        expiry = seconds_until(payload["expiryDateTime"])
         if not expiry:
             return _status("Rejected", "InvalidValue", "expiryDateTime has passed")
         record = self.connectors[evse]
@@ -242,14 +241,3 @@ def _status(status: str, reason: str, info: str) -> dict[str, Any]:
     """An answer of ``status`` and why (StatusInfoType: a reasonCode, at most 20 characters)."""
     return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}
 
-
-def _seconds_until(timestamp: str) -> float:
-    """Seconds from now to an OCPP dateTime (UTC if it names no offset); 0 if it has passed or
-    does not parse."""
-    try:
-        when = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -9,6 +9,7 @@ hands it to the version's action for its kind.
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 
@@ -63,6 +64,20 @@ FIRMWARE = Key(Timer.FIRMWARE)
 DIAGNOSTICS = Key(Timer.DIAGNOSTICS)
 RETRY = Key(Timer.RETRY)
 ALIGNED = Key(Timer.ALIGNED)
+
+
+def seconds_until(timestamp: str | None) -> float:
+    """Seconds from now to an OCPP dateTime (UTC if it names no offset); 0 if it is absent, has
+    passed or does not parse."""
+    if not timestamp:
+        return 0.0
+    try:
+        when = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def next_beat(previous: float, interval: float, now: float) -> float:

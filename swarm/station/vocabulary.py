@@ -13,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 from swarm.protocol.rpc import OcppSession
 from swarm.station.schedule import Key, Timer
+
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+"""Answers a CSMS command: ``(station, payload) -> response payload``, the payload valid per its
+schema; raises :class:`~swarm.protocol.ocppj.FrameError` to answer with a CALLERROR."""
 
 TimerAction = Callable[[Any, OcppSession | None, Key], Awaitable[None]]
 """What a station does when a deadline of a kind falls due: ``(station, session, key)``; with
@@ -30,6 +35,8 @@ class Vocabulary:
     dialect: ClassVar[Dialect]
     timer_actions: ClassVar[Mapping[Timer, TimerAction]] = {}
     """The action for each kind of deadline but the heartbeat, which the station sends itself."""
+    handlers: ClassVar[Mapping[str, Handler]] = {}
+    """The handler of each CSMS command the version answers."""
 
     async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
         """Send the boot CALL; its checked answer, or {} when there is no good one."""
@@ -68,6 +75,15 @@ class Vocabulary:
         raise NotImplementedError
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer a CSMS-initiated CALL; raise :class:`~swarm.protocol.ocppj.FrameError` to
-        answer with a CALLERROR."""
-        raise NotImplementedError
+        """Answer a CSMS-initiated CALL with its handler, after checking its payload against
+        the version's schema. A CSMS command without one is NotSupported, an action the version
+        does not have a CSMS send NotImplemented."""
+        handler = self.handlers.get(action)
+        if handler is None:
+            if action in self.dialect.csms_actions:
+                raise ocppj.FrameError(ocppj.NOT_SUPPORTED, f"{action} is not supported yet")
+            raise ocppj.FrameError(
+                ocppj.NOT_IMPLEMENTED, f"not an OCPP {self.dialect.version} command"
+            )
+        self.dialect.schemas.validate(action, payload)
+        return handler(self, payload)
