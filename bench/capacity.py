@@ -3,8 +3,11 @@ messages per second at saturation; the swarm in Locust against the raw one-hop c
 
     python -m bench.capacity                        # 15,000 charge points, then saturation
     python -m bench.capacity --charge-points 5000 --saturation-charge-points 1000
+    python -m bench.capacity --no-201               # the raw client and the 1.6 swarm only
 
-One embedded CSMS process serves each client in turn, each a fresh process:
+One embedded CSMS process serves each client in turn, each a fresh process: the raw client, the
+swarm in Locust, and the swarm in Locust with ``--ocpp-version 2.0.1`` (every charge point a 2.0.1
+station; ``--no-201`` skips it, a third quicker):
 
 1. **hold**: N charge points started at ``--spawn-rate``, each heartbeating every ``--interval``
    seconds (30), held for ``--duration`` seconds. It prints how many booted, how long the
@@ -17,7 +20,8 @@ One embedded CSMS process serves each client in turn, each a fresh process:
    what the CSMS's own CPU was meanwhile (when it is at a whole core, the CSMS is the limit).
 
 ``--check`` exits 1 unless the swarm held every charge point with no failure and grew by less
-than ``--kib-bar`` KiB per charge point.
+than ``--kib-bar`` KiB per charge point, and unless the 2.0.1 swarm held every charge point too,
+with no more than 1.25x the memory per charge point of the 1.6 swarm.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.latency import RAW, SWARM, CpuRecorder, run_client
+from bench.latency import RAW, SWARM, SWARM_201, VERSION_BAR, CpuRecorder, run_client
 from bench.measure import Result, log
 from swarm.csms import CsmsProcess
 
-CLIENTS = {"bench.raw_client": RAW, "bench.locust_client": SWARM}
+CLIENTS = (("bench.raw_client", "1.6"), ("bench.locust_client", "1.6"))
+CLIENTS_201 = (("bench.locust_client", "2.0.1"),)
 
 
 def main() -> int:
@@ -50,6 +55,12 @@ def main() -> int:
     )
     parser.add_argument("--connect-charge-points", type=int, default=4000)
     parser.add_argument("--kib-bar", type=float, default=40.0)
+    parser.add_argument(
+        "--no-201",
+        dest="ocpp201",
+        action="store_false",
+        help="skip the 2.0.1 swarm (the other clients, ratios and bars stay)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a bar is missed")
     options = parser.parse_args()
     saturation = argparse.Namespace(
@@ -76,13 +87,14 @@ def main() -> int:
         phase_options = argparse.Namespace(**{**vars(options), **connect})
         phase_options.warmup, phase_options.duration = 1.0, 3.0
         phases.append((f"connect at {rate:g}/s", phase_options, []))
+    clients = CLIENTS + CLIENTS_201 if options.ocpp201 else CLIENTS
     with CsmsProcess.start([]) as csms:
         recorder = CpuRecorder(csms.pid)
         try:
             for phase, phase_options, results in phases:
-                for module in CLIENTS:
-                    log(f"{phase}: {module}")
-                    result = run_client(module, csms.url, phase_options)
+                for module, version in clients:
+                    log(f"{phase}: {module} {version}")
+                    result = run_client(module, csms.url, phase_options, version)
                     end = result.window_start + result.window_s
                     results.append((result, recorder.between(result.window_start, end)))
         finally:
@@ -169,7 +181,36 @@ def main() -> int:
         f"messages per second at saturation, swarm in Locust / raw client: {swarm_rate:.0f}"
         f" / {raw_rate:.0f} = {swarm_rate / raw_rate:.2f}x"
     )
-    return 0 if (held_ok and kib_ok) or not options.check else 1
+    version_ok = True
+    if options.ocpp201:
+        swarm_201 = of(held, SWARM_201)
+        kib, kib_201 = swarm.kib_per_charge_point, swarm_201.kib_per_charge_point
+        held_201_ok = (
+            swarm_201.charge_points == options.charge_points
+            and swarm_201.failures == swarm_201.connect_failures == 0
+        )
+        version_ok = held_201_ok and kib_201 <= VERSION_BAR * kib
+        print(
+            f"held by the 2.0.1 swarm in Locust: {swarm_201.charge_points:,} of"
+            f" {options.charge_points:,}, {swarm_201.failures} failures,"
+            f" {swarm_201.connect_failures} failed connects {'ok' if held_201_ok else 'MISSED'}"
+        )
+        print(
+            f"memory per charge point, 2.0.1 / 1.6 in Locust: {kib_201:.1f} / {kib:.1f} KiB"
+            f" = {kib_201 / kib:.2f}x (bar: <= {VERSION_BAR:.2f}x)"
+            f" {'ok' if kib_201 <= VERSION_BAR * kib else 'MISSED'}"
+        )
+        print(
+            f"connect rate, 2.0.1 / 1.6 in Locust:"
+            f" {swarm_201.charge_points / swarm_201.connect_s:.0f}"
+            f" / {swarm.charge_points / swarm.connect_s:.0f} charge points per second"
+        )
+        rate_201 = of(saturated, SWARM_201).messages / of(saturated, SWARM_201).window_s
+        print(
+            f"messages per second at saturation, 2.0.1 / 1.6 in Locust: {rate_201:.0f}"
+            f" / {swarm_rate:.0f} = {rate_201 / swarm_rate:.2f}x"
+        )
+    return 0 if (held_ok and kib_ok and version_ok) or not options.check else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The swarm's engine and charge points in a plain process: no Locust, no gevent.
 
 The same code as inside Locust; the difference between this and the Locust client is what
-Locust's process costs the measurement.
+Locust's process costs the measurement. ``--ocpp-version 2.0.1`` makes every charge point a 2.0.1
+station.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from swarm.station.config import ChargePointConfig
 
 
 def main() -> None:
-    options = client_arguments(__doc__)
-    config = ChargePointConfig(heartbeat_interval=options.interval, authorize_interval=0)
+    options = client_arguments(__doc__, ocpp_version=True)
+    config = ChargePointConfig(
+        heartbeat_interval=options.interval,
+        authorize_interval=0,
+        versions=((options.ocpp_version, 1),),
+    )
     engine = Engine()
     engine.start()
     rss_base = rss_kib()
@@ -43,7 +48,8 @@ def main() -> None:
                 else:
                     failures += 1
     window.close()
-    result = Result.from_times("swarm engine, no Locust", booted(), times, failures, window)
+    client = "swarm engine" if options.ocpp_version == "1.6" else options.ocpp_version + " engine"
+    result = Result.from_times(f"{client}, no Locust", booted(), times, failures, window)
     result.connect_s, result.connect_failures = connect_s, connect_failures
     result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
     engine.shutdown()

@@ -2,17 +2,22 @@
 
     make bench                      # python -m bench.latency
     python -m bench.latency --charge-points 2000 --interval 1 --duration 20 --rounds 2
+    python -m bench.latency --no-201   # the three 1.6 clients only: about 40 % quicker
 
-One embedded CSMS process serves three clients in turn, each a fresh process with the same load
+One embedded CSMS process serves five clients in turn, each a fresh process with the same load
 (N charge points, one Heartbeat each per interval, started at the same rate):
 
 1. the raw one-hop client (the baseline: own framing, websockets and uvloop, nothing else);
 2. the swarm's engine and charge points without Locust;
-3. the swarm inside Locust, its figures read from Locust's own stats.
+3. the swarm inside Locust, its figures read from Locust's own stats;
+4. and 5. the same two with ``--ocpp-version 2.0.1``: every charge point a 2.0.1 station
+   (skipped with ``--no-201``). The raw client speaks 1.6 only.
 
 It prints each client's median, p95, p99 and CPU per 1,000 messages, the CSMS's CPU in the same
 window, and the ratios of the swarm in Locust to the baseline against the bar: median within
-max(1.5x, +1 ms) and CPU per message within 1.5x. ``--check`` exits 1 when a bar is missed.
+max(1.5x, +1 ms) and CPU per message within 1.5x; then the ratio of CPU per message of the 2.0.1
+stations to the 1.6 charge points, both in Locust, against the bar of 1.25x (and without Locust,
+for information). ``--check`` exits 1 when a bar is missed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from bench.measure import Result, log
 from swarm.csms import CsmsProcess
 
 CLIENTS = ("bench.raw_client", "bench.engine_client", "bench.locust_client")
-RAW, SWARM = "raw one-hop client", "swarm in Locust"
+CLIENTS_201 = ("bench.engine_client", "bench.locust_client")
+"""The clients run again with ``--ocpp-version 2.0.1``."""
+RAW, ENGINE, SWARM = "raw one-hop client", "swarm engine, no Locust", "swarm in Locust"
+ENGINE_201, SWARM_201 = "2.0.1 engine, no Locust", "2.0.1 in Locust"
+VERSION_BAR = 1.25
+"""A 2.0.1 station's cost, CPU per message and memory per charge point, over a 1.6 charge
+point's, both in Locust."""
 
 
 class CpuRecorder:
@@ -57,13 +68,17 @@ class CpuRecorder:
         self._thread.join(2)
 
 
-def run_client(module: str, url: str, options: argparse.Namespace) -> Result:
+def run_client(
+    module: str, url: str, options: argparse.Namespace, ocpp_version: str = "1.6"
+) -> Result:
     command = [
         sys.executable, "-m", module, "--url", url,
         "--charge-points", str(options.charge_points), "--interval", str(options.interval),
         "--spawn-rate", str(options.spawn_rate), "--warmup", str(options.warmup),
         "--duration", str(options.duration),
     ]  # fmt: skip
+    if ocpp_version != "1.6":
+        command += ["--ocpp-version", ocpp_version]
     timeout = options.charge_points / options.spawn_rate + options.warmup + options.duration + 120
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -81,8 +96,12 @@ def main() -> int:
     parser.add_argument("--spawn-rate", type=float, default=500.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per client")
+    parser.add_argument("--rounds", type=int, default=1, help="run the clients this many times")
     parser.add_argument(
-        "--rounds", type=int, default=1, help="run the three clients this many times"
+        "--no-201",
+        dest="ocpp201",
+        action="store_false",
+        help="skip the two 2.0.1 clients (the 1.6 ones, ratios and bars stay)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a bar is missed")
     options = parser.parse_args()
@@ -92,9 +111,12 @@ def main() -> int:
         recorder = CpuRecorder(csms.pid)
         try:
             for round_ in range(options.rounds):
-                for module in CLIENTS:
-                    log(f"round {round_ + 1}: {module}")
-                    result = run_client(module, csms.url, options)
+                clients = [(module, "1.6") for module in CLIENTS]
+                if options.ocpp201:
+                    clients += [(module, "2.0.1") for module in CLIENTS_201]
+                for module, version in clients:
+                    log(f"round {round_ + 1}: {module} {version}")
+                    result = run_client(module, csms.url, options, version)
                     csms_cpu = recorder.between(
                         result.window_start, result.window_start + result.window_s
                     )
@@ -139,7 +161,21 @@ def main() -> int:
         f"CPU per 1k msgs, swarm in Locust / raw client: {swarm_cpu:.3f} / {raw_cpu:.3f} s"
         f" = {swarm_cpu / raw_cpu:.2f}x (bar: <= 1.50x) {'ok' if cpu_ok else 'MISSED'}"
     )
-    return 0 if (median_ok and cpu_ok) or not options.check else 1
+    version_ok = True
+    if options.ocpp201:
+        swarm_201_cpu = figure(SWARM_201, "cpu_per_1k")
+        version_ok = swarm_201_cpu <= VERSION_BAR * swarm_cpu
+        print(
+            f"CPU per 1k msgs, 2.0.1 / 1.6 in Locust: {swarm_201_cpu:.3f} / {swarm_cpu:.3f} s"
+            f" = {swarm_201_cpu / swarm_cpu:.2f}x (bar: <= {VERSION_BAR:.2f}x)"
+            f" {'ok' if version_ok else 'MISSED'}"
+        )
+        engine_cpu, engine_201_cpu = figure(ENGINE, "cpu_per_1k"), figure(ENGINE_201, "cpu_per_1k")
+        print(
+            f"CPU per 1k msgs, 2.0.1 / 1.6 engine, no Locust: {engine_201_cpu:.3f}"
+            f" / {engine_cpu:.3f} s = {engine_201_cpu / engine_cpu:.2f}x"
+        )
+    return 0 if (median_ok and cpu_ok and version_ok) or not options.check else 1
 
 
 if __name__ == "__main__":

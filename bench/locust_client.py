@@ -3,7 +3,9 @@
 Two readings of the same samples: the exact percentiles of the response times Locust's
 ``request`` event received, and the median Locust itself reports for ``OCPP Heartbeat`` (Locust
 rounds times under 100 ms to whole milliseconds, so it cannot show a sub-millisecond median).
-The CPU time is the whole process's, Locust's own bookkeeping included.
+The CPU time is the whole process's, Locust's own bookkeeping included. ``--ocpp-version 2.0.1``
+runs the swarm with ``--ocpp-version 2.0.1``: every charge point a 2.0.1 station, its round trips
+of request type ``OCPP201``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from locust.env import Environment
 
 from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
 from swarm.locust.user import ChargePointUser, Swarm
+from swarm.protocol.samples import OCPP, OCPP201
 
 
 class BenchChargePoint(ChargePointUser):
@@ -24,9 +27,11 @@ class BenchChargePoint(ChargePointUser):
 
 
 def main() -> None:
-    options = client_arguments(__doc__)
+    options = client_arguments(__doc__, ocpp_version=True)
     locust_options = parse_options(
         [
+            "--ocpp-version",
+            options.ocpp_version,
             "--heartbeat-interval",
             str(options.interval),
             "--authorize-interval",
@@ -71,8 +76,9 @@ def main() -> None:
     gevent.sleep(options.duration)
     swarm.flush()
     window.close()
-    entry = environment.stats.get("Heartbeat", "OCPP")
-    result = Result.from_times("swarm in Locust", booted, times, entry.num_failures, window)
+    entry = environment.stats.get("Heartbeat", OCPP if options.ocpp_version == "1.6" else OCPP201)
+    client = "swarm" if options.ocpp_version == "1.6" else options.ocpp_version
+    result = Result.from_times(f"{client} in Locust", booted, times, entry.num_failures, window)
     result.locust_median_ms = entry.median_response_time
     result.connect_s, result.connect_failures = connect_s, connect_failures
     result.rss_base_kib, result.rss_kib = rss_base, rss_kib()

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from swarm.station.versions import VERSIONS
+
 
 def cpu_seconds() -> float:
     """User and system CPU time of this process, all threads included."""
@@ -121,8 +123,9 @@ class Window:
         return self
 
 
-def client_arguments(description: str) -> argparse.Namespace:
-    """The options every client takes, so the orchestrator drives them alike."""
+def client_arguments(description: str, *, ocpp_version: bool = False) -> argparse.Namespace:
+    """The options every client takes, so the orchestrator drives them alike; with
+    ``ocpp_version``, ``--ocpp-version`` too (the swarm's clients: the raw client speaks 1.6)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="CSMS base URL, ws://host:port")
     parser.add_argument("--charge-points", type=int, default=2000)
@@ -134,6 +137,10 @@ def client_arguments(description: str) -> argparse.Namespace:
         "--warmup", type=float, default=5.0, help="seconds after the last accepted boot"
     )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    if ocpp_version:
+        parser.add_argument(
+            "--ocpp-version", choices=VERSIONS, default="1.6", help="every charge point's version"
+        )
     return parser.parse_args()
 
 
