@@ -253,4 +253,3 @@ class Maintenance:
         report = self._firmware_report
         if report is not None and report[0] in _UNDER_WAY:  # the update is gone: Idle again
             self._firmware_report = None
-

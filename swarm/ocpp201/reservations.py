@@ -240,4 +240,3 @@ class Reservations:
 def _status(status: str, reason: str, info: str) -> dict[str, Any]:
     """An answer of ``status`` and why (StatusInfoType: a reasonCode, at most 20 characters)."""
     return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}
-

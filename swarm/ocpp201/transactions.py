@@ -313,15 +313,19 @@ class Transactions:
 
     # Clock-aligned meter values (J01).
 
-    def _align(self) -> None:
-        """Set the next clock-aligned reading at the next multiple of AlignedDataCtrlr.Interval
-        seconds from midnight (UTC); none while it is 0."""
+    def _align(self, after: float | None = None) -> None:
+        """Set the next clock-aligned reading: at the first multiple of AlignedDataCtrlr.Interval
+        seconds from midnight (UTC) after now, or after the one just read, ``after``; none
+        while the interval is 0."""
         interval = self.device_model.int_value("AlignedDataCtrlr", "Interval")
         if not interval:
             self._timers.pop(ALIGNED, None)
             return
-        wait = interval - time.time() % 86400 % interval
-        self._timers[ALIGNED] = asyncio.get_running_loop().time() + wait
+        now = time.time()
+        base = now if after is None else after
+        midnight = base - base % 86400
+        boundary = midnight + ((base - midnight) // interval + 1) * interval
+        self._timers[ALIGNED] = asyncio.get_running_loop().time() + boundary - now
 
     async def _realign(self, session: OcppSession) -> None:
         """A job: the clock-aligned readings follow a new interval."""
@@ -330,9 +334,17 @@ class Transactions:
     async def _on_aligned(self, session: OcppSession | None, key: Key) -> None:
         """Each EVSE's clock-aligned reading: in its transaction's TransactionEvent (Updated,
         MeterValueClock) while one runs, else in a MeterValues (J01.FR.14, .FR.17)."""
-        measurands = self.device_model.value("AlignedDataCtrlr", "Measurands")
+        model = self.device_model
+        interval = model.int_value("AlignedDataCtrlr", "Interval")
+        if not interval:
+            return
+        # The boundary reached: a timer may fire a little early, or late.
+        now = time.time()
+        midnight = now - now % 86400
+        boundary = midnight + round((now - midnight) / interval) * interval
+        measurands = model.value("AlignedDataCtrlr", "Measurands")
         for connector in range(1, len(self.connectors)):
-            reading = self._read(connector)
+            reading = self._read(connector)._replace(timestamp=meter.timestamp(boundary))
             value = self._meter_value(reading, "Sample.Clock", measurands)
             transaction = self.connectors[connector].transaction
             if transaction is not None:
@@ -342,7 +354,7 @@ class Transactions:
             else:
                 payload = {"evseId": connector, "meterValue": [value]}
                 await call_quietly(session, "MeterValues", payload)
-        self._align()
+        self._align(after=boundary)
 
     # Meter values and statuses.
 

@@ -44,6 +44,6 @@ def read(connectors: Sequence[Connector], number: int, now: float) -> Reading:
     return Reading(number, int(energy), None if power is None else round(power), timestamp())
 
 
-def timestamp() -> str:
-    """Now, as OCPP writes a time (UTC, whole seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def timestamp(at: float | None = None) -> str:
+    """Now (or the ``time.time()`` ``at``), as OCPP writes a time (UTC, whole seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
