@@ -5,8 +5,11 @@ offline) is the station's; this class gives it its 2.0.1 vocabulary: the BootNot
 its reason, StatusNotifications per EVSE and connector, TransactionEvents
 (:mod:`~swarm.ocpp201.transactions`), the device model (:mod:`~swarm.ocpp201.device_model`:
 a changed HeartbeatInterval or WebSocketPingInterval takes effect at once), and the answers to
-the CSMS's commands (:mod:`~swarm.ocpp201.commands`). A CSMS command it does not handle gets a
-NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
+the CSMS's commands: provisioning, remote control and availability
+(:mod:`~swarm.ocpp201.commands`), reservations and the local list
+(:mod:`~swarm.ocpp201.reservations`), charging profiles (:mod:`~swarm.ocpp201.smart_charging`),
+firmware, logs and security events (:mod:`~swarm.ocpp201.maintenance`). A CSMS command it does
+not handle gets a NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
 
 Each EVSE has one connector: EVSE ``n`` is the station's connector ``n``.
 """
