@@ -1,4 +1,4 @@
-"""A hostile CSMS (issue 11): whatever codes and action names it sends, what reaches Locust, the
+"""A hostile CSMS: whatever codes and action names it sends, what reaches Locust, the
 summary, the fleet counts and the pictures comes from a closed vocabulary, the run folder stays
 small and the run ends within seconds.
 
