@@ -44,6 +44,18 @@ class Central:
     _clock_second: int = field(default=-1, init=False, repr=False)
     _clock_text: str = field(default="", init=False, repr=False)
 
+    def boot_answer(self, charge_point_id: str) -> dict[str, Any]:
+        """The answer to a BootNotification, the same in 1.6 and 2.0.1: Accepted with the
+        heartbeat interval, but a charge point's first boot as the boot policy says (Pending or
+        Rejected, 1.6 4.2 and 2.0.1 B02, B03) with the interval after which to boot again."""
+        config = self.config
+        status, interval = "Accepted", config.heartbeat_interval
+        if config.boot != "accept" and charge_point_id not in self.booted:
+            status = "Pending" if config.boot == "pending" else "Rejected"
+            interval = config.boot_retry_interval
+            self.booted.add(charge_point_id)
+        return {"status": status, "currentTime": self.now(), "interval": interval}
+
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
         # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.

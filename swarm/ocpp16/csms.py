@@ -23,14 +23,8 @@ _ID_INVALID = {"idTagInfo": {"status": "Invalid"}}
 
 
 class Policy(Protocol):
-    """How the CSMS answers boots and idTags (``swarm.csms.CsmsConfig`` is one)."""
+    """How the CSMS answers idTags (``swarm.csms.CsmsConfig`` is one)."""
 
-    @property
-    def heartbeat_interval(self) -> int: ...
-    @property
-    def boot(self) -> str: ...  # "accept", "pending" or "reject": a first boot's status
-    @property
-    def boot_retry_interval(self) -> int: ...
     @property
     def reject_id_tags(self) -> frozenset[str]: ...
 
@@ -41,9 +35,11 @@ class Central(Protocol):
     @property
     def config(self) -> Policy: ...
     @property
-    def booted(self) -> set[str]: ...  # charge point ids whose first boot was answered
-    @property
     def transaction_ids(self) -> Iterator[int]: ...
+
+    def boot_answer(self, charge_point_id: str) -> dict[str, Any]:
+        """The answer to a charge point's BootNotification, per the CSMS's boot policy."""
+        ...
 
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
@@ -56,12 +52,12 @@ def answers(central: Central) -> dict[str, Handler]:
 
 
 class _Answers:
-    __slots__ = ("_booted", "_config", "_now", "_transaction_ids")
+    __slots__ = ("_boot_answer", "_config", "_now", "_transaction_ids")
 
     def __init__(self, central: Central) -> None:
         # Taken apart once, so that a handler costs what a method of the CSMS did.
         self._config = central.config
-        self._booted = central.booted
+        self._boot_answer = central.boot_answer
         self._transaction_ids = central.transaction_ids
         self._now = central.now
 
@@ -93,13 +89,7 @@ class _Answers:
         return self._id_tag_info(payload.get("idTag", ""))
 
     def _boot_notification(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        config = self._config
-        status, interval = "Accepted", config.heartbeat_interval
-        if config.boot != "accept" and charge_point_id not in self._booted:
-            status = "Pending" if config.boot == "pending" else "Rejected"
-            interval = config.boot_retry_interval
-            self._booted.add(charge_point_id)
-        return {"status": status, "currentTime": self._now(), "interval": interval}
+        return self._boot_answer(charge_point_id)
 
     def _start_transaction(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {

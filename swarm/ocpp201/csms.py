@@ -32,14 +32,8 @@ _CERTIFICATE_STATUS_FAILED = {"status": "Failed", "statusInfo": _NO_PKI}
 
 
 class Policy(Protocol):
-    """How the CSMS answers boots and idTokens (``swarm.csms.CsmsConfig`` is one)."""
+    """How the CSMS answers idTokens (``swarm.csms.CsmsConfig`` is one)."""
 
-    @property
-    def heartbeat_interval(self) -> int: ...
-    @property
-    def boot(self) -> str: ...  # "accept", "pending" or "reject": a first boot's status
-    @property
-    def boot_retry_interval(self) -> int: ...
     @property
     def reject_id_tags(self) -> frozenset[str]: ...  # idToken values answered Invalid
 
@@ -49,8 +43,10 @@ class Central(Protocol):
 
     @property
     def config(self) -> Policy: ...
-    @property
-    def booted(self) -> set[str]: ...  # station ids whose first boot was answered
+
+    def boot_answer(self, station_id: str) -> dict[str, Any]:
+        """The answer to a station's BootNotification, per the CSMS's boot policy."""
+        ...
 
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
@@ -63,12 +59,11 @@ def answers(central: Central) -> dict[str, Handler]:
 
 
 class _Answers:
-    __slots__ = ("_booted", "_config", "_now", "_rejected")
+    __slots__ = ("_boot_answer", "_now", "_rejected")
 
     def __init__(self, central: Central) -> None:
         # Taken apart once, so that a handler costs what a method of the CSMS did.
-        self._config = central.config
-        self._booted = central.booted
+        self._boot_answer = central.boot_answer
         self._now = central.now
         # 2.0.1 idTokens are case insensitive (IdTokenType): so is the reject list.
         self._rejected = frozenset(tag.casefold() for tag in central.config.reject_id_tags)
@@ -114,15 +109,7 @@ class _Answers:
         return self._id_token_info(payload.get("idToken", _EMPTY))
 
     def _boot_notification(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        # As 1.6's: a first boot's status per the policy (B02 Pending, B03 Rejected), with the
-        # interval after which to boot again; the CSMS sends nothing while Pending.
-        config = self._config
-        status, interval = "Accepted", config.heartbeat_interval
-        if config.boot != "accept" and station_id not in self._booted:
-            status = "Pending" if config.boot == "pending" else "Rejected"
-            interval = config.boot_retry_interval
-            self._booted.add(station_id)
-        return {"status": status, "currentTime": self._now(), "interval": interval}
+        return self._boot_answer(station_id)  # as 1.6's (B02 Pending, B03 Rejected)
 
     def _transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         # idTokenInfo is required when the event carries an idToken (TransactionEventResponse),
