@@ -78,9 +78,11 @@ class Child:
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     # Read again each time: a child seen between its fork and its exec still
-                    # shows its parent's command line.
+                    # shows its parent's command line; one that has exited (a zombie) none,
+                    # and the one read before is kept.
                     cmdline = " ".join(child.cmdline())
-                    self.descendants[child.pid] = (child.create_time(), cmdline)
+                    if cmdline or child.pid not in self.descendants:
+                        self.descendants[child.pid] = (child.create_time(), cmdline)
         return self.process.poll() is None
 
     def wait(self, timeout: float) -> int:

@@ -154,9 +154,14 @@ class Swarm:
         return _with_connect_options(config, options)
 
     def _run_pump(self) -> None:
-        while True:
-            gevent.sleep(PUMP_INTERVAL)
-            self.flush()
+        try:
+            while True:
+                gevent.sleep(PUMP_INTERVAL)
+                self.flush()
+        except KeyboardInterrupt:
+            # Ctrl-C lands in whichever greenlet runs when it comes: it is the main greenlet's
+            # to act on (Locust's shutdown), not this one's to die of with a traceback.
+            gevent.get_hub().parent.throw(KeyboardInterrupt)
 
     def status(self) -> FleetStatus:
         """This process's fleet: states, CALLERRORs, CSMS calls."""
