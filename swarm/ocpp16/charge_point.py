@@ -106,12 +106,8 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
             configuration.int_value("TransactionMessageRetryInterval"),
         )
 
-    def _ping_interval(self) -> float:
-        # The swarm's setting (which may be a fraction of a second) until the CSMS changes the
-        # key, which holds whole seconds.
-        key = self.configuration.int_value("WebSocketPingInterval")
-        mine = self.config.ping_interval
-        return mine if key == whole_seconds(mine) else key
+    def _ping_setting(self) -> int:
+        return self.configuration.int_value("WebSocketPingInterval")
 
     async def _on_authorize(self, session: OcppSession | None, key: Key) -> None:
         config = self.config

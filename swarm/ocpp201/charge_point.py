@@ -137,12 +137,8 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
             ),
         )
 
-    def _ping_interval(self) -> float:
-        # The swarm's setting (which may be a fraction of a second) until the CSMS changes the
-        # variable, which holds whole seconds.
-        value = self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval")
-        mine = self.config.ping_interval
-        return mine if value == whole_seconds(mine) else value
+    def _ping_setting(self) -> int:
+        return self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval")
 
     async def _on_authorize(self, session: OcppSession | None, key: Key) -> None:
         config = self.config

@@ -391,6 +391,13 @@ class Station(Sessions, Vocabulary):
         self.sink(Sample(OUTBOX, message.action, 0.0, "dropped: the CSMS failed to process it"))
         return False
 
+    def _ping_interval(self) -> float:
+        """Seconds between WebSocket pings, 0 for none: the swarm's ``ping_interval`` (which
+        may be a fraction of a second) until the CSMS changes the version's setting, which
+        holds whole seconds."""
+        setting, mine = self._ping_setting(), self.config.ping_interval
+        return mine if setting == whole_seconds(mine) else setting
+
     def _ping_interval_changed(self) -> None:
         """A new ping interval takes effect at once."""
         if self._session is not None:

@@ -70,8 +70,8 @@ class Vocabulary:
         and the seconds to wait before the next, times the failures so far."""
         raise NotImplementedError
 
-    def _ping_interval(self) -> float:
-        """Seconds between WebSocket pings; 0: none."""
+    def _ping_setting(self) -> int:
+        """The version's WebSocketPingInterval: whole seconds between pings, 0 for none."""
         raise NotImplementedError
 
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
