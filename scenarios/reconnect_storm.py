@@ -1,4 +1,5 @@
-"""Reconnect storm: connections drop, and the whole fleet reconnects and boots again.
+"""Reconnect storm: connections drop, and the whole fleet reconnects: 1.6 charge points boot
+again, 2.0.1 stations come back without a boot and report their changed statuses (B04).
 
     locust -f scenarios/reconnect_storm.py --headless -u 2000 -r 200 -t 5m \
         --storm-at 60 --storm-every 60
@@ -9,13 +10,13 @@ At --storm-at seconds into the test, and then every --storm-every seconds (0: on
 
 - ``--storm-by swarm`` (default): the charge points lose their network, with no close
   handshake, as in a mobile-network outage. Each counts a ``WebSocket dropped`` event (not a
-  failure), reconnects after its backoff and boots again.
+  failure), reconnects after its backoff and boots again (1.6) or comes back (2.0.1).
 - ``--storm-by csms``: the CSMS closes them with 1001 (going away), as when it restarts; the
   swarm counts each as a failed ``WebSocket connection lost``. This needs the embedded CSMS or
   --csms-control.
 
 fleet.png shows the fleet going offline and coming back; latency.png shows what the wave of
-BootNotifications does to the CSMS.
+connects and BootNotifications does to the CSMS.
 """
 
 import logging

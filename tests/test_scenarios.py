@@ -93,7 +93,7 @@ SPECS: dict[str, Spec] = {
     "reconnect_storm": Spec("scenarios/reconnect_storm.py", "-u 30 -r 30 -t 8s --storm-at 3", 45),
     "reconnect_storm_csms": Spec(
         "scenarios/reconnect_storm.py",
-        "-u 30 -r 30 -t 8s --storm-at 3 --storm-by csms",
+        "-u 30 -r 30 -t 8s --storm-at 3 --storm-by csms --ocpp-version 1.6,2.0.1",
         45,
     ),
     # The master sums the workers' fleet reports, sent every 3 s: 6 s gives at least two.
@@ -104,7 +104,7 @@ SPECS: dict[str, Spec] = {
         " -u 20 -r 20 -t 6s",
         50,
     ),
-    "ramp": Spec("scenarios/ramp.py", "-u 30 -t 6s", 40),
+    "ramp": Spec("scenarios/ramp.py", "-u 30 -t 6s --ocpp-version 2.0.1", 40),
     "steady": Spec(
         "scenarios/steady.py",
         "-u 30 -r 30 -t 5s --authorize-interval 1 --heartbeat-interval 1",
@@ -394,7 +394,11 @@ def test_reconnect_storm_by_the_csms(runs: dict[str, Run]) -> None:
     summary = run.summary
     assert failures(summary, "WebSocket", "connection lost") == 30
     assert aggregated(summary)["failures"] == 30  # and no other
-    assert requests(summary, "OCPP", "BootNotification") == 60
+    # A mixed fleet: 1.6 charge points boot again, 2.0.1 stations come back without (B04).
+    versions = summary["fleet"]["final"]["versions"]
+    assert versions["1.6"] + versions["2.0.1"] == 30 and versions["2.0.1"] > 0, versions
+    assert requests(summary, "OCPP", "BootNotification") == 2 * versions["1.6"]
+    assert requests(summary, "OCPP201", "BootNotification") == versions["2.0.1"]
     assert_back_after_the_storm(run.folder)
     assert summary["fleet"]["final"]["states"]["accepted"] == 30
     assert "Traceback" not in run.stderr, run.stderr[-4000:]
@@ -410,7 +414,7 @@ def test_ramp(runs: dict[str, Run]) -> None:
     assert 20 <= max(users) <= 30, users
     assert max(users[:2]) < min(users[-2:]), users  # it grows over the run
     assert users == sorted(users), users
-    boots = requests(summary, "OCPP", "BootNotification")
+    boots = requests(summary, "OCPP201", "BootNotification")  # a fleet of 2.0.1 stations
     assert max(users) <= boots <= 30, (boots, users)
 
 

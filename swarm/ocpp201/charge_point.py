@@ -1,12 +1,12 @@
 """The virtual OCPP 2.0.1J charging station: the station (:mod:`swarm.station`) in 2.0.1 words.
 
-Its life (connect, boot as B01-B03 say, heartbeat, reconnect with backoff, sessions that go on
-offline) is the station's; this class gives it its 2.0.1 vocabulary: the BootNotification with
-its reason, StatusNotifications per EVSE and connector, TransactionEvents
-(:mod:`~swarm.ocpp201.transactions`), the device model (:mod:`~swarm.ocpp201.device_model`:
-a changed HeartbeatInterval or WebSocketPingInterval takes effect at once), and the answers to
-the CSMS's commands: provisioning, remote control and availability
-(:mod:`~swarm.ocpp201.commands`), reservations and the local list
+Its life (connect, boot as B01-B03 say, heartbeat, reconnect with backoff and come back without
+a boot (B04), sessions that go on offline) is the station's; this class gives it its 2.0.1
+vocabulary: the BootNotification with its reason, StatusNotifications per EVSE and connector,
+TransactionEvents (:mod:`~swarm.ocpp201.transactions`), the device model
+(:mod:`~swarm.ocpp201.device_model`: a changed HeartbeatInterval or WebSocketPingInterval
+takes effect at once), and the answers to the CSMS's commands: provisioning, remote control and
+availability (:mod:`~swarm.ocpp201.commands`), reservations and the local list
 (:mod:`~swarm.ocpp201.reservations`), charging profiles (:mod:`~swarm.ocpp201.smart_charging`),
 firmware, logs and security events (:mod:`~swarm.ocpp201.maintenance`). A CSMS command it does
 not handle gets a NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
@@ -42,12 +42,14 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
     stop."""
 
     dialect = OCPP201
+    resumes = True
 
     __slots__ = (
         "_boot_reason",
         "_csms_backoff",
         "_firmware_report",
         "_idle_reset",
+        "_offline_changes",
         "_security_events",
         "charging_profiles",
         "device_model",
@@ -71,6 +73,8 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
             self.device_model.set("OCPPCommCtrlr", "WebSocketPingInterval", str(ping))
         self._boot_reason = "PowerUp"
         """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
+        self._offline_changes: set[int] | None = None
+        """EVSEs whose status changed while the station was offline (B04)."""
         self._idle_reset = False
         """A Reset OnIdle waits for the last transaction to end."""
         self._csms_backoff = False
@@ -103,6 +107,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
     def _booted(self, interval: float) -> None:
         # The variable holds whole seconds; the swarm's override may be a fraction of one.
         super()._booted(interval)
+        self._offline_changes = None  # every status is reported after a boot
         self.device_model.set("OCPPCommCtrlr", "HeartbeatInterval", str(whole_seconds(interval)))
         self._align()
 

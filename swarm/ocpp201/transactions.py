@@ -380,8 +380,22 @@ class Transactions:
         """Set a connector's status; notify the CSMS when its 2.0.1 word changes."""
         record = self.connectors[connector]
         before, record.status = connector_status(record.status), status
-        if connector and connector_status(status) != before:
+        if not connector or connector_status(status) == before:
+            return
+        if session is None:  # offline: reported when the station is back
+            if self._offline_changes is None:
+                self._offline_changes = set()
+            self._offline_changes.add(connector)
+        else:
             await call_quietly(session, "StatusNotification", self._status(connector))
+
+    async def _resume(self, session: OcppSession, offline_for: float) -> None:
+        """Back without a boot (B04): report the connectors whose status changed offline, or
+        all of them after more than OfflineThreshold seconds offline."""
+        changed, self._offline_changes = self._offline_changes or set(), None
+        if offline_for > self.device_model.int_value("OCPPCommCtrlr", "OfflineThreshold"):
+            changed = set(range(1, len(self.connectors)))
+        await self._send_statuses(session, sorted(changed))
 
     async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
         for connector in connectors:

@@ -10,8 +10,9 @@ A :class:`Station` connects, boots and works its schedule until it is stopped:
 - once booted, one loop and one CALL at a time: the outbox first, then the jobs that CSMS calls
   set off, then what a scenario asked for, then the deadlines as they fall due;
 - a lost connection is reported and followed by a reconnect after an exponential backoff with
-  full jitter, and a new boot. Charging sessions go on offline: their timers fire with no
-  session, and what they would send waits in the outbox.
+  full jitter, and a new boot; or, in a version whose stations come back without one (2.0.1,
+  B04), the statuses that changed meanwhile. Charging sessions go on offline: their timers
+  fire with no session, and what they would send waits in the outbox.
 
 What is said on the wire is the version's (:mod:`swarm.station.vocabulary`): a subclass such
 as :class:`swarm.ocpp16.charge_point.ChargePoint` gives its dialect, its boot request, its
@@ -71,6 +72,7 @@ class Station(Sessions, Vocabulary):
         "_dropping",
         "_firmware",
         "_jobs",
+        "_lost_at",
         "_reboot",
         "_requests",
         "_rng",
@@ -124,6 +126,9 @@ class Station(Sessions, Vocabulary):
         self._dropping = False
         self._reboot: str | None = None
         """While a reboot is due: the reason the transactions it stops give."""
+        self._lost_at: float | None = None
+        """When a booted connection was lost, while the station may come back without a boot
+        (a version that :attr:`resumes`); None while its next connection is to boot."""
         self._firmware: Update | None = None
         self._diagnostics: Update | None = None
 
@@ -136,7 +141,6 @@ class Station(Sessions, Vocabulary):
         try:
             while True:
                 self.state = State.CONNECTING
-                self.heartbeat_interval = None
                 try:
                     session = self._session = await self._meanwhile(
                         open_session(
@@ -180,17 +184,29 @@ class Station(Sessions, Vocabulary):
         return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
 
     async def _operate(self, session: OcppSession) -> None:
-        """Boot and work on one connection until it is lost. Never raises but to cancel."""
-        self._start_clean()
+        """Boot (or come back) and work on one connection until it is lost. Never raises but
+        to cancel."""
         try:
-            interval = await self._meanwhile(self._boot(session))
+            if self._lost_at is not None:
+                # Back on a new connection, not from a reboot: no boot (2.0.1, B04).
+                self._jobs.clear()  # set off on the old connection, which is gone
+                self.state = State.ACCEPTED
+                await self._resume(session, asyncio.get_running_loop().time() - self._lost_at)
+            else:
+                self._start_clean()
+                self.heartbeat_interval = None
+                interval = await self._meanwhile(self._boot(session))
+                if not self._reboot:
+                    self._booted(self.config.heartbeat_interval or interval)
+                    await self._send_statuses(session, range(len(self.connectors)))
             if not self._reboot:
-                self._booted(self.config.heartbeat_interval or interval)
-                await self._send_statuses(session, range(len(self.connectors)))
                 await self._work(session)
             await self._stop_transactions(session, self._reboot)
             await session.close()
+            self._lost_at = None  # a reboot, or the station stops
         except ConnectionClosed as exc:
+            back = self.resumes and self.state is State.ACCEPTED and not self._reboot
+            self._lost_at = asyncio.get_running_loop().time() if back else None
             if self._dropping:
                 self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
             elif not self._reboot:
@@ -200,6 +216,7 @@ class Station(Sessions, Vocabulary):
             # Whatever went wrong, one station must not vanish from the fleet unseen.
             logger.debug("charge point %s failed", self.id, exc_info=True)
             self.sink(Sample(WEBSOCKET, "charge point error", 0.0, type(exc).__name__))
+            self._lost_at = None  # as after a crash: the station boots again
             await session.close()
         finally:
             self._dropping = False

@@ -37,6 +37,9 @@ class Vocabulary:
     """The action for each kind of deadline but the heartbeat, which the station sends itself."""
     handlers: ClassVar[Mapping[str, Handler]] = {}
     """The handler of each CSMS command the version answers."""
+    resumes: ClassVar[bool] = False
+    """Whether a station that lost its connection but did not reboot comes back without a
+    boot (2.0.1, B04), by :meth:`_resume`."""
 
     async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
         """Send the boot CALL; its checked answer, or {} when there is no good one."""
@@ -44,6 +47,10 @@ class Vocabulary:
 
     async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
         """Report the statuses of ``connectors``."""
+        raise NotImplementedError
+
+    async def _resume(self, session: OcppSession, offline_for: float) -> None:
+        """Come back on a new connection after ``offline_for`` seconds, without a boot."""
         raise NotImplementedError
 
     async def _charge(
