@@ -269,6 +269,53 @@ def test_a_reset_reboots_with_reason_remote_reset_and_ends_transactions_first():
     assert transaction[-1]["transactionInfo"]["stoppedReason"] == "ImmediateReset"
 
 
+@pytest.mark.parametrize("kind", ["Immediate", "OnIdle"])
+def test_an_evse_reset_reboots_that_evse_alone(kind):
+    """B11, B12: Immediate ends the EVSE's transaction (ResetCommand, ImmediateReset); OnIdle
+    is Scheduled until it ends. Either way the EVSE is Unavailable for its reboot, then back,
+    and the station does not boot again. EVSE 2, idle, is reset at once; 3 does not exist."""
+
+    def react(csms, action, payload):
+        if action == "TransactionEvent" and payload["eventType"] == "Started":
+            yield "Reset", {"type": kind, "evseId": 1}
+            yield "Reset", {"type": "OnIdle", "evseId": 2}
+            yield "Reset", {"type": kind, "evseId": 3}
+            if kind == "OnIdle":
+                transaction = payload["transactionInfo"]["transactionId"]
+                yield "RequestStopTransaction", {"transactionId": transaction}
+
+    start = {"idToken": {"idToken": "T1", "type": "Local"}, "remoteStartId": 1, "evseId": 1}
+    csms = Csms201(commands=[("RequestStartTransaction", start)], react=react)
+
+    def statuses(evse):
+        return [
+            s["connectorStatus"] for s in csms.actions("StatusNotification") if s["evseId"] == evse
+        ]
+
+    async def main():
+        def back(cp):
+            return statuses(1)[-1:] == ["Available"] and statuses(2)[-1:] == ["Available"]
+
+        return await station(
+            csms, until_done=lambda cp: "Unavailable" in statuses(1) and back(cp), linger=0.3
+        )
+
+    run(main())
+    answers = [csms.results[f"c{n}"]["status"] for n in range(1, 4)]
+    assert answers == ["Accepted" if kind == "Immediate" else "Scheduled", "Accepted", "Rejected"]
+    (transaction,) = check_transactions(csms.actions("TransactionEvent")).values()
+    ended = transaction[-1]
+    if kind == "Immediate":
+        assert ended["triggerReason"] == "ResetCommand"
+        assert ended["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+    else:
+        assert ended["transactionInfo"]["stoppedReason"] == "Remote"
+    assert ended["transactionInfo"]["chargingState"] == "EVConnected"  # the EV is plugged in
+    assert statuses(1)[-3:] == ["Occupied", "Unavailable", "Available"]
+    assert statuses(2) == ["Available", "Unavailable", "Available"]
+    assert len(csms.actions("BootNotification")) == 1
+
+
 def test_pending_boot_sends_nothing_of_its_own_but_answers_the_csms():
     csms = Csms201(boot_status="Pending")
 

@@ -48,7 +48,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         "_boot_reason",
         "_csms_backoff",
         "_firmware_report",
-        "_idle_reset",
+        "_idle_resets",
         "_offline_changes",
         "_security_events",
         "charging_profiles",
@@ -75,8 +75,9 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
         self._offline_changes: set[int] | None = None
         """EVSEs whose status changed while the station was offline (B04)."""
-        self._idle_reset = False
-        """A Reset OnIdle waits for the last transaction to end."""
+        self._idle_resets: frozenset[int] = frozenset()
+        """What a Reset OnIdle waits for: the EVSEs whose transaction is to end, 0 for the
+        station, which waits for the last one."""
         self._csms_backoff = False
         """Whether the CSMS has set a RetryBackOff variable: its backoff, not the swarm's."""
         self.charging_profiles = None
@@ -160,6 +161,7 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         Timer.FULL: Transactions._on_full,
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,
+        Timer.REBOOTED: Transactions._on_rebooted,
         Timer.END: Transactions._on_end,
         Timer.RESERVATION: Reservations._on_reservation_timer,
         Timer.ALIGNED: Transactions._on_aligned,

@@ -83,12 +83,17 @@ class Commands:
             self._send_soon("NotifyReport", report)
 
     def _on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if "evseId" in payload:  # resetting one EVSE is not modelled: the station resets whole
+        evse = payload.get("evseId", 0)
+        if not 0 <= evse < len(self.connectors):
             return _REJECTED
-        if payload["type"] == "OnIdle" and self.transactions:
-            self._idle_reset = True  # once the last transaction has ended (B12)
+        busy = self.connectors[evse].transaction is not None if evse else self.transactions
+        if payload["type"] == "OnIdle" and busy:
+            self._idle_resets |= {evse}  # once its (the last) transaction has ended (B12)
             return {"status": "Scheduled"}
-        self._reset()
+        if evse:
+            self._soon(lambda session: self._reset_evse(session, evse))
+        else:
+            self._reset()
         return _ACCEPTED
 
     def _reset(self) -> None:
@@ -96,8 +101,21 @@ class Commands:
         reason RemoteReset."""
         self._reboot = "ImmediateReset"
         self._boot_reason = "RemoteReset"
-        self._idle_reset = False
+        self._idle_resets = frozenset()
         self._soon(_nothing)
+
+    async def _reset_evse(self, session: OcppSession, evse: int) -> None:
+        """Reboot one EVSE (B11, B12): its transaction ends (ResetCommand, ImmediateReset), its
+        reservation goes (Removed), and it is Unavailable for a reboot's pause. An EVSE made
+        inoperative stays so."""
+        record = self.connectors[evse]
+        if record.transaction is not None:
+            after = self._rebooting(evse)
+            await self._stop_transaction(session, evse, "ResetCommand", "ImmediateReset", after)
+        elif record.status is not Status.UNAVAILABLE:
+            if record.reservation is not None:
+                self._remove_reservation(evse)
+            await self._set_status(session, evse, self._rebooting(evse))
 
     # C Authorization, P DataTransfer.
 

@@ -174,6 +174,11 @@ class Transactions:
         transaction = record.transaction
         if transaction is None:
             return
+        if connector in self._idle_resets:  # a Reset OnIdle of this EVSE waited for this
+            self._idle_resets -= {connector}
+            after = self._rebooting(connector)
+        # The EV is still plugged in (EVConnected) unless its leaving ends the transaction.
+        state = "Idle" if trigger == "EVDeparted" else "EVConnected"
         reading = self._read(connector)
         self._end_locally(connector)
         record.status = Status.FINISHING
@@ -182,13 +187,13 @@ class Transactions:
             transaction,
             "Ended",
             trigger,
-            {"chargingState": "Idle", "stoppedReason": reason},
+            {"chargingState": state, "stoppedReason": reason},
             reading=reading,
             context="Transaction.End",
         )
         await self._send_event(session, transaction, ended)
         await self._set_status(session, connector, after or record.release())
-        if self._idle_reset and not self.transactions:  # a Reset OnIdle waited for this
+        if 0 in self._idle_resets and not self.transactions:  # a Reset OnIdle waited for this
             self._reset()
 
     async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
@@ -306,6 +311,18 @@ class Transactions:
     async def _on_recover(self, session: OcppSession | None, key: Key) -> None:
         record = self.connectors[key.connector]
         if record.status is Status.FAULTED:
+            await self._set_status(session, key.connector, record.release())
+
+    def _rebooting(self, connector: int) -> Status:
+        """A connector (an EVSE) reboots on its own: Unavailable, and back after a reboot's
+        pause (``reconnect_min``)."""
+        loop = asyncio.get_running_loop()
+        self._timers[Key(Timer.REBOOTED, connector)] = loop.time() + self.config.reconnect_min
+        return Status.UNAVAILABLE
+
+    async def _on_rebooted(self, session: OcppSession | None, key: Key) -> None:
+        record = self.connectors[key.connector]
+        if record.status is Status.UNAVAILABLE:
             await self._set_status(session, key.connector, record.release())
 
     async def _on_end(self, session: OcppSession | None, key: Key) -> None:

@@ -40,6 +40,8 @@ class Timer(enum.IntEnum):
     """Clock-aligned meter values are due (2.0.1's AlignedDataCtrlr.Interval)."""
     RETRY = enum.auto()
     """The outbox's first message, which the CSMS failed to process, may be sent again."""
+    REBOOTED = enum.auto()
+    """A connector that was reset on its own (2.0.1's EVSE reset) is back."""
 
 
 class Key(NamedTuple):
@@ -50,9 +52,9 @@ class Key(NamedTuple):
 
 
 SESSION_TIMERS = frozenset(
-    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.FULL, Timer.FAULT, Timer.RECOVER}
+    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.FULL, Timer.FAULT, Timer.RECOVER, Timer.REBOOTED}
 )
-"""Timers of charging sessions and their arrivals: they go on while offline."""
+"""Timers of charging sessions, their arrivals and their connectors: they go on while offline."""
 
 SESSION_ENDS = (Timer.METER, Timer.END, Timer.FULL, Timer.FAULT)
 """A session's own timers: cleared when it ends."""
