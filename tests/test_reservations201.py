@@ -468,3 +468,49 @@ def test_get_charging_profiles_reports_them_and_composite_schedules_are_rejected
         9: [(2, [3], False)],
         10: [(0, [1], True), (1, [2], False)],
     }
+
+
+def test_a_remote_start_s_charging_profile_is_its_transaction_s_tx_profile():
+    """F01.FR.08-11: a TxProfile without a transactionId, kept for the transaction it starts
+    and gone with it; any other profile makes the start Rejected."""
+
+    def start(remote_start_id, evse, body):
+        payload = {"idToken": token("T1"), "remoteStartId": remote_start_id, "evseId": evse}
+        return {**payload, "chargingProfile": body}
+
+    cp = offline_station()
+    cp.state = State.ACCEPTED
+    for bad in (
+        profile(1),  # a TxDefaultProfile
+        profile(1, "TxProfile", transactionId="tx-1"),
+        profile(1, "TxProfile", stack=11),
+    ):
+        assert ask(cp, "RequestStartTransaction", start(1, 1, bad))["status"] == "Rejected", bad
+    assert cp.connectors[1].status is Status.AVAILABLE  # nothing taken
+
+    def react(csms, action, payload):
+        if action == "TransactionEvent" and payload["eventType"] == "Started":
+            yield "GetChargingProfiles", {"requestId": 3, "chargingProfile": {}}
+        if action == "ReportChargingProfiles":
+            transaction = csms.actions("TransactionEvent")[0]["transactionInfo"]["transactionId"]
+            yield "RequestStopTransaction", {"transactionId": transaction}
+        if action == "TransactionEvent" and payload["eventType"] == "Ended":
+            yield "GetChargingProfiles", {"requestId": 4, "chargingProfile": {}}
+
+    commands = [("RequestStartTransaction", start(7, 2, profile(5, "TxProfile", stack=2)))]
+    csms = Csms201(commands=commands, react=react)
+
+    def done(cp):
+        return "c3" in csms.results
+
+    run(station(csms, done))
+    assert [csms.results[f"c{n}"]["status"] for n in range(4)] == [
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "NoProfiles",  # gone with its transaction
+    ]
+    (report,) = csms.actions("ReportChargingProfiles")
+    transaction = csms.actions("TransactionEvent")[0]["transactionInfo"]["transactionId"]
+    assert report["evseId"] == 2
+    assert [(p["id"], p["transactionId"]) for p in report["chargingProfile"]] == [(5, transaction)]

@@ -138,6 +138,10 @@ class Commands:
             return _REJECTED
         if not self._may_start_at(evse, id_tag, group):
             return _REJECTED
+        profile = payload.get("chargingProfile")
+        refusal = None if profile is None else self._start_profile_refusal(evse, profile)
+        if refusal is not None:
+            return refusal
         reservation_id = self._use_reservation(evse)
         self.connectors[evse].status = Status.PREPARING  # taken: a second request is rejected
         self._status_soon(evse)
@@ -150,6 +154,7 @@ class Commands:
                 authorize=authorize,
                 remote_start_id=remote_start_id,
                 reservation_id=reservation_id,
+                charging_profile=profile,
             )
         )
         return _ACCEPTED

@@ -4,7 +4,8 @@ SetChargingProfile (K01) stores a profile after the checks K01 gives, ClearCharg
 (K10) clears them by id or by criteria, GetChargingProfiles (K09) reports them in
 ReportChargingProfiles. A profile is kept as the CSMS sent it, with its EVSE (0: the station);
 each was set by the CSMS, so its chargingLimitSource is CSO. A TxProfile lasts as long as its
-transaction. Profiles do not limit the sessions yet, and the station computes no composite
+transaction; one sent with a RequestStartTransaction is kept for the transaction it starts
+(F01.FR.08). Profiles do not limit the sessions yet, and the station computes no composite
 schedule: GetCompositeSchedule (K08) is answered Rejected, rather than with a schedule that
 is not what the station would do.
 
@@ -40,17 +41,31 @@ class SmartCharging:
         refusal = self._refusal(evse, profile)
         if refusal is not None:
             return _status("Rejected", *refusal)
-        # The same id replaces the profile, wherever it is (K01.FR.05).
-        kept = [(e, p) for e, p in self._profiles() if p["id"] != profile["id"]]
-        if len(kept) >= PROFILE_ENTRIES:
-            return _status("Rejected", "TooManyElements", f"at most {PROFILE_ENTRIES} profiles")
-        self.charging_profiles = [*kept, (evse, profile)]
-        self._count_profiles()
+        self._keep_profile(evse, profile)
         return {"status": "Accepted"}
 
-    def _refusal(self, evse: int, profile: dict[str, Any]) -> tuple[str, str] | None:
+    def _keep_profile(self, evse: int, profile: dict[str, Any]) -> None:
+        """Store a profile found fit: the same id replaces one, wherever it is (K01.FR.05)."""
+        kept = [(e, p) for e, p in self._profiles() if p["id"] != profile["id"]]
+        self.charging_profiles = [*kept, (evse, profile)]
+        self._count_profiles()
+
+    def _start_profile_refusal(self, evse: int, profile: dict[str, Any]) -> dict[str, Any] | None:
+        """The Rejected answer to a RequestStartTransaction whose chargingProfile does not fit
+        ``evse``; None if it does: a TxProfile (F01.FR.09) without a transactionId (F01.FR.11),
+        as SetChargingProfile would take it for the transaction about to start."""
+        if profile["chargingProfilePurpose"] != "TxProfile":
+            return _status("Rejected", "InvalidProfile", "the profile of a start is a TxProfile")
+        if "transactionId" in profile:
+            return _status("Rejected", "InvalidValue", "its transaction has no id yet")
+        refusal = self._refusal(evse, profile, starting=True)
+        return None if refusal is None else _status("Rejected", *refusal)
+
+    def _refusal(
+        self, evse: int, profile: dict[str, Any], *, starting: bool = False
+    ) -> tuple[str, str] | None:
         """Why ``profile`` may not be set on ``evse``, as a reasonCode and a text; None if it
-        may."""
+        may. ``starting``: a TxProfile for the transaction a remote start is to begin."""
         if not 0 <= evse < len(self.connectors):  # K01.FR.28
             return "UnknownEvse", f"no EVSE {evse}"
         purpose, kind = profile["chargingProfilePurpose"], profile["chargingProfileKind"]
@@ -63,13 +78,9 @@ class SmartCharging:
         if purpose == "TxProfile":
             if evse == 0:  # K01.FR.16
                 return "InvalidValue", "a TxProfile is set on an EVSE, not on evseId 0"
-            if "transactionId" not in profile:  # K01.FR.03
-                return "MissingParam", "a TxProfile needs a transactionId"
-            transaction = self.connectors[evse].transaction
-            if transaction is None:  # K01.FR.09
-                return "TxNotFound", f"no transaction on EVSE {evse}"
-            if transaction.id != profile["transactionId"]:  # K01.FR.33
-                return "TxNotFound", f"transaction {profile['transactionId']} is not on EVSE {evse}"
+            refusal = None if starting else self._transaction_refusal(evse, profile)
+            if refusal is not None:
+                return refusal
         if not 0 <= profile["stackLevel"] <= PROFILE_STACK_LEVEL:
             return "InvalidStackLevel", f"stackLevel is 0 to {PROFILE_STACK_LEVEL}"
         if kind == "Recurring" and "recurrencyKind" not in profile:
@@ -91,6 +102,19 @@ class SmartCharging:
                 and _overlap(window, _validity(other))
             ):  # K01.FR.06; for a TxProfile, its transaction's (K01.FR.39)
                 return "DuplicateProfile", f"profile {other['id']} has this stackLevel then"
+        if sum(other["id"] != profile["id"] for _, other in self._profiles()) >= PROFILE_ENTRIES:
+            return "TooManyElements", f"at most {PROFILE_ENTRIES} profiles"
+        return None
+
+    def _transaction_refusal(self, evse: int, profile: dict[str, Any]) -> tuple[str, str] | None:
+        """Why a TxProfile may not be set for the transaction it names."""
+        if "transactionId" not in profile:  # K01.FR.03
+            return "MissingParam", "a TxProfile needs a transactionId"
+        transaction = self.connectors[evse].transaction
+        if transaction is None:  # K01.FR.09
+            return "TxNotFound", f"no transaction on EVSE {evse}"
+        if transaction.id != profile["transactionId"]:  # K01.FR.33
+            return "TxNotFound", f"transaction {profile['transactionId']} is not on EVSE {evse}"
         return None
 
     def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -69,6 +69,7 @@ class Transactions:
         authorize: bool = True,
         remote_start_id: int | None = None,
         reservation_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
     ) -> None:
         """An EV plugs in, its driver is authorized, the power path closes and energy flows; the
         transaction starts at the first of these TxStartPoint names (E01-E03), and the EV
@@ -84,7 +85,7 @@ class Transactions:
             return
         await self._set_status(session, connector, Status.PREPARING)
         starts = self.device_model.value("TxCtrlr", "TxStartPoint").split(",")
-        start = _Start(connector, id_tag, remote_start_id, reservation_id)
+        start = _Start(connector, id_tag, remote_start_id, reservation_id, charging_profile)
         transaction = None
         if "ParkingBayOccupancy" in starts or "EVConnected" in starts:  # the EV is there first
             trigger = "EVDetected" if "ParkingBayOccupancy" in starts else "CablePluggedIn"
@@ -135,6 +136,9 @@ class Transactions:
             self._new_transaction_id(), connector, start.id_tag, self._ev_power(), loop.time()
         )
         self.connectors[connector].transaction = transaction
+        profile = start.charging_profile
+        if profile is not None:  # the remote start's TxProfile (F01.FR.08)
+            self._keep_profile(connector, {**profile, "transactionId": transaction.id})
         info: dict[str, Any] = {"chargingState": charging_state}
         if start.remote_start_id is not None:
             info["remoteStartId"] = start.remote_start_id
@@ -449,6 +453,7 @@ class _Start(NamedTuple):
     id_tag: str
     remote_start_id: int | None
     reservation_id: int | None
+    charging_profile: dict[str, Any] | None
 
 
 def _id_token(id_tag: str) -> dict[str, str]:
