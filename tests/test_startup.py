@@ -67,7 +67,7 @@ CASES: dict[str, Case] = {
     ),
     "idTag over 20 characters": Case(
         "locustfile.py --host {host} --id-tags @{tmp}/long.txt",
-        r"ocpp-swarm: id_tags: an idTag is 1 to 20 characters \(OCPP IdToken\), got 'X{21}'",
+        r"ocpp-swarm: --id-tags: an idTag is 1 to 20 characters \(OCPP IdToken\), got 'X{21}'",
     ),
     "connectors not a number": Case(
         "locustfile.py --host {host} --connectors two",
@@ -75,7 +75,7 @@ CASES: dict[str, Case] = {
     ),
     "connectors out of range": Case(
         "locustfile.py --host {host} --connectors 0",
-        r"ocpp-swarm: connectors must be 1 to 99, got 0",
+        r"ocpp-swarm: --connectors must be 1 to 99, got 0",
     ),
     "negative seconds": Case(
         "locustfile.py --host {host} --call-timeout -5",
@@ -83,7 +83,7 @@ CASES: dict[str, Case] = {
     ),
     "share above 1": Case(
         "locustfile.py --host {host} --faults 1.5",
-        r"ocpp-swarm: faults must be a share from 0 to 1, got 1\.5",
+        r"ocpp-swarm: --faults must be a share from 0 to 1, got 1\.5",
     ),
     "reconnect ceiling below its floor": Case(
         "locustfile.py --host {host} --reconnect-min 5 --reconnect-max 2",

@@ -67,24 +67,59 @@ def share(text: str) -> float:
 
 
 class WebUiGroup:
-    """An argument group whose options the web UI shows too.
+    """An argument group whose options the web UI shows too, and whose help gives defaults.
 
     Locust marks the options it shows with ``include_in_web_ui``, but only those added to the
-    parser itself; those added to a group (for ``--help``) need the mark set here.
+    parser itself; those added to a group (for ``--help``) need the mark set here. The web UI
+    shows a help text as it is written, ``--help`` formats it: so no ``%`` in one, and the
+    default is written out here rather than as ``%(default)s``.
     """
 
     def __init__(self, parser: Any, title: str, description: str | None = None) -> None:
         self._group = parser.add_argument_group(title, description)
 
     def add_argument(self, *args: Any, include_in_web_ui: bool = True, **kwargs: Any) -> Any:
+        text, default = kwargs.get("help", ""), kwargs.get("default")
+        if text and "default" not in text and default not in (None, "", False):
+            shown = f"{default:g}" if isinstance(default, float) else default
+            kwargs["help"] = f"{text} (default: {shown})"
+        if kwargs.get("type") is seconds:
+            kwargs.setdefault("metavar", "SECONDS")
+        elif kwargs.get("type") in (int, float):
+            kwargs.setdefault("metavar", "N")
         action = self._group.add_argument(*args, **kwargs)
         action.include_in_web_ui = include_in_web_ui
         return action
 
 
 def add_arguments(parser: Any) -> None:
-    """Add the swarm's options to Locust's parser (``events.init_command_line_parser``)."""
-    group = WebUiGroup(parser, "ocpp-swarm", "Virtual OCPP 1.6J and 2.0.1 charge points")
+    """Add the swarm's options to Locust's parser (``events.init_command_line_parser``), in
+    groups, those users change most first (the web UI lists them in this order)."""
+    _add_fleet_arguments(parser)
+    _add_charging_arguments(parser)
+    _add_connection_arguments(parser)
+    group = WebUiGroup(parser, "ocpp-swarm run", "Where the run's results go")
+    group.add_argument(
+        "--results-dir",
+        default="results",
+        include_in_web_ui=False,
+        help="Where each run writes its folder <locustfile>-<timestamp>/ (CSV, HTML report,"
+        " summary, pictures); an empty value writes none",
+    )
+    group.add_argument(
+        "--csms-control",
+        default="",
+        include_in_web_ui=False,
+        help="Control API (http://HOST:PORT) of a `python -m swarm.csms` given as --host, for"
+        " scenarios that command the CSMS; the embedded CSMS's is used without --host",
+    )
+    add_security_arguments(parser)
+
+
+def _add_fleet_arguments(parser: Any) -> None:
+    group = WebUiGroup(
+        parser, "ocpp-swarm fleet", "What the charge points are and do by themselves"
+    )
     group.add_argument(
         "--ocpp-version",
         type=ocpp_versions,
@@ -93,6 +128,12 @@ def add_arguments(parser: Any) -> None:
         help="OCPP version of the charge points: 1.6 (default) or 2.0.1; several split the"
         " fleet evenly (1.6,2.0.1) or by weight (1.6=7,2.0.1=3), each charge point by its id,"
         " the same on every worker",
+    )
+    group.add_argument(
+        "--connectors",
+        type=int,
+        default=1,
+        help="Connectors per charge point, 1 to 99 (each reports its status after boot)",
     )
     group.add_argument(
         "--heartbeat-interval",
@@ -107,59 +148,27 @@ def add_arguments(parser: Any) -> None:
         help="Mean seconds between Authorizes per charge point (random, exponential); 0 sends none",
     )
     group.add_argument(
-        "--call-timeout",
-        type=seconds,
-        default=30.0,
-        help="Seconds to wait for the CSMS to answer a CALL before counting a timeout",
+        "--id-tags",
+        default="",
+        help="idTags to authorize with: comma-separated, or @FILE with one per line"
+        " (default: SWARM-TAG-0001 to SWARM-TAG-0010)",
     )
     group.add_argument(
-        "--ping-interval",
-        type=seconds,
-        default=60.0,
-        help="Seconds between WebSocket pings (WebSocketPingInterval, which the CSMS may change);"
-        " 0 sends none. A connection whose pong does not come within --call-timeout is dropped"
-        " as dead and reconnected",
+        "--serial-prefix",
+        default="CP-",
+        help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
     )
     group.add_argument(
-        "--dead-after",
-        type=int,
-        default=3,
-        help="CallTimeouts in a row after which a connection is dropped as dead and reconnected;"
-        " 0: never",
+        "--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification"
     )
     group.add_argument(
-        "--connect-timeout",
-        type=seconds,
-        default=30.0,
-        help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
+        "--model", default="VirtualCharger", help="chargePointModel in BootNotification"
     )
-    group.add_argument(
-        "--reconnect-min",
-        type=seconds,
-        default=1.0,
-        help="Least seconds to wait before reconnecting after a lost connection, a refused"
-        " connect or a failed handshake: exponential backoff with full jitter (a random wait"
-        " from this to a ceiling that doubles with each failure), above 0",
-    )
-    group.add_argument(
-        "--reconnect-max",
-        type=seconds,
-        default=60.0,
-        help="Most seconds the reconnect backoff's ceiling grows to (at least --reconnect-min)",
-    )
-    group.add_argument(
-        "--validate",
-        action="store_true",
-        default=False,
-        help="Check every answer of the CSMS against the OCPP 1.6 schema of its response: an"
-        " answer that breaks it is a failure ('invalid answer: ...'). Off (default), only the"
-        " answers a charge point acts on are checked (BootNotification, charging sessions)",
-    )
-    group.add_argument(
-        "--connectors",
-        type=int,
-        default=1,
-        help="Connectors per charge point (each reports its status after boot)",
+
+
+def _add_charging_arguments(parser: Any) -> None:
+    group = WebUiGroup(
+        parser, "ocpp-swarm charging", "Charging sessions, firmware updates and uploads"
     )
     group.add_argument(
         "--session-interval",
@@ -175,10 +184,17 @@ def add_arguments(parser: Any) -> None:
         help="Mean seconds a charging session lasts (each 0.5x to 1.5x of it)",
     )
     group.add_argument(
+        "--meter-interval",
+        type=seconds,
+        default=0.0,
+        help="Seconds between MeterValues in a session; 0 (default) uses the"
+        " MeterValueSampleInterval key (60 s)",
+    )
+    group.add_argument(
         "--charging-power",
         type=float,
         default=11000.0,
-        help="Watts an EV draws at most; each session draws 50 to 100 %% of it",
+        help="Watts an EV draws at most; each session draws half to all of it",
     )
     group.add_argument(
         "--day-length",
@@ -192,13 +208,6 @@ def add_arguments(parser: Any) -> None:
         type=float,
         default=6.0,
         help="Hour of the compressed day at which the run starts (0 to 24)",
-    )
-    group.add_argument(
-        "--meter-interval",
-        type=seconds,
-        default=0.0,
-        help="Seconds between MeterValues in a session; 0 (default) uses the"
-        " MeterValueSampleInterval key (60 s)",
     )
     group.add_argument(
         "--faults",
@@ -219,16 +228,58 @@ def add_arguments(parser: Any) -> None:
         default=0.0,
         help="Share (0 to 1) of firmware updates and diagnostics uploads that fail",
     )
+
+
+def _add_connection_arguments(parser: Any) -> None:
+    group = WebUiGroup(parser, "ocpp-swarm connections", "Timeouts, keepalive and reconnects")
     group.add_argument(
-        "--id-tags",
-        default="",
-        help="idTags to authorize with: comma-separated, or @FILE with one per line"
-        " (default: SWARM-TAG-0001 to SWARM-TAG-0010)",
+        "--call-timeout",
+        type=seconds,
+        default=30.0,
+        help="Seconds to wait for the CSMS to answer a CALL before counting a timeout",
     )
     group.add_argument(
-        "--serial-prefix",
-        default="CP-",
-        help="Charge point ids are PREFIX<worker index>-<counter>, unique across workers",
+        "--connect-timeout",
+        type=seconds,
+        default=30.0,
+        help="Seconds to wait for the TCP connect and the WebSocket opening handshake",
+    )
+    group.add_argument(
+        "--ping-interval",
+        type=seconds,
+        default=60.0,
+        help="Seconds between WebSocket pings (WebSocketPingInterval, which the CSMS may change);"
+        " 0 sends none. A connection whose pong does not come within --call-timeout is dropped"
+        " as dead and reconnected",
+    )
+    group.add_argument(
+        "--dead-after",
+        type=int,
+        default=3,
+        help="CallTimeouts in a row after which a connection is dropped as dead and reconnected;"
+        " 0: never",
+    )
+    group.add_argument(
+        "--reconnect-min",
+        type=seconds,
+        default=1.0,
+        help="Least seconds to wait before reconnecting after a lost connection, a refused"
+        " connect or a failed handshake: exponential backoff with full jitter (a random wait"
+        " from this to a ceiling that doubles with each failure), above 0",
+    )
+    group.add_argument(
+        "--reconnect-max",
+        type=seconds,
+        default=60.0,
+        help="Most seconds the reconnect backoff's ceiling grows to (at least --reconnect-min)",
+    )
+    group.add_argument(
+        "--validate",
+        action="store_true",
+        default=False,
+        help="Check every answer of the CSMS against the OCPP schema of its response: an"
+        " answer that breaks it is a failure ('invalid answer: ...'). Off (default), only the"
+        " answers a charge point acts on are checked (BootNotification, charging sessions)",
     )
     group.add_argument(
         "--source-addresses",
@@ -236,27 +287,6 @@ def add_arguments(parser: Any) -> None:
         help="Local addresses to connect from, in turn (A,B,... or a network: 127.0.0.0/28):"
         " each gives its own 28,000 local ports, to hold more connections to one CSMS address",
     )
-    group.add_argument(
-        "--results-dir",
-        default="results",
-        include_in_web_ui=False,
-        help="Where each run writes its folder <locustfile>-<timestamp>/ (CSV, HTML report,"
-        " summary, pictures); an empty value writes none",
-    )
-    group.add_argument(
-        "--csms-control",
-        default="",
-        include_in_web_ui=False,
-        help="Control API (http://HOST:PORT) of a `python -m swarm.csms` given as --host, for"
-        " scenarios that command the CSMS; the embedded CSMS's is used without --host",
-    )
-    group.add_argument(
-        "--vendor", default="ocpp-swarm", help="chargePointVendor in BootNotification"
-    )
-    group.add_argument(
-        "--model", default="VirtualCharger", help="chargePointModel in BootNotification"
-    )
-    add_security_arguments(parser)
 
 
 def add_security_arguments(parser: Any) -> None:
@@ -268,7 +298,7 @@ def add_security_arguments(parser: Any) -> None:
     group = WebUiGroup(
         parser,
         "ocpp-swarm security",
-        "OCPP 1.6 security profiles 1-3: HTTP Basic auth, wss://, client certificates."
+        "OCPP security profiles 1-3: HTTP Basic auth, wss://, client certificates."
         " Set at start; not in the web UI",
     )
     group.add_argument(
@@ -396,9 +426,21 @@ def config_from_options(options: Any) -> ChargePointConfig:
         raise ValueError(
             f"--charging-power, --update-failures, --faults or --day-hour: {exc}"
         ) from None
-    return ChargePointConfig(
-        vendor=options.vendor, model=options.model, day_start=time.time(), **values
-    )
+    try:
+        return ChargePointConfig(
+            vendor=options.vendor, model=options.model, day_start=time.time(), **values
+        )
+    except ValueError as exc:  # it names its fields: say the options instead
+        raise ValueError(_FIELD.sub(lambda m: f"--{m[0].replace('_', '-')}", str(exc))) from None
+
+
+_FIELD = re.compile(
+    r"\b(?:connectors|dead_after|faults|update_failures|update_step|day_hour|id_tags"
+    r"|reconnect_max|reconnect_min|charging_power|session_duration|session_interval"
+    r"|heartbeat_interval|authorize_interval|call_timeout|connect_timeout|ping_interval"
+    r"|meter_interval|day_length)\b"
+)
+"""The fields of :class:`ChargePointConfig` that options set, as its errors name them."""
 
 
 def security_from_options(options: Any) -> SecurityConfig:

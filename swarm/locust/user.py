@@ -7,6 +7,8 @@ but the user class.
 
 from __future__ import annotations
 
+from typing import Any
+
 from locust import User, constant, task
 from locust.exception import StopUser
 
@@ -23,6 +25,9 @@ class ChargePointUser(User):
     heartbeats and authorizes there, and each OCPP round trip is a Locust request of type
     ``OCPP`` named after the action. This greenlet only holds the user's place: starting the
     user starts the charge point, stopping it closes the charge point's WebSocket.
+
+    A subclass's own tasks run at its own ``wait_time``: they replace :meth:`hold`, which is
+    the task only of a user that has none.
     """
 
     abstract = True
@@ -30,17 +35,27 @@ class ChargePointUser(User):
 
     charge_point_id: str
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Locust gives a subclass its bases' tasks as well as its own: hold would take every
+        # other wake-up of a user that has tasks of its own.
+        own = [task for task in cls.tasks if task is not ChargePointUser.hold]
+        if own:
+            cls.tasks = own
+
     def on_start(self) -> None:
         swarm = Swarm.of(self.environment)
         prepared = swarm.prepare(self.environment.host or self.host)
         if prepared is None:
-            return  # refused and said so; hold() stops this user
+            self._refused()
+            return
         url, configs = prepared
         serial = next(swarm.serials)
         charge_point_id = swarm.charge_point_id(serial)
         config = swarm.secure(charge_point_id, url, configs[serial % len(configs)])
         if config is None:
-            return  # refused and said so; hold() stops this user
+            self._refused()
+            return
         self.charge_point_id = charge_point_id
         swarm.engine.start_charge_point(charge_point_id, f"{url}/{charge_point_id}", config)
         swarm.check_capacity()
@@ -56,6 +71,11 @@ class ChargePointUser(User):
         Swarm.of(self.environment).engine.data_transfer(
             self.charge_point_id, vendor_id, message_id, data
         )
+
+    def _refused(self) -> None:
+        """No charge point for this user (the swarm said why): only :meth:`hold` runs, which
+        stops it, and not the subclass's tasks, which would ask a charge point it has not."""
+        self.tasks = [ChargePointUser.hold]
 
     @task
     def hold(self) -> None:
