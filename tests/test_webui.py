@@ -13,6 +13,7 @@ import re
 import signal
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -262,3 +263,51 @@ def test_ctrl_c_ends_the_run_and_its_csms(web_run: WebRun) -> None:
 @pytest.mark.timeout(60)
 def test_ctrl_c_leaves_no_traceback(web_run: WebRun) -> None:
     assert "Traceback" not in web_run.stderr, web_run.stderr[-3000:]
+
+
+# The start form: a bad swarm option or host is refused where the user looks, nothing starts.
+
+
+def post(url: str, form: dict[str, Any]) -> dict[str, Any]:
+    data = urllib.parse.urlencode(form).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_start_form_is_refused_with_the_option_s_message_and_starts_nothing() -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        LOCUST, "-f", "scenarios/steady.py", "--web-host", "127.0.0.1", "--web-port", str(port),
+        "--results-dir", "",
+    ]  # fmt: skip
+    proc = Child(command)
+    try:
+        page = poll(proc, f"{base}/", seconds=15)
+        match = TEMPLATE_ARGS.search(page)
+        assert match, page[-2000:]
+        shown = list(json.loads(match[1])["extra_options"])
+        form = {"user_count": 2, "spawn_rate": 2}
+        refusals = {
+            "connectors=0": ({"connectors": "0"}, "ocpp-swarm: --connectors must be 1 to 99"),
+            "connectors=two": ({"connectors": "two"}, "--connectors: 'two' is not a whole number"),
+            "http host": ({"host": "http://x"}, "--host must be a ws:// or wss:// URL"),
+            "nothing there": ({"host": f"ws://127.0.0.1:{free_port()}"}, "cannot connect"),
+            "bad versions": ({"ocpp_version": "1.5"}, "--ocpp-version"),
+        }
+        for case, (fields, message) in refusals.items():
+            answer = post(f"{base}/swarm", {**form, **fields})
+            assert answer["success"] is False, (case, answer)
+            assert message in answer["message"], (case, answer)
+        state = json.loads(get(f"{base}/stats/requests")[0])
+        assert (state["state"], state["user_count"]) == ("ready", 0), state
+        # A good form starts the run.
+        assert post(f"{base}/swarm", {**form, "connectors": "2"})["success"] is True
+    finally:
+        stop(proc)
+        stderr = proc.read()[1]
+        proc.close()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    # The options in the order the swarm adds them, those users change most first.
+    assert shown[:4] == ["ocpp_version", "connectors", "heartbeat_interval", "authorize_interval"]

@@ -27,12 +27,11 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from swarm import limits
 from swarm.csms.process import CsmsProcess
 from swarm.locust import webui
+from swarm.locust.checks import check
 from swarm.locust.context import context
-from swarm.locust.host import check_scheme, probe_host, resolve_host
-from swarm.locust.options import add_arguments, config_from_options, security_from_options
+from swarm.locust.options import add_arguments
 from swarm.locust.results import RunFolder
 from swarm.locust.swarm import Swarm
 from swarm.locust.workers import WATCH_INTERVAL, Workers
@@ -81,23 +80,7 @@ def check_options(environment: Environment) -> tuple[Security, list[thresholds.T
     runner = environment.runner
     options = environment.parsed_options
     try:
-        security = Security()
-        if options is not None:
-            security = Security(security_from_options(options))
-        if environment.host is not None:
-            url, _ = resolve_host(environment.host)
-            check_scheme(url, security)
-        elif not isinstance(runner, WorkerRunner):  # a worker's host comes from its master
-            check_scheme(None, security)
-        checks: list[thresholds.Threshold] = []
-        if options is not None:
-            config_from_options(options)
-            limits.read_source_addresses(options.source_addresses)
-            checks = thresholds.thresholds_from_options(options)
-        # Where the host is known: a master, or a process on its own. Workers connect to the
-        # CSMS the master names; each probing it would only repeat the master's check.
-        if environment.host is not None and not isinstance(runner, WorkerRunner):
-            probe_host(environment.host)
+        return check(options, environment.host, worker=isinstance(runner, WorkerRunner))
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
         # Workers connected so far quit too, rather than wait out Locust's 60 s timeout. Not
@@ -106,7 +89,6 @@ def check_options(environment: Environment) -> tuple[Security, list[thresholds.T
         if isinstance(runner, MasterRunner) and not getattr(options, "processes", None):
             runner.quit()
         sys.exit(2)
-    return security, checks
 
 
 def start_alone(
@@ -190,8 +172,9 @@ def open_run_folder(
 
 
 def add_web_ui_tab(environment: Environment) -> None:
-    """Add the fleet's tab to the web UI, where there is one."""
+    """Check the web UI's start form and add the fleet's tab, where there is a web UI."""
     if environment.web_ui is not None:
+        webui.check_start_form(environment.web_ui, environment)
         webui.add_fleet_tab(environment.web_ui, context(environment).fleet)
 
 

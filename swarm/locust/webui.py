@@ -1,21 +1,30 @@
-"""The web UI's "Charge points" tab: the fleet's states, versions, CALLERRORs and CSMS calls,
-live.
+"""The swarm in Locust's web UI: its start form checked, and the "Charge points" tab.
 
-It uses Locust's own extension points: a tab and its table go into the page's template
-arguments, and the rows ride along in the ``extended_stats`` of the ``/stats/requests`` answer
-that the page polls every few seconds.
+A start form whose swarm options or host are bad is refused as Locust refuses its own bad
+fields: the form shows the message, and nothing starts. The options are listed in the order
+the swarm adds them (those users change most first), not sorted by name.
+
+The tab shows the fleet's states, versions, CALLERRORs and CSMS calls, live. It uses Locust's
+own extension points: a tab and its table go into the page's template arguments, and the rows
+ride along in the ``extended_stats`` of the ``/stats/requests`` answer that the page polls
+every few seconds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request
+from flask import Response, jsonify, request
+from locust.env import Environment
 from locust.web import WebUI
 
+from swarm.locust.checks import check, with_form
 from swarm.report.fleet import PREFIXED_TYPES, FleetStatus
+
+logger = logging.getLogger(__name__)
 
 TAB = "charge-points"
 
@@ -65,3 +74,22 @@ def add_fleet_tab(web_ui: WebUI, fleet: Callable[[], FleetStatus]) -> None:
             body["extended_stats"] = [{"key": TAB, "data": rows(fleet())}]
             response.set_data(json.dumps(body))
         return response
+
+
+def check_start_form(web_ui: WebUI, environment: Environment) -> None:
+    """Refuse a start form with a bad swarm option or host, before Locust starts anything."""
+    # The page lists the options in the order of its arguments' JSON: the parser's, unsorted.
+    web_ui.app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
+
+    @web_ui.app.before_request
+    def refuse_bad_form() -> Response | None:
+        if request.method != "POST" or not request.path.endswith("/swarm"):
+            return None
+        try:
+            options = with_form(environment.parsed_options, request.form)
+            check(options, options.host if "host" in request.form else environment.host)
+        except ValueError as exc:
+            logger.error("ocpp-swarm: %s", exc)
+            body = {"success": False, "message": f"ocpp-swarm: {exc}", "host": environment.host}
+            return jsonify(body)
+        return None
