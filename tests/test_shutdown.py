@@ -246,6 +246,71 @@ def test_a_signal_to_the_group_ends_a_run_on_the_embedded_csms_cleanly(
     assert summary["fail_ratio"] == 0, summary["requests"]
 
 
+# 2b. Ctrl-C twice (impatient users, CI runners that forward it), or SIGTERM then SIGINT: the
+#     run still ends with its whole folder and no traceback; a third Ctrl-C aborts, and says so.
+
+CLOSING = "ocpp-swarm: closing the charge points and writing the run's folder"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "first", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT-SIGINT", "SIGTERM-SIGINT"]
+)
+def test_a_second_signal_while_the_run_ends_still_writes_its_whole_folder(
+    first: signal.Signals, tmp_path: Path
+) -> None:
+    command = [
+        LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+        "-u", str(USERS), "-r", str(USERS), "-t", "60s",
+        "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    with child(command) as proc:
+        wait_until(
+            proc, lambda: csms_get(proc, "/stats").get("Heartbeat", 0) >= 2 * USERS, 20, "busy"
+        )
+        signal_mid_run(proc, first)
+        wait_until(proc, lambda: CLOSING in proc.read()[1], 10, "ending")
+        proc.process.send_signal(signal.SIGINT)
+        finished(proc, timeout=time.monotonic() - proc.started + 20)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    summary = json.loads((run_folder(tmp_path) / "summary.json").read_text())
+    assert requests(summary, "OCPP", "BootNotification") == (USERS, 0)
+    # Its final states are the fleet's as the signal came, not after its connections closed.
+    assert summary["fleet"]["final"]["states"]["accepted"] == USERS, summary["fleet"]
+
+
+@pytest.mark.timeout(60)
+def test_a_third_ctrl_c_aborts_and_says_the_folder_is_incomplete(tmp_path: Path) -> None:
+    with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
+        command = [
+            LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+            "-u", str(USERS), "-r", str(USERS), "-t", "60s", "--host", url,
+            "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
+        ]  # fmt: skip
+        with child(command) as proc:
+            wait_until(
+                proc,
+                lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= 2 * USERS,
+                seconds=20,
+                what="heartbeating",
+            )
+            # A CSMS that hangs: the charge points' closing handshakes wait for it.
+            loop.call_soon_threadsafe(time.sleep, 8)
+            signal_mid_run(proc, signal.SIGINT)
+            wait_until(proc, lambda: CLOSING in proc.read()[1], 10, "ending")
+            for _ in range(2):
+                time.sleep(0.5)  # two presses, not one the kernel merges
+                proc.process.send_signal(signal.SIGINT)
+            finished(proc, timeout=time.monotonic() - proc.started + 10)
+
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "Ctrl-C once more aborts, leaving the folder incomplete" in proc.stderr
+    assert re.search(r"ocpp-swarm: aborted; the run's folder \S+/ is incomplete", proc.stderr)
+
+
 # 3. A worker that dies mid-run: the master says which, the run goes on with the other one.
 
 

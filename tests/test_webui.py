@@ -156,6 +156,21 @@ class WebRun:
     stderr: str
     descendants: dict[int, tuple[float, str]]
     leftovers: list[str]
+    summary: dict[str, Any]  # the run folder's summary.json
+
+
+CLOSING = "ocpp-swarm: closing the charge points and writing the run's folder"
+
+
+def ctrl_c_twice(proc: Child) -> None:
+    """Ctrl-C, and again as the run ends (as impatient users do)."""
+    time.sleep(0.5)  # see stop()
+    proc.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 10
+    while proc.running() and CLOSING not in proc.read()[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        proc.process.send_signal(signal.SIGINT)
 
 
 USERS = 10
@@ -164,9 +179,10 @@ USERS = 10
 @pytest.fixture(scope="module")
 def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
     """``locust -f scenarios/steady.py`` with its web UI on a free port, 10 users autostarted:
-    read its page and its stats until every charge point booted, then Ctrl+C it."""
+    read its page and its stats until every charge point booted, then Ctrl+C it twice."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    results = tmp_path_factory.mktemp("results")
     command = [
         LOCUST,
         "-f",
@@ -183,7 +199,7 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
         "--heartbeat-interval",
         "1",
         "--results-dir",
-        str(tmp_path_factory.mktemp("results")),
+        str(results),
         # A bound of its own, should this test fail to stop it.
         "--autoquit",
         "0",
@@ -213,14 +229,25 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> WebRun:
             assert proc.running(), proc.read()[1][-3000:]
             time.sleep(0.3)
         proc.running()  # records its children (the embedded CSMS)
+        ctrl_c_twice(proc)
     finally:
         stop(proc)
         returncode = proc.process.poll()
         stderr = proc.read()[1]
         leftovers = proc.leftovers()
         proc.close()
+    summaries = list(results.glob("*/summary.json"))
+    summary = json.loads(summaries[0].read_text()) if summaries else {}
     return WebRun(
-        template_args, states, versions, names, returncode, stderr, proc.descendants, leftovers
+        template_args,
+        states,
+        versions,
+        names,
+        returncode,
+        stderr,
+        proc.descendants,
+        leftovers,
+        summary,
     )
 
 
@@ -263,6 +290,12 @@ def test_ctrl_c_ends_the_run_and_its_csms(web_run: WebRun) -> None:
 @pytest.mark.timeout(60)
 def test_ctrl_c_leaves_no_traceback(web_run: WebRun) -> None:
     assert "Traceback" not in web_run.stderr, web_run.stderr[-3000:]
+
+
+@pytest.mark.timeout(60)
+def test_a_run_quit_mid_test_keeps_its_fleet_as_it_was_in_the_summary(web_run: WebRun) -> None:
+    assert web_run.summary, "no summary.json"
+    assert web_run.summary["fleet"]["final"]["states"]["accepted"] == USERS, web_run.summary
 
 
 # The start form: a bad swarm option or host is refused where the user looks, nothing starts.

@@ -25,12 +25,13 @@ import gevent
 import gevent.event
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from swarm.csms.process import CsmsProcess
 from swarm.locust import webui
 from swarm.locust.checks import check
 from swarm.locust.context import context
+from swarm.locust.interrupts import Interrupts
 from swarm.locust.options import add_arguments
 from swarm.locust.results import RunFolder
 from swarm.locust.swarm import Swarm
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 DROP_MESSAGE = "ocpp_swarm_drop"
 """The message a master sends its workers to have each drop a share of its connections."""
+
+RUNNING = (STATE_SPAWNING, STATE_RUNNING)
+"""The states of a runner whose test has not stopped."""
 
 QUIT_WAIT = 60.0
 """Seconds a second ``quitting`` waits for the first to finish writing the run's folder."""
@@ -62,6 +66,7 @@ def _add_arguments(parser: Any) -> None:
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     """Once the options pass, set this process up for its role (the runner's kind)."""
     security, checks = check_options(environment)
+    Interrupts(environment).install()
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         start_worker(environment, runner, security)
@@ -213,6 +218,12 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     state.quitting = done = gevent.event.Event()
     try:
         runner = environment.runner
+        if state.run is not None and runner is not None and runner.state in RUNNING:
+            # Quit mid-test (Ctrl-C, SIGTERM): no test_stopping came. The fleet as it is now
+            # is the summary's final one, not the one left once its connections are closed.
+            state.run.note_stop()
+        if state.swarm is not None or state.run is not None:
+            logger.info("ocpp-swarm: closing the charge points and writing the run's folder")
         if isinstance(runner, MasterRunner) and len(runner.greenlet):
             # On SIGINT or SIGTERM Locust quits its runner only after this event: have the
             # workers stop and send their last stats now, for the run's folder to count them.
