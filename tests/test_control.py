@@ -80,12 +80,12 @@ def test_get_charge_points_lists_the_connected_ids(monkeypatch: pytest.MonkeyPat
         async with served() as (csms, url), fleet(csms.url, ["CP-3", "CP-1", "CP-2"]):
             code, answer, headers = await http("GET", f"{url}/charge-points")
             assert code == 200
-            assert answer == {"connected": ["CP-1", "CP-2", "CP-3"], "count": 3}
+            assert answer == {"connected": ["CP-1", "CP-2", "CP-3"], "count": 3, "truncated": False}
             assert headers["Content-Type"] == "application/json"
             assert headers["Connection"] == "close"
             monkeypatch.setattr(control, "LIST_LIMIT", 2)
             _, answer, _ = await http("GET", f"{url}/charge-points?ignored=1")
-            assert answer == {"connected": ["CP-1", "CP-2"], "count": 3}
+            assert answer == {"connected": ["CP-1", "CP-2"], "count": 3, "truncated": True}
 
     run(body())
 
@@ -359,7 +359,7 @@ def test_the_cli_serves_the_control_api_and_stops() -> None:
                 _, stats, _ = await http("GET", f"{url}/stats")
                 assert (stats["sent.Reset"], stats["answered.Reset"]) == (2, 2)
                 _, listed, _ = await http("GET", f"{url}/charge-points")
-                assert listed == {"connected": ["CP-1", "CP-2"], "count": 2}
+                assert listed == {"connected": ["CP-1", "CP-2"], "count": 2, "truncated": False}
 
         run(body())
         assert child.stop() == 0

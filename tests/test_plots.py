@@ -194,3 +194,9 @@ def test_report_missing_folder(run_dir: Path) -> None:
         f"python -m swarm.report: error: no such folder: {run_dir / 'missing'}"
     ]
     assert not (run_dir / "latency.png").exists()  # checked before drawing anything
+
+
+def test_the_fleet_picture_names_states_as_the_reports_do() -> None:
+    """Its legend says accepted, as fleet.csv, the summary and the Charge points tab do."""
+    labels = [label for label, _, _ in plots.FLEET_STACK]
+    assert "accepted" in labels and "booted" not in labels, labels

@@ -4,7 +4,8 @@
 default). It has no authentication: anyone who can reach it can command the fleet. One request
 per connection; every answer is JSON::
 
-    GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n}
+    GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n,
+                             "truncated": n > 1,000}
     GET  /stats          -> the CSMS's counters
     POST /calls          {"action": "Reset", "payload": {"type": "Soft"},
                           "share": 0.1  or  "charge_points": ["CP-0-000001", ...],
@@ -209,7 +210,11 @@ async def _route(csms: Csms, request: Request) -> Any:
         )
     if request.path == "/charge-points":
         connected = csms.connections
-        return {"connected": heapq.nsmallest(LIST_LIMIT, connected), "count": len(connected)}
+        return {
+            "connected": heapq.nsmallest(LIST_LIMIT, connected),
+            "count": len(connected),
+            "truncated": len(connected) > LIST_LIMIT,
+        }
     if request.path == "/stats":
         return dict(sorted(csms.stats.items()))
     if request.path == "/disconnects":

@@ -49,7 +49,7 @@ PERCENTILES = (("50%", "p50"), ("95%", "p95"), ("99%", "p99"))
 # States stacked in fleet.png, bottom up: (label, columns of fleet.csv added together, colour).
 FLEET_STACK = (
     ("connecting", ("connecting", "booting"), "tab:blue"),
-    ("booted", ("accepted",), "tab:green"),
+    ("accepted", ("accepted",), "tab:green"),
     ("pending", ("pending",), "gold"),
     ("rejected", ("rejected",), "tab:orange"),
     ("boot failed", ("boot failed",), "tab:red"),
