@@ -200,3 +200,32 @@ def test_the_fleet_picture_names_states_as_the_reports_do() -> None:
     """Its legend says accepted, as fleet.csv, the summary and the Charge points tab do."""
     labels = [label for label, _, _ in plots.FLEET_STACK]
     assert "accepted" in labels and "booted" not in labels, labels
+
+
+def write_timeline(path: Path) -> None:
+    """Ten seconds of a run: Heartbeats at 0.25 ms, three of them failing in the sixth second;
+    and WebSocket connects, which are no action's latency."""
+    from swarm.report.timeline import TIMELINE_COLUMNS
+
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(TIMELINE_COLUMNS)
+        for second in range(10):
+            failed = 3 if second == 5 else 0
+            t = 1_800_000_000 + second
+            writer.writerow([t, "OCPP", "Heartbeat", 40, failed, 0.25, 0.4, 0.5, 0.6])
+            writer.writerow([t, "WebSocket", "connect", 1, 0, 20, 20, 20, 20])
+        writer.writerow(["half a row"])
+
+
+def test_the_timeline_gives_sub_millisecond_latency_and_the_failures(tmp_path: Path) -> None:
+    write_timeline(tmp_path / "timeline.csv")
+    latency, failures = plots.read_timeline(tmp_path / "timeline.csv")
+    assert list(latency) == [("OCPP", "Heartbeat")]
+    assert latency[("OCPP", "Heartbeat")]["p50"] == [0.25] * 10  # not rounded to 0
+    assert failures == {("OCPP", "Heartbeat"): {"t": [1_800_000_005.0], "failures": [3]}}
+    write_fleet(tmp_path / "fleet.csv")
+    paths = plots.render(tmp_path)
+    # Drawn from the timeline (Locust's history is not there): one panel, Heartbeat's.
+    assert size(paths[0]) == plots.latency_size(1)
+    assert size(paths[1]) == plots.FLEET_SIZE

@@ -281,6 +281,16 @@ def fleet_rows(folder: Path) -> list[dict[str, int]]:
         ]
 
 
+def timeline_requests(folder: Path, request_type: str, name: str) -> int:
+    """The requests of one action in timeline.csv, every second's added up."""
+    with (folder / "timeline.csv").open(newline="") as file:
+        return sum(
+            int(row["requests"])
+            for row in csv.DictReader(file)
+            if (row["type"], row["name"]) == (request_type, name)
+        )
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC, f"{path} is no PNG: {data[:8]!r}"
@@ -302,6 +312,11 @@ def test_steady(runs: dict[str, Run]) -> None:
     # The default fleet is all OCPP 1.6, and the summary says so.
     assert summary["options"]["ocpp_version"] == "1.6"
     assert summary["fleet"]["final"]["versions"] == {"1.6": 30, "2.0.1": 0}
+    # The timeline saw every round trip Locust counted, second by second.
+    for name in ("BootNotification", "Heartbeat", "Authorize"):
+        assert timeline_requests(runs["steady"].folder, "OCPP", name) == requests(
+            summary, "OCPP", name
+        ), name
 
 
 def test_boot_storm_with_thresholds_that_pass(runs: dict[str, Run]) -> None:
@@ -511,6 +526,7 @@ def test_the_run_folder_holds_every_file(runs: dict[str, Run]) -> None:
         "locust_failures.csv",
         "report.html",
         "fleet.csv",
+        "timeline.csv",
         "summary.json",
         "thresholds.xml",
         "latency.png",
@@ -556,3 +572,7 @@ def test_processes_give_one_folder_with_the_whole_fleet(runs: dict[str, Run]) ->
     assert summary["fleet"]["peak"]["accepted"] == 20
     assert summary["fleet"]["final"]["versions"] == {"1.6": 20, "2.0.1": 0}  # summed
     assert any(row["accepted"] == 20 for row in fleet_rows(run.folder))
+    # The workers' seconds, added together on the master: all but a worker's last second.
+    heartbeats = requests(summary, "OCPP", "Heartbeat")
+    assert timeline_requests(run.folder, "OCPP", "BootNotification") == 20
+    assert 0.8 * heartbeats <= timeline_requests(run.folder, "OCPP", "Heartbeat") <= heartbeats

@@ -39,6 +39,7 @@ RUN_FOLDER = (
     "locust_exceptions.csv",
     "report.html",
     "fleet.csv",
+    "timeline.csv",
     "summary.json",
     "latency.png",
     "fleet.png",

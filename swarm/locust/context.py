@@ -7,10 +7,11 @@ what a process holds (and which role holds what) is written down once, here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from swarm.report.fleet import FleetStatus
+from swarm.report.timeline import Timeline
 
 if TYPE_CHECKING:
     import gevent.event
@@ -38,6 +39,9 @@ class SwarmContext:
     run: RunFolder | None = None
     """The run's folder, on the process that writes it (never a worker; none without
     ``--results-dir``)."""
+    timeline: Timeline = field(default_factory=Timeline)
+    """Latency and failures second by second: this process's samples, or on a master its
+    workers' (see :mod:`swarm.report.timeline`)."""
     quitting: gevent.event.Event | None = None
     """Set once the first ``quitting`` listener is done: Locust may fire ``quitting`` twice."""
 

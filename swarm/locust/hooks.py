@@ -16,8 +16,10 @@ What each role holds goes into the process's :class:`~swarm.locust.context.Swarm
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +41,7 @@ from swarm.locust.workers import WATCH_INTERVAL, Workers
 from swarm.protocol.security import Security
 from swarm.report import thresholds
 from swarm.report.fleet import REPORT_KEY
+from swarm.report.timeline import REPORT_KEY as TIMELINE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,13 @@ DROP_MESSAGE = "ocpp_swarm_drop"
 
 RUNNING = (STATE_SPAWNING, STATE_RUNNING)
 """The states of a runner whose test has not stopped."""
+
+MASTER_LAG = 6.0
+"""Seconds after its end that a master closes a second: its workers' samples come with their
+stats reports, every 3 s."""
+
+TICK_INTERVAL = 1.0
+"""Seconds between the timeline's ticks."""
 
 QUIT_WAIT = 60.0
 """Seconds a second ``quitting`` waits for the first to finish writing the run's folder."""
@@ -103,6 +113,7 @@ def start_alone(
     start_embedded_csms(environment)
     start_swarm(environment, security)
     open_run_folder(environment, checks)
+    gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
 
 
@@ -112,10 +123,17 @@ def start_master(
     """A master runs no charge points: it sums its workers' fleets and writes the run's folder,
     with the workers it loses."""
     start_embedded_csms(environment)
-    workers = context(environment).workers = Workers(runner)
+    state = context(environment)
+    workers = state.workers = Workers(runner)
     environment.events.worker_report.add_listener(workers.take)
     runner.greenlet.spawn(workers.watch)  # the runner's group: it ends with the runner
+    # A worker's seconds come with its stats report, every 3 s: close each after that.
+    state.timeline.lag = MASTER_LAG
+    environment.events.worker_report.add_listener(
+        lambda data, **_: state.timeline.take(data.get(TIMELINE_KEY, ()))
+    )
     open_run_folder(environment, checks, workers.lost)
+    gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
 
 
@@ -129,8 +147,11 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
         DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
     )
 
+    timeline = context(environment).timeline
+
     def report(data: dict[str, Any], **_kwargs: Any) -> None:
         data[REPORT_KEY] = swarm.status().as_dict()
+        data[TIMELINE_KEY] = timeline.drain(before=time.time())
 
     environment.events.report_to_master.add_listener(report)
 
@@ -174,6 +195,17 @@ def open_run_folder(
     state.run = run
     if run is not None:
         environment.events.test_stopping.add_listener(lambda **_: run.note_stop())
+
+
+def keep_time(environment: Environment) -> None:
+    """Every second, note the fleet in the timeline and close the seconds that are due; the
+    run's folder writes them. Until the process quits (``quitting`` closes the rest)."""
+    state = context(environment)
+    while state.quitting is None:
+        gevent.sleep(TICK_INTERVAL)
+        closed = state.timeline.tick(time.time(), state.fleet())
+        if state.run is not None:
+            state.run.add_seconds(closed)
 
 
 def add_web_ui_tab(environment: Environment) -> None:
@@ -230,7 +262,9 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
             runner.quit()
         if state.swarm is not None:
             state.swarm.stop()
+        closed = state.timeline.tick(math.inf)  # every second left: no sample comes any more
         if state.run is not None:
+            state.run.add_seconds(closed)
             state.run.finish()
     finally:
         if state.csms is not None:

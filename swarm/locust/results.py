@@ -8,6 +8,8 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
 - ``report.html``: Locust's HTML report, unless ``--html`` names another file (written here
   on SIGTERM, where Locust quits without one);
 - ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.report.fleet`);
+- ``timeline.csv``: every second, each action's requests, failures and p50, p95, p99 and
+  maximum latency, at the samples' own resolution (see :mod:`swarm.report.timeline`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
   ended, before its users stopped) with its charge points per OCPP version, CALLERRORs and CSMS
   calls, the workers a master lost, the thresholds' outcomes;
@@ -22,7 +24,7 @@ import csv
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ from locust.html import get_html_report, process_html_filename
 from swarm.locust.options import swarm_options
 from swarm.report import plots, thresholds
 from swarm.report.fleet import STATES, FleetStatus
+from swarm.report.timeline import TIMELINE_COLUMNS, TIMELINE_CSV, Second
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,9 @@ class RunFolder:
         self._fleet_file = (path / "fleet.csv").open("w", newline="", encoding="utf-8")
         self._fleet_rows = csv.writer(self._fleet_file)
         self._fleet_rows.writerow(FLEET_COLUMNS)
+        self._timeline_file = (path / TIMELINE_CSV).open("w", newline="", encoding="utf-8")
+        self._timeline_rows = csv.writer(self._timeline_file)
+        self._timeline_rows.writerow(TIMELINE_COLUMNS)
         self._greenlets = [gevent.spawn(self._csv.stats_writer), gevent.spawn(self._record)]
         options = environment.parsed_options
         if options is not None and not options.html_file:
@@ -148,6 +154,18 @@ class RunFolder:
         )
         return status
 
+    def add_seconds(self, seconds: Iterable[Second]) -> None:
+        """Write closed seconds to ``timeline.csv``: a row per second and action."""
+        if self._timeline_file.closed:
+            return
+        for second in seconds:
+            for key, action in second.actions.items():
+                kind, _, name = key.partition(" ")
+                self._timeline_rows.writerow(
+                    [second.t, kind, name, action.requests, action.failures]
+                    + [f"{value:.4g}" for value in action.as_list()[2:]]
+                )
+
     def note_stop(self) -> None:
         """Note the fleet as a test ends, before Locust stops its users and their charge points
         (``test_stopping``): the summary's final states. After :meth:`finish` (on Ctrl-C,
@@ -168,6 +186,7 @@ class RunFolder:
         if self._at_stop is not None:
             final = replace(self._at_stop, callerrors=last.callerrors, csms_calls=last.csms_calls)
         self._fleet_file.close()
+        self._timeline_file.close()
         self._csv.close_files()
         self._write_final_csv()
         stats = self.environment.stats

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -171,8 +172,10 @@ class Swarm:
         """Report every sample the engine holds to Locust."""
         fire = self.environment.events.request.fire
         count = self.counters.count
+        add, now = context(self.environment).timeline.add, time.time()
         for sample in self.engine.drain():
             count(sample)
+            add(sample, now)
             fire(
                 request_type=sample.request_type,
                 name=sample.name,

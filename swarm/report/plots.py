@@ -3,11 +3,15 @@
 :func:`render` writes two PNG files into a run folder:
 
 - ``latency.png``: the p50, p95 and p99 latency of each OCPP and CSMS action over time (OCPP 1.6's,
-  then 2.0.1's), one panel per action, against the number of connected charge points;
-- ``fleet.png``: the charge points in each state over time, and how many are charging.
+  then 2.0.1's), one panel per action, against the number of connected charge points, with a
+  red mark at each second in which some of the action's round trips failed;
+- ``fleet.png``: the charge points in each state over time, how many are charging, and the
+  failures per second.
 
-It reads ``locust_stats_history.csv`` (written by Locust with ``--csv-full-history``) and
-``fleet.csv`` (written by the swarm every second). Either may be missing, hold only a header or
+It reads ``timeline.csv`` and ``fleet.csv``, both written by the swarm every second: the
+timeline holds each second's percentiles at the samples' own resolution (a run folder from
+before it had one is drawn from Locust's ``locust_stats_history.csv``, in whole milliseconds
+over a sliding window). Either may be missing, hold only a header or
 end in a half-written row: malformed rows are skipped, and a picture without data says "no data"
 instead of failing, so that a run that ended at once still gets its pictures.
 
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from swarm.protocol.samples import CSMS, CSMS201, OCPP, OCPP201
 from swarm.report.fleet import CONNECTED
+from swarm.report.timeline import TIMELINE_CSV
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -81,7 +86,11 @@ def render(run_dir: Path) -> list[Path]:
 
     """
     run_dir = Path(run_dir)
-    latency = read_latency(run_dir / STATS_HISTORY_CSV)
+    failures: dict[tuple[str, str], Series] = {}
+    if (run_dir / TIMELINE_CSV).exists():
+        latency, failures = read_timeline(run_dir / TIMELINE_CSV)
+    else:
+        latency = read_latency(run_dir / STATS_HISTORY_CSV)
     fleet = read_fleet(run_dir / FLEET_CSV)
     # Both pictures count seconds from the first row of either file, so their times agree.
     starts = [min(s["t"]) for s in latency.values()] + fleet["t"][:1]
@@ -89,9 +98,37 @@ def render(run_dir: Path) -> list[Path]:
 
     title = run_dir.resolve().name
     paths = [run_dir / LATENCY_PNG, run_dir / FLEET_PNG]
-    _save(draw_latency(latency, fleet, start, title), paths[0])
-    _save(draw_fleet(fleet, start, title), paths[1])
+    _save(draw_latency(latency, fleet, start, title, failures), paths[0])
+    _save(draw_fleet(fleet, start, title, failures), paths[1])
     return paths
+
+
+def read_timeline(
+    path: Path,
+) -> tuple[dict[tuple[str, str], Series], dict[tuple[str, str], Series]]:
+    """Read ``timeline.csv``: the percentiles of each action of :data:`LATENCY_TYPES`, as
+    :func:`read_latency` gives them, and the failures of every action that had any, as
+    ``{(type, name): {"t": [...], "failures": [...]}}`` (only the seconds with failures)."""
+    latency: dict[tuple[str, str], Series] = {}
+    failures: dict[tuple[str, str], Series] = {}
+    for row in _rows(path):
+        try:
+            key = (row["type"], row["name"])
+            t, failed = float(row["second"]), int(row["failures"])
+            values = [float(row[column]) for _, column in PERCENTILES]
+        except (KeyError, ValueError):
+            continue
+        if failed:
+            entry = failures.setdefault(key, {"t": [], "failures": []})
+            entry["t"].append(t)
+            entry["failures"].append(failed)
+        if key[0] in LATENCY_TYPES:
+            series = latency.setdefault(key, _series())
+            series["t"].append(t)
+            for (_, column), value in zip(PERCENTILES, values, strict=True):
+                series[column].append(value)
+    order = sorted(latency, key=lambda key: (LATENCY_TYPES.index(key[0]), key[1]))
+    return {key: latency[key] for key in order}, failures
 
 
 def read_latency(path: Path) -> dict[tuple[str, str], Series]:
@@ -142,9 +179,15 @@ def read_fleet(path: Path) -> Series:
 
 
 def draw_latency(
-    latency: dict[tuple[str, str], Series], fleet: Series, start: float, title: str
+    latency: dict[tuple[str, str], Series],
+    fleet: Series,
+    start: float,
+    title: str,
+    failures: dict[tuple[str, str], Series] | None = None,
 ) -> Figure:
-    """Draw the latency of each action, against the connected charge points."""
+    """Draw the latency of each action, against the connected charge points; a red mark at
+    the top of a panel for each second in which the action had ``failures``."""
+    failures = failures or {}
     fig = _figure(latency_size(len(latency)), f"{title}: latency per action")
     if not latency:
         _no_data(fig.subplots(), STATS_HISTORY_CSV)
@@ -174,9 +217,27 @@ def draw_latency(
             ax.plot(t, series[key], lw=1.2, label=key)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
+        failed = failures.get((kind, name))
+        if failed:
+            ax.set_title(f"{kind} {name}: {sum(failed['failures']):,} failed", fontsize="medium")
+            top = ax.get_xaxis_transform()  # x in seconds, y from 0 (bottom) to 1 (top)
+            ax.plot(
+                _since(failed["t"], start),
+                [0.97] * len(failed["t"]),
+                "|",
+                color="red",
+                ms=8,
+                transform=top,
+                label="failures",
+            )
     for ax in panels[-2:]:  # those with no panel below
         ax.set_xlabel("seconds since start")
     handles, labels = panels[0].get_legend_handles_labels()
+    if failures and "failures" not in labels:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="red", marker="|", ls="none", ms=8))
+        labels.append("failures")
     if connected_t:
         from matplotlib.patches import Patch
 
@@ -186,8 +247,11 @@ def draw_latency(
     return fig
 
 
-def draw_fleet(fleet: Series, start: float, title: str) -> Figure:
-    """Draw the charge points in each state, stacked, and those charging."""
+def draw_fleet(
+    fleet: Series, start: float, title: str, failures: dict[tuple[str, str], Series] | None = None
+) -> Figure:
+    """Draw the charge points in each state, stacked, those charging, and the failures per
+    second of every action together."""
     fig = _figure(FLEET_SIZE, f"{title}: charge points")
     ax = fig.subplots()
     if not fleet["t"]:
@@ -204,6 +268,24 @@ def draw_fleet(fleet: Series, start: float, title: str) -> Figure:
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("charge points")
     ax.grid(alpha=0.3)
+    per_second: dict[float, int] = {}
+    for failed in (failures or {}).values():
+        for second, count in zip(failed["t"], failed["failures"], strict=True):
+            per_second[second] = per_second.get(second, 0) + count
+    if per_second:
+        twin = ax.twinx()
+        seconds = sorted(per_second)
+        twin.vlines(
+            _since(seconds, start),
+            0,
+            [per_second[s] for s in seconds],
+            color="red",
+            lw=1.5,
+            label="failures per second",
+        )
+        twin.set_ylim(bottom=0)
+        twin.set_ylabel("failures per second", color="red")
+        twin.tick_params(axis="y", colors="red")
     # Outside the plot, so that it never hides the areas.
     fig.legend(loc="outside right upper")
     return fig
