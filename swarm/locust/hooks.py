@@ -211,8 +211,11 @@ def keep_time(environment: Environment) -> None:
 def add_web_ui_tab(environment: Environment) -> None:
     """Check the web UI's start form and add the fleet's tab, where there is a web UI."""
     if environment.web_ui is not None:
+        state = context(environment)
+        base_path = getattr(environment.parsed_options, "web_base_path", None) or ""
         webui.check_start_form(environment.web_ui, environment)
-        webui.add_fleet_tab(environment.web_ui, context(environment).fleet)
+        webui.add_fleet_tab(environment.web_ui, state.fleet)
+        webui.add_dashboard(environment.web_ui, state.timeline, base_path)
 
 
 def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:

@@ -4,10 +4,14 @@ A start form whose swarm options or host are bad is refused as Locust refuses it
 fields: the form shows the message, and nothing starts. The options are listed in the order
 the swarm adds them (those users change most first), not sorted by name.
 
-The tab shows the fleet's states, versions, CALLERRORs and CSMS calls, live. It uses Locust's
-own extension points: a tab and its table go into the page's template arguments, and the rows
-ride along in the ``extended_stats`` of the ``/stats/requests`` answer that the page polls
-every few seconds.
+The tab is the fleet's live dashboard. Above its table (the fleet's states, versions, CALLERRORs
+and CSMS calls, now) it draws the last 15 minutes second by second: charge points per state,
+failures and CSMS calls per second, and each action's latency percentiles at the samples' own
+resolution (:mod:`swarm.report.timeline`). The table uses Locust's own extension points: a tab
+and its table go into the page's template arguments, and the rows ride along in the
+``extended_stats`` of the ``/stats/requests`` answer that the page polls every few seconds.
+The charts are ``static/dashboard.js``, which the page loads (a script tag added to it) and
+which polls ``ocpp-swarm/timeline``.
 """
 
 from __future__ import annotations
@@ -15,18 +19,25 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, send_from_directory
 from locust.env import Environment
 from locust.web import WebUI
 
 from swarm.locust.checks import check, with_form
 from swarm.report.fleet import PREFIXED_TYPES, FleetStatus
+from swarm.report.timeline import Timeline
 
 logger = logging.getLogger(__name__)
 
 TAB = "charge-points"
+
+STATIC = Path(__file__).parent / "static"
+
+SCRIPT = b'<script src="ocpp-swarm/dashboard.js" defer></script>'
+"""Added to the page: relative, so that it follows ``--web-base-path``."""
 
 # Not "name": Locust's table sorts rows by a "name" key, and these come in their own order.
 TABLE = [
@@ -93,3 +104,32 @@ def check_start_form(web_ui: WebUI, environment: Environment) -> None:
             body = {"success": False, "message": f"ocpp-swarm: {exc}", "host": environment.host}
             return jsonify(body)
         return None
+
+
+def add_dashboard(web_ui: WebUI, timeline: Timeline, base_path: str = "") -> None:
+    """Serve the dashboard's script and the timeline's closed seconds, and have the page load
+    the script. ``base_path`` is Locust's ``--web-base-path``."""
+    base = base_path.rstrip("/")
+
+    @web_ui.app.route(f"{base}/ocpp-swarm/dashboard.js")
+    @web_ui.auth_required_if_enabled
+    def dashboard_script() -> Response:
+        return send_from_directory(STATIC, "dashboard.js", mimetype="text/javascript")
+
+    @web_ui.app.route(f"{base}/ocpp-swarm/timeline")
+    @web_ui.auth_required_if_enabled
+    def closed_seconds() -> Response:
+        try:
+            after = int(request.args.get("after", 0))
+        except ValueError:
+            after = 0
+        return jsonify({"seconds": [second.as_dict() for second in timeline.recent(after)]})
+
+    @web_ui.app.after_request
+    def load_script(response: Response) -> Response:
+        page = request.path.rstrip("/") == base and response.mimetype == "text/html"
+        if page and response.status_code == 200 and not response.direct_passthrough:
+            body = response.get_data()
+            if SCRIPT not in body:
+                response.set_data(body.replace(b"</body>", SCRIPT + b"</body>", 1))
+        return response
