@@ -101,3 +101,33 @@ def test_help_texts_the_web_ui_shows_read_as_written() -> None:
     for action in swarm_parser()._actions:
         if getattr(action, "include_in_web_ui", False):
             assert "%" not in action.help, action.help
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor, as GitHub makes it."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # no headings in code
+    return {slug(m[1]) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+
+
+def test_the_readme_leads_with_its_use_and_its_links_resolve() -> None:
+    text = README.read_text(encoding="utf-8")
+    sections = re.findall(r"^## (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M)
+    assert sections[:3] == ["Contents", "Two commands", "Five-minute tour"], sections
+    assert sections.index("Use") < sections.index("How it works"), sections
+    assert "python3-venv" in text and "PyPI" in text  # what a fresh machine needs
+    for document in (README, ROOT / "docs" / "benchmarks.md"):
+        body = re.sub(r"```.*?```", "", document.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", body):
+            if target.startswith(("http://", "https://")):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (document.parent / file).resolve() if file else document
+            assert linked.exists(), f"{document.name}: {target}"
+            if anchor and linked.suffix == ".md":
+                assert anchor in anchors(linked), f"{document.name}: {target}"
