@@ -58,8 +58,8 @@ def test_seconds_must_be_finite_and_not_negative(value, capsys):
         (["--serial-prefix", "CP /"], "--serial-prefix"),
         (["--serial-prefix", "X" * 13], "--serial-prefix"),
         (["--id-tags", "@/nonexistent"], "--id-tags: cannot read"),
-        (["--id-tags", "X" * 21], "id_tags"),
-        (["--vendor", ""], "vendor"),
+        (["--id-tags", "X" * 21], "--id-tags: an idTag is 1 to 20 characters"),
+        (["--vendor", ""], "--vendor must be 1 to 20 characters"),
     ],
 )
 def test_bad_values_are_refused_with_a_message_naming_them(argv, message):
@@ -77,7 +77,7 @@ def test_session_options_make_the_session_config():
         15,
     )
     assert config.charging_power == 11000
-    with pytest.raises(ValueError, match="charging_power"):
+    with pytest.raises(ValueError, match="--charging-power"):
         config_from_options(parse("--charging-power", "0"))
 
 

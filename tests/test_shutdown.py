@@ -91,6 +91,16 @@ def csms_get(proc: Child, path: str) -> dict[str, Any]:
         return {}
 
 
+def steady_run(results: Path, *extra: str) -> list[str]:
+    """``locust`` running scenarios/steady.py headless: USERS charge points, a beat every
+    0.5 s, for up to a minute, the run's folder under ``results``."""
+    return [
+        LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
+        "-u", str(USERS), "-r", str(USERS), "-t", "60s",
+        "--heartbeat-interval", "0.5", "--results-dir", str(results), *extra,
+    ]  # fmt: skip
+
+
 def signal_mid_run(proc: Child, signum: signal.Signals, *, group: bool = False) -> None:
     """Send ``signum`` to the run's process, or to its whole group as a terminal's Ctrl-C does."""
     # Python raises KeyboardInterrupt wherever the main thread is: give the startup a moment to
@@ -181,11 +191,7 @@ def test_a_signal_mid_run_closes_every_connection_and_writes_the_run_folder(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
     with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
-        command = [
-            LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
-            "-u", str(USERS), "-r", str(USERS), "-t", "60s", "--host", url,
-            "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
-        ]  # fmt: skip
+        command = steady_run(tmp_path, "--host", url)
         with child(command) as proc:
             # Booted, and heartbeating for a while: Locust has stats to write.
             wait_until(
@@ -225,11 +231,7 @@ def test_a_signal_mid_run_closes_every_connection_and_writes_the_run_folder(
 def test_a_signal_to_the_group_ends_a_run_on_the_embedded_csms_cleanly(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
-    command = [
-        LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
-        "-u", str(USERS), "-r", str(USERS), "-t", "60s",
-        "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
-    ]  # fmt: skip
+    command = steady_run(tmp_path)
     with child(command) as proc:
         # Booted, and heartbeating for a while, as the embedded CSMS's control API tells.
         wait_until(
@@ -260,11 +262,7 @@ CLOSING = "ocpp-swarm: closing the charge points and writing the run's folder"
 def test_a_second_signal_while_the_run_ends_still_writes_its_whole_folder(
     first: signal.Signals, tmp_path: Path
 ) -> None:
-    command = [
-        LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
-        "-u", str(USERS), "-r", str(USERS), "-t", "60s",
-        "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
-    ]  # fmt: skip
+    command = steady_run(tmp_path)
     with child(command) as proc:
         wait_until(
             proc, lambda: csms_get(proc, "/stats").get("Heartbeat", 0) >= 2 * USERS, 20, "busy"
@@ -285,11 +283,7 @@ def test_a_second_signal_while_the_run_ends_still_writes_its_whole_folder(
 @pytest.mark.timeout(60)
 def test_a_third_ctrl_c_aborts_and_says_the_folder_is_incomplete(tmp_path: Path) -> None:
     with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
-        command = [
-            LOCUST, "-f", "scenarios/steady.py", "--headless", "--only-summary",
-            "-u", str(USERS), "-r", str(USERS), "-t", "60s", "--host", url,
-            "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
-        ]  # fmt: skip
+        command = steady_run(tmp_path, "--host", url)
         with child(command) as proc:
             wait_until(
                 proc,

@@ -438,7 +438,7 @@ _FIELD = re.compile(
     r"\b(?:connectors|dead_after|faults|update_failures|update_step|day_hour|id_tags"
     r"|reconnect_max|reconnect_min|charging_power|session_duration|session_interval"
     r"|heartbeat_interval|authorize_interval|call_timeout|connect_timeout|ping_interval"
-    r"|meter_interval|day_length)\b"
+    r"|meter_interval|day_length|vendor|model)\b"
 )
 """The fields of :class:`ChargePointConfig` that options set, as its errors name them."""
 
