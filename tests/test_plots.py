@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import struct
 import subprocess
 import sys
@@ -229,3 +230,17 @@ def test_the_timeline_gives_sub_millisecond_latency_and_the_failures(tmp_path: P
     # Drawn from the timeline (Locust's history is not there): one panel, Heartbeat's.
     assert size(paths[0]) == plots.latency_size(1)
     assert size(paths[1]) == plots.FLEET_SIZE
+
+
+def test_seconds_without_requests_leave_a_gap_in_the_timeline(tmp_path: Path) -> None:
+    from swarm.report.timeline import TIMELINE_COLUMNS
+
+    with (tmp_path / "timeline.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(TIMELINE_COLUMNS)
+        for second in (0, 1, 5):
+            writer.writerow([second, "OCPP", "BootNotification", 1, 0, 2.0, 2.0, 2.0, 2.0])
+    latency, _ = plots.read_timeline(tmp_path / "timeline.csv")
+    series = latency[("OCPP", "BootNotification")]
+    assert series["t"] == [0, 1, 2, 5]
+    assert series["p50"][:2] == [2.0, 2.0] and math.isnan(series["p50"][2])

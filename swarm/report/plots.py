@@ -107,7 +107,8 @@ def read_timeline(
     path: Path,
 ) -> tuple[dict[tuple[str, str], Series], dict[tuple[str, str], Series]]:
     """Read ``timeline.csv``: the percentiles of each action of :data:`LATENCY_TYPES`, as
-    :func:`read_latency` gives them, and the failures of every action that had any, as
+    :func:`read_latency` gives them (a second without requests between two with reads as NaN,
+    a gap in the line), and the failures of every action that had any, as
     ``{(type, name): {"t": [...], "failures": [...]}}`` (only the seconds with failures)."""
     latency: dict[tuple[str, str], Series] = {}
     failures: dict[tuple[str, str], Series] = {}
@@ -124,6 +125,10 @@ def read_timeline(
             entry["failures"].append(failed)
         if key[0] in LATENCY_TYPES:
             series = latency.setdefault(key, _series())
+            if series["t"] and t - series["t"][-1] > 1:  # no request meanwhile
+                series["t"].append(series["t"][-1] + 1)
+                for _, column in PERCENTILES:
+                    series[column].append(math.nan)
             series["t"].append(t)
             for (_, column), value in zip(PERCENTILES, values, strict=True):
                 series[column].append(value)

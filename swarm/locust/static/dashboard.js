@@ -181,7 +181,13 @@
     });
     lines.forEach((line) => {
       if (!line.points.length) return;
-      const d = line.points.map(([t, v], i) => `${i ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join("");
+      // A second without a point (no request of the action) breaks the line.
+      const d = line.points
+        .map(([t, v], i) => {
+          const move = i === 0 || t - line.points[i - 1][0] > 1;
+          return `${move ? "M" : "L"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+        })
+        .join("");
       svg.append(element("path", { d, fill: "none", stroke: line.color, "stroke-width": 1.5, class: "line", "data-name": line.name }));
       if (line.points.length === 1) {
         const [[t, v]] = line.points; // a path of one point draws nothing: a dot
