@@ -182,17 +182,16 @@
     lines.forEach((line) => {
       if (!line.points.length) return;
       // A second without a point (no request of the action) breaks the line.
-      const d = line.points
-        .map(([t, v], i) => {
-          const move = i === 0 || t - line.points[i - 1][0] > 1;
-          return `${move ? "M" : "L"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
-        })
-        .join("");
+      const points = line.points;
+      const starts = points.map((p, i) => i === 0 || p[0] - points[i - 1][0] > 1);
+      const d = points.map(([t, v], i) => `${starts[i] ? "M" : "L"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join("");
       svg.append(element("path", { d, fill: "none", stroke: line.color, "stroke-width": 1.5, class: "line", "data-name": line.name }));
-      if (line.points.length === 1) {
-        const [[t, v]] = line.points; // a path of one point draws nothing: a dot
-        svg.append(element("circle", { cx: x(t), cy: y(v), r: 2.5, fill: line.color }));
-      }
+      points.forEach(([t, v], i) => {
+        // A segment of one point draws nothing: a dot instead.
+        if (starts[i] && (i + 1 === points.length || starts[i + 1])) {
+          svg.append(element("circle", { cx: x(t), cy: y(v), r: 2.5, fill: line.color }));
+        }
+      });
     });
     return svg;
   }
