@@ -3,12 +3,15 @@
 
 - ``init_command_line_parser``: the swarm's options and the thresholds;
 - ``init``: refuse bad options, and a ``--host`` where nothing listens, with one line (exit
-  code 2); then set up this process for its role, one function each: a lone process
-  (:func:`start_alone`), a master (:func:`start_master`) or a worker (:func:`start_worker`);
-- ``report_to_master`` and ``worker_report``: workers send their fleet's status to the master,
-  which sums those of the workers still connected and logs and records each one it loses;
+  code 2); take over Ctrl-C (:mod:`swarm.locust.interrupts`); then set up this process for its
+  role, one function each: a lone process (:func:`start_alone`), a master
+  (:func:`start_master`) or a worker (:func:`start_worker`);
+- ``report_to_master`` and ``worker_report``: workers send their fleet's status and their
+  timeline's seconds to the master, which sums the statuses of the workers still connected,
+  adds their seconds together, and logs and records each worker it loses;
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
-  connection, stops the embedded CSMS and finishes the run's folder.
+  connection, closes the timeline's last seconds, stops the embedded CSMS and finishes the
+  run's folder.
 
 What each role holds goes into the process's :class:`~swarm.locust.context.SwarmContext`.
 """
