@@ -14,7 +14,6 @@ from swarm.ocpp201.dialect import OCPP201
 from swarm.protocol.samples import CSMS201
 from swarm.protocol.samples import OCPP201 as OCPP201_TYPE
 from swarm.station.config import ChargePointConfig
-from swarm.station.connector import Status
 from swarm.station.state import State
 from tests.scripted import answer, run, scripted_csms, until
 
@@ -362,39 +361,6 @@ def test_get_and_set_variables_past_items_or_bytes_per_message_get_callerrors():
     assert csms.errors["c0"][2] == "OccurrenceConstraintViolation"  # 2.0.1's spelling
     assert csms.errors["c1"][2] == "FormatViolation"
     assert len(csms.results["c2"]["getVariableResult"]) == 50
-
-
-@pytest.mark.parametrize(
-    ("threshold", "reported"),
-    [(60, [(2, "Faulted")]), (0, [(1, "Available"), (2, "Faulted")])],
-    ids=["shorter-than-offline-threshold", "longer"],
-)
-def test_a_lost_connection_comes_back_without_a_boot(threshold, reported):
-    """B04: no BootNotification after a mere reconnect; the statuses that changed offline, or
-    all of them after more than OfflineThreshold seconds, are reported."""
-    csms = Csms201()
-
-    async def main():
-        async with scripted_csms(csms.handler, protocol="ocpp2.0.1") as (url, script):
-            cp = ChargePoint("CS-1", url + "/CS-1", CONFIG, lambda sample: None)
-            cp.device_model.set("OCPPCommCtrlr", "OfflineThreshold", str(threshold))
-            task = asyncio.create_task(cp.run())
-            try:
-                await until(lambda: csms.actions("Heartbeat"))
-                cp.drop()
-                await until(lambda: cp.state is State.OFFLINE)
-                await cp._set_status(None, 2, Status.FAULTED)  # as a fault offline does
-                await until(lambda: len(csms.actions("StatusNotification")) == 2 + len(reported))
-                await until(lambda: len(csms.actions("Heartbeat")) >= 2)  # still beating
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        return len(script.connections)
-
-    assert run(main()) == 2
-    assert len(csms.actions("BootNotification")) == 1
-    after = csms.actions("StatusNotification")[2:]
-    assert [(s["evseId"], s["connectorStatus"]) for s in after] == reported
 
 
 def test_the_csms_s_retry_backoff_variables_replace_the_swarm_s_backoff():

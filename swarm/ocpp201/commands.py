@@ -15,6 +15,7 @@ from swarm.protocol.rpc import OcppSession
 from swarm.station import meter
 from swarm.station.connector import BUSY, Status
 from swarm.station.runner import call_quietly
+from swarm.station.schedule import Key, Timer
 from swarm.station.state import State
 
 _ACCEPTED = {"status": "Accepted"}
@@ -252,8 +253,10 @@ class Commands:
                 self._remove_reservation(record.id)  # H01.FR.17: Removed
             elif record.status is Status.RESERVED and status is Status.AVAILABLE:
                 continue  # Operative: still Reserved
-            if record.transaction is not None or record.status in BUSY:
-                record.availability = status  # applied when its session ends (G03.FR.05)
+            rebooting = Key(Timer.REBOOTED, record.id) in self._timers
+            if record.transaction is not None or record.status in BUSY or rebooting:
+                # Applied when its session ends (G03.FR.05), or once it is back from a reset.
+                record.availability = status
                 scheduled = True
             elif record.status is not status:
                 record.status = status

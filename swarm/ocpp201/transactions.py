@@ -403,20 +403,28 @@ class Transactions:
         before, record.status = connector_status(record.status), status
         if not connector or connector_status(status) == before:
             return
-        if session is None:  # offline: reported when the station is back
-            if self._offline_changes is None:
-                self._offline_changes = set()
-            self._offline_changes.add(connector)
-        else:
+        if session is not None and not session.closed:
             await call_quietly(session, "StatusNotification", self._status(connector))
+            if not session.closed:
+                return
+        # Offline, or the connection lost as it was sent: reported when the station is back.
+        self._offline_changes = {*(self._offline_changes or ()), connector}
 
     async def _resume(self, session: OcppSession, offline_for: float) -> None:
         """Back without a boot (B04): report the connectors whose status changed offline, or
-        all of them after more than OfflineThreshold seconds offline."""
-        changed, self._offline_changes = self._offline_changes or set(), None
+        all of them after more than OfflineThreshold seconds offline. A connector left taken
+        by a start the lost connection cut short (its Authorize unanswered) is free again."""
+        changed = set(self._offline_changes or ())
+        for record in self.connectors[1:]:
+            if record.transaction is None and record.status is Status.PREPARING:
+                record.status = record.release()
+                changed.add(record.id)
         if offline_for > self.device_model.int_value("OCPPCommCtrlr", "OfflineThreshold"):
             changed = set(range(1, len(self.connectors)))
+        self._offline_changes = None
         await self._send_statuses(session, sorted(changed))
+        if session.closed:  # lost again meanwhile: still to be reported
+            self._offline_changes = {*(self._offline_changes or ()), *changed}
 
     async def _send_statuses(self, session: OcppSession, connectors: Iterable[int]) -> None:
         for connector in connectors:

@@ -129,6 +129,7 @@ class OcppSession:
         "_sleeper",
         "_timeouts",
         "answer_calls",
+        "answered",
         "call_timeout",
         "check_answers",
         "connection",
@@ -158,6 +159,8 @@ class OcppSession:
         self.handler = handler
         self.check_answers = check_answers
         self.answer_calls = True
+        self.answered = 0
+        """CALLs of ours the CSMS answered (a CALLRESULT or a CALLERROR) on this connection."""
         self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
         self._last_id = 0  # unique ids are "1", "2", ...: a late answer shows by its id
@@ -381,6 +384,7 @@ class OcppSession:
             # Done already when the call timed out or was cancelled and its task has not yet
             # run its cleanup: still the answer to that call, no stray.
             if not pending.future.done():
+                self.answered += 1
                 pending.future.set_result((arrived, message))
         elif not self._is_ours(message.unique_id):
             self.sink(Sample(WEBSOCKET, "unexpected answer", 0.0, "no CALL has its unique id"))

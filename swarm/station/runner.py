@@ -159,12 +159,13 @@ class Station(Sessions, Vocabulary):
                         )
                     )
                 except Exception:
-                    pass  # reported by open_session
+                    working = False  # reported by open_session
                 else:
-                    await self._operate(session)
-                # The backoff grows until a boot is accepted, not merely until a connect
-                # succeeds: a CSMS that accepts and drops connections must see it grow too.
-                failures = 1 if self.state is State.ACCEPTED else failures + 1
+                    working = await self._operate(session)
+                # The backoff grows until a boot is accepted (or the station is back), not
+                # merely until a connect succeeds: a CSMS that accepts and drops connections
+                # must see it grow too.
+                failures = 1 if working else failures + 1
                 self.state = State.OFFLINE
                 if self._reboot:  # a Reset: back after a reboot's pause, not a backoff
                     self._reboot = None
@@ -183,19 +184,26 @@ class Station(Sessions, Vocabulary):
         ceiling = self.config.reconnect_min * 2.0 ** min(failures, 30)
         return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
 
-    async def _operate(self, session: OcppSession) -> None:
-        """Boot (or come back) and work on one connection until it is lost. Never raises but
-        to cancel."""
+    async def _operate(self, session: OcppSession) -> bool:
+        """Boot (or come back) and work on one connection until it is lost. Returns whether it
+        got to work: a boot accepted, or the station back. Never raises but to cancel."""
+        working = False
+        loop = asyncio.get_running_loop()
+        # Back on a new connection, not from a reboot: no boot (2.0.1, B04). It is back (for
+        # the backoff) once the CSMS answered a CALL on it: one that accepts a WebSocket and
+        # drops it must see the backoff grow.
+        resuming = self._lost_at is not None and not self._reboot
         try:
-            if self._lost_at is not None:
-                # Back on a new connection, not from a reboot: no boot (2.0.1, B04).
-                self._jobs.clear()  # set off on the old connection, which is gone
+            if resuming:
+                # What CSMS calls set off goes on, but an abort meant for the old connection.
+                self._jobs[:] = [job for job in self._jobs if job is not _abort]
                 self.state = State.ACCEPTED
-                await self._resume(session, asyncio.get_running_loop().time() - self._lost_at)
+                await self._resume(session, loop.time() - self._lost_at)
             else:
                 self._start_clean()
                 self.heartbeat_interval = None
                 interval = await self._meanwhile(self._boot(session))
+                working = self.state is State.ACCEPTED  # else a Reset came while not accepted
                 if not self._reboot:
                     self._booted(self.config.heartbeat_interval or interval)
                     await self._send_statuses(session, range(len(self.connectors)))
@@ -205,8 +213,13 @@ class Station(Sessions, Vocabulary):
             await session.close()
             self._lost_at = None  # a reboot, or the station stops
         except ConnectionClosed as exc:
-            back = self.resumes and self.state is State.ACCEPTED and not self._reboot
-            self._lost_at = asyncio.get_running_loop().time() if back else None
+            working = working or (resuming and session.answered > 0)
+            if self._reboot:
+                self._lost_at = None
+            elif working and self.resumes:
+                self._lost_at = loop.time()
+            # Else a boot not accepted (no _lost_at), or a return cut short: offline since the
+            # first loss, still.
             if self._dropping:
                 self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
             elif not self._reboot:
@@ -220,6 +233,7 @@ class Station(Sessions, Vocabulary):
             await session.close()
         finally:
             self._dropping = False
+        return working or (resuming and session.answered > 0)
 
     def _start_clean(self) -> None:
         """Start a connection from a clean slate, but for what outlives a connection: the
