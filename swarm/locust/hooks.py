@@ -154,7 +154,10 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
 
     def report(data: dict[str, Any], **_kwargs: Any) -> None:
         data[REPORT_KEY] = swarm.status().as_dict()
-        data[TIMELINE_KEY] = timeline.drain(before=time.time())
+        # The seconds that are over; once the test stops, the current one too: this report
+        # may be the last.
+        stopping = runner.state not in RUNNING
+        data[TIMELINE_KEY] = timeline.drain(before=math.inf if stopping else time.time())
 
     environment.events.report_to_master.add_listener(report)
 
@@ -206,9 +209,12 @@ def keep_time(environment: Environment) -> None:
     state = context(environment)
     while state.quitting is None:
         gevent.sleep(TICK_INTERVAL)
-        closed = state.timeline.tick(time.time(), state.fleet())
-        if state.run is not None:
-            state.run.add_seconds(closed)
+        try:
+            closed = state.timeline.tick(time.time(), state.fleet())
+            if state.run is not None:
+                state.run.add_seconds(closed)
+        except Exception:  # a full disk, say: the seconds must still close, not pile up
+            logger.exception("ocpp-swarm: the timeline could not close its seconds")
 
 
 def add_web_ui_tab(environment: Environment) -> None:
@@ -269,6 +275,12 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
         if state.swarm is not None:
             state.swarm.stop()
         closed = state.timeline.tick(math.inf)  # every second left: no sample comes any more
+        if state.timeline.late:
+            logger.warning(
+                "ocpp-swarm: %d samples came after their second was closed (a worker's clock"
+                " off, or its reports late): timeline.csv and latency.png leave them out",
+                state.timeline.late,
+            )
         if state.run is not None:
             state.run.add_seconds(closed)
             state.run.finish()

@@ -4,7 +4,7 @@ Once, it is Locust's Ctrl-C: the run ends, every charge point closes its WebSock
 folder is written. Pressed again while that goes on (impatient users do, and some CI runners
 forward a signal twice), or after a SIGTERM began it, it is said to be under way and changes
 nothing: the folder is still written whole. A third press aborts at once and says that the
-folder is left incomplete.
+folder is left incomplete. A worker, which writes no folder, only takes the first press.
 
 Python raises KeyboardInterrupt in whatever code runs when SIGINT comes: in the middle of the
 folder's writing, or in a greenlet that dies of it with a traceback. Here SIGINT is a gevent
@@ -20,6 +20,7 @@ import signal
 
 import gevent
 from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from swarm.locust.context import context
 
@@ -49,6 +50,10 @@ class Interrupts:
         ending = state.quitting is not None
         if self.presses == 1 and not ending:
             gevent.get_hub().parent.throw(KeyboardInterrupt)  # Locust's Ctrl-C
+        elif isinstance(self.environment.runner, WorkerRunner):
+            # A worker writes no folder, and gets Ctrl-C from the terminal and again from a
+            # --processes parent: it goes on closing its charge points; the master decides.
+            logger.debug("ocpp-swarm: Ctrl-C again while this worker ends: ignored")
         elif self.presses <= 2:
             logger.warning(
                 "ocpp-swarm: the run is ending: closing the charge points and writing the run's"

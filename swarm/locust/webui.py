@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, jsonify, request, send_from_directory
+from flask_login import current_user
 from locust.env import Environment
 from locust.web import WebUI
 
@@ -96,6 +97,8 @@ def check_start_form(web_ui: WebUI, environment: Environment) -> None:
     def refuse_bad_form() -> Response | None:
         if request.method != "POST" or not request.path.endswith("/swarm"):
             return None
+        if web_ui.web_login and not current_user.is_authenticated:
+            return None  # Locust's login comes first: no probe of a host for a stranger
         try:
             options = with_form(environment.parsed_options, request.form)
             check(options, options.host if "host" in request.form else environment.host)

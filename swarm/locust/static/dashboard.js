@@ -38,8 +38,9 @@
       if (response.ok) {
         const body = await response.json();
         for (const second of body.seconds) {
+          if (second.t <= after) continue; // had already
           seconds.push(second);
-          after = Math.max(after, second.t);
+          after = second.t;
         }
         seconds.splice(0, Math.max(0, seconds.length - KEEP));
       }
@@ -47,6 +48,7 @@
       // The run is over or the swarm is busy: try again at the next poll.
     }
     render();
+    setTimeout(poll, POLL_MS); // the next once this one is done: never two at once
   }
 
   function container() {
@@ -232,5 +234,4 @@
     else if (!onTab() && box) box.style.display = "none";
   }).observe(document.body, { childList: true, subtree: true });
   poll();
-  setInterval(poll, POLL_MS);
 })();
