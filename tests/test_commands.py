@@ -248,11 +248,7 @@ def test_simple_commands(action, payload, expected):
             {"connectorId": "1", "type": "Operative"},
             "TypeConstraintViolation",
         ),
-        (
-            "GetInstalledCertificateIds",
-            {"certificateType": "CentralSystemRootCertificate"},
-            "NotSupported",
-        ),
+        ("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"}, "NotSupported"),
         ("MakeCoffee", {}, "NotImplemented"),
     ],
 )

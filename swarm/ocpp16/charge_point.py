@@ -5,7 +5,8 @@ on offline) is the station's; this class gives it its 1.6 vocabulary: the BootNo
 StatusNotifications, the transaction messages (:mod:`~swarm.ocpp16.transactions`), the key store
 (:mod:`~swarm.ocpp16.configuration`: a changed HeartbeatInterval takes effect at once), and the
 answers to the CSMS's commands (:mod:`~swarm.ocpp16.commands`,
-:mod:`~swarm.ocpp16.smart_charging`). A command it does not handle gets a NotSupported CALLERROR.
+:mod:`~swarm.ocpp16.smart_charging`, the security extension's certificates in
+:mod:`~swarm.ocpp16.security`). A command it does not handle gets a NotSupported CALLERROR.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 from swarm.ocpp16.commands import Commands
 from swarm.ocpp16.configuration import Configuration
 from swarm.ocpp16.dialect import OCPP16
+from swarm.ocpp16.security import Security
 from swarm.ocpp16.smart_charging import SmartCharging
 from swarm.ocpp16.transactions import Transactions
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
@@ -29,7 +31,7 @@ from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import Handler, TimerAction
 
 
-class ChargePoint(Transactions, Commands, SmartCharging, Station):
+class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
     """One virtual OCPP 1.6J charge point. :meth:`run` is its whole life; cancel it to stop."""
 
     dialect = OCPP16
@@ -136,10 +138,13 @@ class ChargePoint(Transactions, Commands, SmartCharging, Station):
         "ClearCache": Commands._on_clear_cache,
         "ClearChargingProfile": SmartCharging._on_clear_charging_profile,
         "DataTransfer": Commands._on_data_transfer,
+        "DeleteCertificate": Security._on_delete_certificate,
         "GetCompositeSchedule": SmartCharging._on_get_composite_schedule,
         "GetConfiguration": Commands._on_get_configuration,
         "GetDiagnostics": Commands._on_get_diagnostics,
+        "GetInstalledCertificateIds": Security._on_get_installed_certificate_ids,
         "GetLocalListVersion": Commands._on_get_local_list_version,
+        "InstallCertificate": Security._on_install_certificate,
         "RemoteStartTransaction": Commands._on_remote_start_transaction,
         "RemoteStopTransaction": Commands._on_remote_stop_transaction,
         "ReserveNow": Commands._on_reserve_now,

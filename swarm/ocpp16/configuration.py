@@ -100,6 +100,10 @@ def _csl(
     return spec, _int(f"{name}MaxLength", max_count, readonly=True)
 
 
+CERTIFICATE_STORE = 20
+"""Certificates a charge point holds at most: the CertificateStoreMaxLength key's value."""
+
+
 STANDARD_KEYS: tuple[KeySpec, ...] = (
     # 9.1 Core
     _bool("AllowOfflineTxForUnknownId", False),
@@ -158,9 +162,13 @@ STANDARD_KEYS: tuple[KeySpec, ...] = (
     ),
     _int("ChargingScheduleMaxPeriods", 24, readonly=True),
     _int("MaxChargingProfilesInstalled", 10, readonly=True),
+    # The Security Whitepaper's (edition 3, 3.1): those of the certificate store.
+    _bool("AdditionalRootCertificateCheck", False, readonly=True),
+    _int("CertificateStoreMaxLength", CERTIFICATE_STORE, readonly=True, minimum=1),
 )
 """The keys of OCPP 1.6's Core, Local Auth List Management, Reservation and Smart Charging
-profiles (sections 9.1 to 9.4) that a virtual AC charger has, with its defaults."""
+profiles (sections 9.1 to 9.4) that a virtual AC charger has, and those of the security
+extension's certificate store, with their defaults."""
 
 
 def _index(keys: Iterable[KeySpec]) -> dict[str, KeySpec]:

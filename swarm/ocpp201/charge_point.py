@@ -8,7 +8,8 @@ TransactionEvents (:mod:`~swarm.ocpp201.transactions`), the device model
 takes effect at once), and the answers to the CSMS's commands: provisioning, remote control and
 availability (:mod:`~swarm.ocpp201.commands`), reservations and the local list
 (:mod:`~swarm.ocpp201.reservations`), charging profiles (:mod:`~swarm.ocpp201.smart_charging`),
-firmware, logs and security events (:mod:`~swarm.ocpp201.maintenance`). A CSMS command it does
+firmware, logs and security events (:mod:`~swarm.ocpp201.maintenance`), installed certificates
+(:mod:`~swarm.ocpp201.security`). A CSMS command it does
 not handle gets a NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
 
 Each EVSE has one connector: EVSE ``n`` is the station's connector ``n``.
@@ -26,6 +27,7 @@ from swarm.ocpp201.device_model import DeviceModel
 from swarm.ocpp201.dialect import OCPP201
 from swarm.ocpp201.maintenance import Maintenance
 from swarm.ocpp201.reservations import Reservations
+from swarm.ocpp201.security import Security
 from swarm.ocpp201.smart_charging import SmartCharging
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE, Transactions
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
@@ -37,7 +39,9 @@ from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import Handler, TimerAction
 
 
-class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Commands, Station):
+class ChargePoint(
+    Maintenance, Reservations, SmartCharging, Transactions, Commands, Security, Station
+):
     """One virtual OCPP 2.0.1J charging station. :meth:`run` is its whole life; cancel it to
     stop."""
 
@@ -175,13 +179,16 @@ class ChargePoint(Maintenance, Reservations, SmartCharging, Transactions, Comman
         "ClearCache": Commands._on_clear_cache,
         "ClearChargingProfile": SmartCharging._on_clear_charging_profile,
         "DataTransfer": Commands._on_data_transfer,
+        "DeleteCertificate": Security._on_delete_certificate,
         "GetBaseReport": Commands._on_get_base_report,
         "GetChargingProfiles": SmartCharging._on_get_charging_profiles,
         "GetCompositeSchedule": SmartCharging._on_get_composite_schedule,
+        "GetInstalledCertificateIds": Security._on_get_installed_certificate_ids,
         "GetLocalListVersion": Reservations._on_get_local_list_version,
         "GetLog": Maintenance._on_get_log,
         "GetReport": Commands._on_get_report,
         "GetTransactionStatus": Commands._on_get_transaction_status,
+        "InstallCertificate": Security._on_install_certificate,
         "GetVariables": Commands._on_get_variables,
         "RequestStartTransaction": Commands._on_request_start_transaction,
         "RequestStopTransaction": Commands._on_request_stop_transaction,

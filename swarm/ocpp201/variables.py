@@ -17,6 +17,8 @@ from ocpp.v201.enums import MeasurandEnumType
 
 LOCAL_LIST_ENTRIES = 100
 """IdTokens the local authorization list holds at most (LocalAuthListCtrlr.Entries)."""
+CERTIFICATE_ENTRIES = 20
+"""Certificates a station holds at most (SecurityCtrlr.CertificateEntries' maxLimit)."""
 PROFILE_ENTRIES = 16
 """Charging profiles a station holds at most (SmartChargingCtrlr.Entries[ChargingProfiles])."""
 PERIODS_PER_SCHEDULE = 48
@@ -148,7 +150,7 @@ STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
          values_list=("RealTimeClock", "Heartbeat")),
     # Security (2.2)
     _var(_SECURITY, "OrganizationName", "string", "ocpp-swarm"),
-    _var(_SECURITY, "CertificateEntries", "integer", 0, _RO),
+    _var(_SECURITY, "CertificateEntries", "integer", 0, _RO, max_limit=CERTIFICATE_ENTRIES),
     _var(_SECURITY, "SecurityProfile", "integer", 1, _RO, min_limit=1, max_limit=3),
     _var(_SECURITY, "BasicAuthPassword", "string", "", _WO, min_limit=16, max_limit=40),
     # Authorization (2.3); the authorization cache (2.4) is not implemented

@@ -29,7 +29,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
@@ -51,6 +51,9 @@ from swarm.station.schedule import HEARTBEAT, RETRY, SESSION_TIMERS, Key, Timer
 from swarm.station.sessions import Sessions
 from swarm.station.state import State
 from swarm.station.vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # its import loads cryptography: only the versions' handlers need it
+    from swarm.station.certificates import Store
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class Station(Sessions, Vocabulary):
         "_rng",
         "_session",
         "_timers",
+        "certificates",
         "config",
         "connectors",
         "firmware_version",
@@ -113,6 +117,9 @@ class Station(Sessions, Vocabulary):
         """Connector 0 (the station as a whole) and connectors 1..n."""
         self.outbox = Outbox()
         """Transaction messages not sent yet: offline, or while older ones still wait."""
+        self.certificates: Store = ()
+        """The certificates the CSMS installed (:mod:`swarm.station.certificates`): they
+        outlive connections and reboots."""
         self.firmware_version = config.firmware_version
         self._rng = rng or random
         self._session: OcppSession | None = None
