@@ -7,6 +7,7 @@ Every certificate is made here by ``trustme``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
@@ -17,12 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from swarm.csms import Csms, CsmsConfig
+from swarm.csms.authority import Authority
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.ocpp201.dialect import OCPP201
-from swarm.station import certificates
-from tests.scripted import run
+from swarm.station import certificates, identity
+from swarm.station.state import State
+from tests.scripted import run, until
 from tests.test_commands import CONFIG as CONFIG16
 from tests.test_commands import booted, command
 from tests.test_reservations201 import station
@@ -255,3 +259,139 @@ def test_201_a_full_store_rejects_one_more_out_of_storage() -> None:
     answer = cp.handle_call("InstallCertificate", payload)
     OCPP201.schemas.validate("InstallCertificate", answer, response=True)
     assert (answer["status"], answer["statusInfo"]["reasonCode"]) == ("Rejected", "OutOfStorage")
+
+
+# The charge point's own key and certificate, signed by the embedded CSMS's authority.
+
+
+async def fleet_on(csms, *stations):
+    tasks = [asyncio.create_task(station.run()) for station in stations]
+    await until(lambda: all(s.state is State.ACCEPTED for s in stations))
+    return tasks
+
+
+async def stop(tasks):
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def signed_by(chain, root_pem: str) -> bool:
+    root = x509.load_pem_x509_certificate(root_pem.encode())
+    chain[-1].verify_directly_issued_by(root)  # raises if not
+    return True
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_charge_point_gets_its_certificate_signed_by_the_csms(version) -> None:
+    """A02: the CSMS installs its root, asks for a CSR, signs it; the charge point checks the
+    chain and keeps it. Every message both ways checked against its version's schemas."""
+    if version == "1.6":
+        make, config, ident = ChargePoint16, CONFIG16, "CP-1"
+        root_type, trigger = (
+            "CentralSystemRootCertificate",
+            (
+                "ExtendedTriggerMessage",
+                {"requestedMessage": "SignChargePointCertificate"},
+            ),
+        )
+    else:
+        make, config, ident = ChargePoint201, CONFIG201, "CS-1"
+        root_type, trigger = (
+            "CSMSRootCertificate",
+            (
+                "TriggerMessage",
+                {"requestedMessage": "SignChargingStationCertificate"},
+            ),
+        )
+
+    async def main():
+        async with Csms(CsmsConfig(port=0)) as csms:
+            cp = make(ident, f"{csms.url}/{ident}", config, [].append)
+            tasks = await fleet_on(csms, cp)
+            try:
+                root = csms.central.authority.root_pem
+                install = {"certificateType": root_type, "certificate": root}
+                assert (await csms.call(ident, "InstallCertificate", install)).payload == {
+                    "status": "Accepted"
+                }
+                answer = await csms.call(ident, *trigger)
+                assert answer.payload == {"status": "Accepted"}
+                await until(lambda: cp.identity is not None and cp.identity.chain)
+                await until(lambda: csms.stats["answered.CertificateSigned"] == 1)
+            finally:
+                await stop(tasks)
+            return cp, csms.stats, root
+
+    cp, stats, root = run(main())
+    (leaf,) = cp.identity.chain
+    names = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert [name.value for name in names] == [ident]
+    assert signed_by(cp.identity.chain, root)
+    assert cp.identity.pending is None and cp.identity.key is not None
+    assert stats["SignCertificate"] == 1 and stats["received.invalid"] == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "event"),
+    [("1.6", "InvalidChargePointCertificate"), ("2.0.1", "InvalidChargingStationCertificate")],
+)
+def test_a_chain_to_no_installed_root_is_rejected_and_reported(version, event) -> None:
+    if version == "1.6":
+        make, config, ident, subprotocol = ChargePoint16, CONFIG16, "CP-1", "ocpp1.6"
+        trigger = ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+    else:
+        make, config, ident, subprotocol = ChargePoint201, CONFIG201, "CS-1", "ocpp2.0.1"
+        trigger = ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"})
+    events = []
+
+    async def main():
+        async with Csms(CsmsConfig(port=0)) as csms:
+            # The CSMS's answers are a table by action: note the events as they are answered.
+            answers = csms._versions[subprotocol].handlers
+            answer_event = answers["SecurityEventNotification"]
+            answers["SecurityEventNotification"] = lambda cp, payload: (
+                events.append(payload["type"]) or answer_event(cp, payload)
+            )
+            cp = make(ident, f"{csms.url}/{ident}", config, [].append)
+            tasks = await fleet_on(csms, cp)
+            try:
+                await csms.call(ident, *trigger)  # no root installed
+                await until(lambda: csms.stats["answered.CertificateSigned"] == 1)
+                await until(lambda: event in events)
+            finally:
+                await stop(tasks)
+            return cp
+
+    cp = run(main())
+    assert cp.identity is not None and cp.identity.chain == ()
+
+
+def test_a_certificate_signed_with_no_request_or_for_another_key_is_rejected() -> None:
+    cp = ChargePoint201("CS-1", "ws://127.0.0.1:9/CS-1", CONFIG201, [].append)
+    authority = Authority.make()
+    chain = authority.sign(identity.request("org", "CS-1")[1], "CS-1")
+    answer = cp.handle_call("CertificateSigned", {"certificateChain": chain})
+    OCPP201.schemas.validate("CertificateSigned", answer, response=True)
+    assert answer["statusInfo"]["reasonCode"] == "NoRequest"
+    key, _ = identity.request("org", "CS-1")
+    with pytest.raises(certificates.CertificateError, match="not for the key"):
+        identity.check_chain(chain, key, "CS-1", [certificates.parse(authority.root_pem)])
+    _, csr = identity.request("org", "CS-2")
+    with pytest.raises(ValueError, match="not for CS-1"):
+        authority.sign(csr, "CS-1")  # the CSMS signs a charge point's own identity only
+
+
+def test_extended_trigger_message_asks_what_trigger_message_does_and_no_more() -> None:
+    cp = ChargePoint16("CP-1", "ws://127.0.0.1:9/CP-1", CONFIG16, [].append)
+    cp.state = State.ACCEPTED
+    for message, status in (
+        ("Heartbeat", "Accepted"),
+        ("StatusNotification", "Accepted"),
+        ("SignChargePointCertificate", "Accepted"),
+        ("FirmwareStatusNotification", "NotImplemented"),  # signed firmware: not yet
+        ("LogStatusNotification", "NotImplemented"),  # security logs: not yet
+    ):
+        answer = cp.handle_call("ExtendedTriggerMessage", {"requestedMessage": message})
+        OCPP16.schemas.validate("ExtendedTriggerMessage", answer, response=True)
+        assert answer == {"status": status}, message

@@ -248,7 +248,11 @@ def test_simple_commands(action, payload, expected):
             {"connectorId": "1", "type": "Operative"},
             "TypeConstraintViolation",
         ),
-        ("ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"}, "NotSupported"),
+        (
+            "GetLog",
+            {"log": {"remoteLocation": "ftp://x/"}, "logType": "SecurityLog", "requestId": 1},
+            "NotSupported",
+        ),
         ("MakeCoffee", {}, "NotImplemented"),
     ],
 )

@@ -7,6 +7,8 @@ per connection; every answer is JSON::
     GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n,
                              "truncated": n > 1,000}
     GET  /stats          -> the CSMS's counters
+    GET  /ca             -> {"certificate": PEM}: the root of the CSMS's certificate authority,
+                            which signs the charge points' CSRs (install it in them first)
     POST /calls          {"action": "Reset", "payload": {"type": "Soft"},
                           "share": 0.1  or  "charge_points": ["CP-0-000001", ...],
                           "rate": 50, "timeout": 30}
@@ -79,6 +81,7 @@ LIST_LIMIT = 1000  # ids in GET /charge-points; its count is always complete
 ROUTES = {
     "/charge-points": ("GET",),
     "/stats": ("GET",),
+    "/ca": ("GET",),
     "/calls": ("POST",),
     "/disconnects": ("POST",),
     "/faults": ("GET", "POST", "DELETE"),
@@ -200,7 +203,7 @@ async def _route(csms: Csms, request: Request) -> Any:
     if allowed is None:
         raise HttpError(
             HTTPStatus.NOT_FOUND,
-            "no such path; there are GET /charge-points, GET /stats, POST /calls,"
+            "no such path; there are GET /charge-points, GET /stats, GET /ca, POST /calls,"
             " POST /disconnects, GET|POST|DELETE /faults, POST /frames and POST /restart",
         )
     if request.method not in allowed:
@@ -217,6 +220,8 @@ async def _route(csms: Csms, request: Request) -> Any:
         }
     if request.path == "/stats":
         return dict(sorted(csms.stats.items()))
+    if request.path == "/ca":
+        return {"certificate": csms.central.authority.root_pem}
     if request.path == "/disconnects":
         return await _disconnects(csms, request)
     if request.path == "/faults":

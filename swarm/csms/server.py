@@ -23,7 +23,7 @@ import itertools
 import logging
 from http import HTTPStatus
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
@@ -85,7 +85,22 @@ class Csms(Campaigns, FaultInjection):
         self._fault_ids = itertools.count(1)
         self._restarting = False
         # Per subprotocol, the dialect and the answers a connection that negotiated it gets.
-        self._versions = versions.by_subprotocol(versions.Central(self.config))
+        self.central = versions.Central(self.config)
+        self.central.send = self._send_later
+        self._versions = versions.by_subprotocol(self.central)
+        self._later: set[asyncio.Task[Any]] = set()
+
+    def _send_later(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> None:
+        """Send a call of the CSMS's own once the answer in hand has gone (a CertificateSigned
+        after a SignCertificate). Its outcome is counted in ``stats`` as any call's."""
+
+        async def send() -> None:
+            with contextlib.suppress(Exception):
+                await self.call(charge_point_id, action, payload)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def start(self) -> None:
         """Start listening."""

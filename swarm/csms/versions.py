@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from swarm.csms.authority import Authority
 from swarm.csms.config import CsmsConfig
 from swarm.ocpp16 import csms as ocpp16_csms
 from swarm.ocpp16.dialect import OCPP16
@@ -36,11 +37,14 @@ class Version(NamedTuple):
 @dataclass(eq=False, slots=True)
 class Central:
     """What every version's answers share of the CSMS: its config, the charge points whose first
-    boot was answered, its transaction ids and its clock."""
+    boot was answered, its transaction ids, its clock, its certificate authority, and how it
+    sends a call of its own after an answer (``send``, set by the server)."""
 
     config: CsmsConfig
     booted: set[str] = field(default_factory=set)
     transaction_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    authority: Authority = field(default_factory=Authority.make)
+    send: Callable[[str, str, dict[str, Any]], None] = lambda cp, action, payload: None
     _clock_second: int = field(default=-1, init=False, repr=False)
     _clock_text: str = field(default="", init=False, repr=False)
 
@@ -55,6 +59,16 @@ class Central:
             interval = config.boot_retry_interval
             self.booted.add(charge_point_id)
         return {"status": status, "currentTime": self.now(), "interval": interval}
+
+    def sign(self, charge_point_id: str, csr: str, extra: dict[str, Any]) -> bool:
+        """Whether a SignCertificate's CSR is Accepted: it is then signed, and its chain sent
+        in a CertificateSigned (with ``extra`` in its payload) once the answer has gone."""
+        try:
+            chain = self.authority.sign(csr, charge_point_id)
+        except ValueError:
+            return False
+        self.send(charge_point_id, "CertificateSigned", {"certificateChain": chain, **extra})
+        return True
 
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""

@@ -133,12 +133,14 @@ class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
 
     handlers: ClassVar[Mapping[str, Handler]] = {
         "CancelReservation": Commands._on_cancel_reservation,
+        "CertificateSigned": Security._on_certificate_signed,
         "ChangeAvailability": Commands._on_change_availability,
         "ChangeConfiguration": Commands._on_change_configuration,
         "ClearCache": Commands._on_clear_cache,
         "ClearChargingProfile": SmartCharging._on_clear_charging_profile,
         "DataTransfer": Commands._on_data_transfer,
         "DeleteCertificate": Security._on_delete_certificate,
+        "ExtendedTriggerMessage": Security._on_extended_trigger_message,
         "GetCompositeSchedule": SmartCharging._on_get_composite_schedule,
         "GetConfiguration": Commands._on_get_configuration,
         "GetDiagnostics": Commands._on_get_diagnostics,

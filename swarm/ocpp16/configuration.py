@@ -162,9 +162,10 @@ STANDARD_KEYS: tuple[KeySpec, ...] = (
     ),
     _int("ChargingScheduleMaxPeriods", 24, readonly=True),
     _int("MaxChargingProfilesInstalled", 10, readonly=True),
-    # The Security Whitepaper's (edition 3, 3.1): those of the certificate store.
+    # The Security Whitepaper's (edition 3, 3.1): those of the certificates.
     _bool("AdditionalRootCertificateCheck", False, readonly=True),
     _int("CertificateStoreMaxLength", CERTIFICATE_STORE, readonly=True, minimum=1),
+    KeySpec("CpoName", "str", False, "ocpp-swarm"),
 )
 """The keys of OCPP 1.6's Core, Local Auth List Management, Reservation and Smart Charging
 profiles (sections 9.1 to 9.4) that a virtual AC charger has, and those of the security

@@ -45,6 +45,11 @@ class Central(Protocol):
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
         ...
 
+    def sign(self, charge_point_id: str, csr: str, extra: dict[str, Any]) -> bool:
+        """Whether a CSR is signed (its chain then sent in a CertificateSigned, with ``extra``
+        in its payload)."""
+        ...
+
 
 def answers(central: Central) -> dict[str, Handler]:
     """The CSMS's 1.6 answers by action, bound to ``central``."""
@@ -52,11 +57,12 @@ def answers(central: Central) -> dict[str, Handler]:
 
 
 class _Answers:
-    __slots__ = ("_boot_answer", "_config", "_now", "_transaction_ids")
+    __slots__ = ("_boot_answer", "_config", "_now", "_sign", "_transaction_ids")
 
     def __init__(self, central: Central) -> None:
         # Taken apart once, so that a handler costs what a method of the CSMS did.
         self._config = central.config
+        self._sign = central.sign
         self._boot_answer = central.boot_answer
         self._transaction_ids = central.transaction_ids
         self._now = central.now
@@ -74,7 +80,7 @@ class _Answers:
             "StatusNotification": _empty,
             "StopTransaction": self._stop_transaction,
             "SecurityEventNotification": _empty,
-            "SignCertificate": _accepted,
+            "SignCertificate": self._sign_certificate,
             "LogStatusNotification": _empty,
             "SignedFirmwareStatusNotification": _empty,
         }
@@ -87,6 +93,10 @@ class _Answers:
 
     def _authorize(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self._id_tag_info(payload.get("idTag", ""))
+
+    def _sign_certificate(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        signed = self._sign(charge_point_id, payload.get("csr", ""), {})
+        return _ACCEPTED if signed else {"status": "Rejected"}
 
     def _boot_notification(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self._boot_answer(charge_point_id)

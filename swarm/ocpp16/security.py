@@ -1,16 +1,27 @@
 """The certificates of OCPP 1.6's security extension (the Security Whitepaper, edition 3):
-InstallCertificate, DeleteCertificate and GetInstalledCertificateIds (use cases M03 to M05),
-on the store every station has (:mod:`swarm.station.certificates`).
+InstallCertificate, DeleteCertificate and GetInstalledCertificateIds (use cases M03 to M05) on
+the store every station has (:mod:`swarm.station.certificates`); the charge point's own key and
+certificate (A02: ExtendedTriggerMessage SignChargePointCertificate, SignCertificate,
+CertificateSigned; :mod:`swarm.station.identity`).
 
-The roots it installs are kept and reported, not used: a ``wss://`` CSMS is verified against
-``--ca-file`` (or the system's CAs), which is the swarm's, not each charge point's.
+The roots it installs are kept and reported, and check the chains the CSMS signs for it; a
+``wss://`` CSMS is verified against ``--ca-file`` (or the system's CAs), which is the swarm's,
+not each charge point's. Its own certificate is not used to connect yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from swarm.station import certificates
+from swarm.protocol.rpc import OcppSession
+from swarm.station import certificates, identity, meter
+
+CSMS_ROOT = "CentralSystemRootCertificate"
+"""The type of the roots that the chains the CSMS signs lead to."""
+
+TRIGGERED = frozenset({"BootNotification", "Heartbeat", "MeterValues", "StatusNotification"})
+"""What ExtendedTriggerMessage asks for as TriggerMessage does."""
 
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
@@ -49,3 +60,42 @@ class Security:
         if not found:
             return {"status": "NotFound"}
         return {"status": "Accepted", "certificateHashData": [data for _, data in found]}
+
+    def _on_extended_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """SignChargePointCertificate: a new key and its CSR, sent in a SignCertificate; the
+        messages TriggerMessage has: as it sends them. The signed firmware's and the security
+        log's status: NotImplemented (not yet)."""
+        message = payload["requestedMessage"]
+        if message == "SignChargePointCertificate":
+            self._soon(self._request_certificate)
+            return _ACCEPTED
+        if message in TRIGGERED:
+            return self._on_trigger_message(payload)
+        return {"status": "NotImplemented"}
+
+    async def _request_certificate(self, session: OcppSession) -> None:
+        organization = self.configuration.value("CpoName")
+        loop = asyncio.get_running_loop()
+        key, csr = await loop.run_in_executor(None, identity.request, organization, self.id)
+        await identity.ask(self, key, self._call_or_none(session, "SignCertificate", {"csr": csr}))
+
+    def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Accepted once the chain is checked (for the key of the pending request, this charge
+        point's identity, valid, leading to an installed Central System root); else Rejected,
+        and a SecurityEventNotification InvalidChargePointCertificate."""
+        pending = self.identity.pending if self.identity is not None else None
+        if pending is None:
+            return _REJECTED  # no request waits for a chain
+        roots = [certificate for kind, certificate in self.certificates if kind == CSMS_ROOT]
+        try:
+            chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
+        except certificates.CertificateError as exc:
+            event = {
+                "type": "InvalidChargePointCertificate",
+                "timestamp": meter.timestamp(),
+                "techInfo": str(exc),
+            }
+            self._send_soon("SecurityEventNotification", event)
+            return _REJECTED
+        self.identity.take(chain)
+        return _ACCEPTED

@@ -175,6 +175,7 @@ class ChargePoint(
 
     handlers: ClassVar[Mapping[str, Handler]] = {
         "CancelReservation": Reservations._on_cancel_reservation,
+        "CertificateSigned": Security._on_certificate_signed,
         "ChangeAvailability": Commands._on_change_availability,
         "ClearCache": Commands._on_clear_cache,
         "ClearChargingProfile": SmartCharging._on_clear_charging_profile,

@@ -214,6 +214,8 @@ class Commands:
             self._send_soon(message, self._firmware_status())
         elif message == "LogStatusNotification":
             self._send_soon(message, self._log_status())
+        elif message == "SignChargingStationCertificate":
+            self._soon(self._request_certificate)
         else:
             return {"status": "NotImplemented"}
         return _ACCEPTED

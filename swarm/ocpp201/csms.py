@@ -52,6 +52,11 @@ class Central(Protocol):
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
         ...
 
+    def sign(self, station_id: str, csr: str, extra: dict[str, Any]) -> bool:
+        """Whether a CSR is signed (its chain then sent in a CertificateSigned, with ``extra``
+        in its payload)."""
+        ...
+
 
 def answers(central: Central) -> dict[str, Handler]:
     """The CSMS's 2.0.1 answers by action, bound to ``central``."""
@@ -59,12 +64,13 @@ def answers(central: Central) -> dict[str, Handler]:
 
 
 class _Answers:
-    __slots__ = ("_boot_answer", "_now", "_rejected")
+    __slots__ = ("_boot_answer", "_now", "_rejected", "_sign")
 
     def __init__(self, central: Central) -> None:
         # Taken apart once, so that a handler costs what a method of the CSMS did.
         self._boot_answer = central.boot_answer
         self._now = central.now
+        self._sign = central.sign
         # 2.0.1 idTokens are case insensitive (IdTokenType): so is the reject list.
         self._rejected = frozenset(tag.casefold() for tag in central.config.reject_id_tags)
 
@@ -92,7 +98,7 @@ class _Answers:
             "ReportChargingProfiles": _empty,
             "ReservationStatusUpdate": _empty,
             "SecurityEventNotification": _empty,
-            "SignCertificate": _accepted,
+            "SignCertificate": self._sign_certificate,
             "StatusNotification": _empty,
             "TransactionEvent": self._transaction_event,
         }
@@ -107,6 +113,13 @@ class _Answers:
 
     def _authorize(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self._id_token_info(payload.get("idToken", _EMPTY))
+
+    def _sign_certificate(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        kind = payload.get("certificateType")
+        extra = {"certificateType": kind} if kind is not None else {}
+        return {
+            "status": "Accepted" if self._sign(station_id, payload["csr"], extra) else "Rejected"
+        }
 
     def _boot_notification(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self._boot_answer(station_id)  # as 1.6's (B02 Pending, B03 Rejected)

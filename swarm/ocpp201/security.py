@@ -1,20 +1,30 @@
-"""The certificates of a 2.0.1 station (block M): InstallCertificate (M05), DeleteCertificate
-(M04) and GetInstalledCertificateIds (M03), on the store every station has
-(:mod:`swarm.station.certificates`), counted in SecurityCtrlr.CertificateEntries.
+"""The certificates of a 2.0.1 station: InstallCertificate (M05), DeleteCertificate (M04) and
+GetInstalledCertificateIds (M03) on the store every station has
+(:mod:`swarm.station.certificates`), counted in SecurityCtrlr.CertificateEntries; and its own
+key and certificate (A02, A03: TriggerMessage SignChargingStationCertificate, SignCertificate,
+CertificateSigned; :mod:`swarm.station.identity`).
 
-The roots it installs are kept and reported, not used: a ``wss://`` CSMS is verified against
-``--ca-file`` (or the system's CAs), which is the swarm's, not each station's. The station holds
-no certificate chain of its own (V2GCertificateChain) yet.
+The roots it installs are kept and reported, and check the chains the CSMS signs for it; a
+``wss://`` CSMS is verified against ``--ca-file`` (or the system's CAs), which is the swarm's,
+not each station's. Its own certificate is not used to connect yet, and it has no V2G
+certificate.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
-from swarm.station import certificates
+from swarm.protocol.rpc import OcppSession
+from swarm.station import certificates, identity, meter
 
 _ACCEPTED = {"status": "Accepted"}
+
+CSMS_ROOT = "CSMSRootCertificate"
+"""The type of the roots that the chains the CSMS signs lead to."""
+
+STATION_CERTIFICATE = "ChargingStationCertificate"
 
 
 class Security:
@@ -51,6 +61,33 @@ class Security:
             return {"status": "NotFound"}
         chain = [{"certificateType": kind, "certificateHashData": data} for kind, data in found]
         return {"status": "Accepted", "certificateHashDataChain": chain}
+
+    async def _request_certificate(self, session: OcppSession) -> None:
+        """A new key and its CSR, in a SignCertificate (A02, A03)."""
+        organization = self.device_model.value("SecurityCtrlr", "OrganizationName")
+        loop = asyncio.get_running_loop()
+        key, csr = await loop.run_in_executor(None, identity.request, organization, self.id)
+        payload = {"csr": csr, "certificateType": STATION_CERTIFICATE}
+        await identity.ask(self, key, self._call_or_none(session, "SignCertificate", payload))
+
+    def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Accepted once the chain is checked (for the key of the pending request, this
+        station's identity, valid, leading to an installed CSMS root); else Rejected, and a
+        SecurityEventNotification InvalidChargingStationCertificate."""
+        if payload.get("certificateType", STATION_CERTIFICATE) != STATION_CERTIFICATE:
+            return _rejected("NoV2GCertificate", "this station has no ISO 15118 certificate")
+        pending = self.identity.pending if self.identity is not None else None
+        if pending is None:
+            return _rejected("NoRequest", "no SignCertificate waits for a chain")
+        roots = [certificate for kind, certificate in self.certificates if kind == CSMS_ROOT]
+        try:
+            chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
+        except certificates.CertificateError as exc:
+            self._security_events += (("InvalidChargingStationCertificate", meter.timestamp()),)
+            self._soon(self._send_security_events)
+            return _rejected("InvalidCertificate", str(exc))
+        self.identity.take(chain)
+        return _ACCEPTED
 
     def _keep_certificates(self, store: certificates.Store) -> None:
         self.certificates = store

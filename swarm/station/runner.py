@@ -52,8 +52,9 @@ from swarm.station.sessions import Sessions
 from swarm.station.state import State
 from swarm.station.vocabulary import Vocabulary
 
-if TYPE_CHECKING:  # its import loads cryptography: only the versions' handlers need it
+if TYPE_CHECKING:  # their import loads cryptography: only the versions' handlers need it
     from swarm.station.certificates import Store
+    from swarm.station.identity import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Station(Sessions, Vocabulary):
         "firmware_version",
         "heartbeat_interval",
         "id",
+        "identity",
         "outbox",
         "sink",
         "state",
@@ -120,6 +122,8 @@ class Station(Sessions, Vocabulary):
         self.certificates: Store = ()
         """The certificates the CSMS installed (:mod:`swarm.station.certificates`): they
         outlive connections and reboots."""
+        self.identity: Identity | None = None
+        """Its own key and certificate, once the CSMS asked for them (:mod:`.identity`)."""
         self.firmware_version = config.firmware_version
         self._rng = rng or random
         self._session: OcppSession | None = None
