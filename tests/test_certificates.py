@@ -395,3 +395,32 @@ def test_extended_trigger_message_asks_what_trigger_message_does_and_no_more() -
         answer = cp.handle_call("ExtendedTriggerMessage", {"requestedMessage": message})
         OCPP16.schemas.validate("ExtendedTriggerMessage", answer, response=True)
         assert answer == {"status": status}, message
+
+
+def test_a_201_firmware_signed_by_an_untrusted_manufacturer_is_refused_and_reported() -> None:
+    """L01.FR.02, .03: the signing certificate must lead to an installed manufacturer root."""
+    cp = ChargePoint201("CS-1", "ws://127.0.0.1:9/CS-1", CONFIG201, [].append)
+    signer = ROOT.issue_cert("firmware-signer.example").cert_chain_pems[0].bytes().decode()
+
+    def update(request_id):
+        image = {
+            "location": "ftp://fw.example/cs-2.1.0.bin",
+            "retrieveDateTime": "2026-01-01T00:00:00Z",
+            "signingCertificate": signer,
+            "signature": "c2lnbmF0dXJl",
+        }
+        answer = cp.handle_call("UpdateFirmware", {"requestId": request_id, "firmware": image})
+        OCPP201.schemas.validate("UpdateFirmware", answer, response=True)
+        return answer["status"]
+
+    async def main():
+        assert update(1) == "InvalidCertificate"  # no manufacturer root installed
+        assert cp._security_events[-1][0] == "InvalidFirmwareSigningCertificate"
+        install = {"certificateType": "CSMSRootCertificate", "certificate": pem(ROOT)}
+        assert cp.handle_call("InstallCertificate", install)["status"] == "Accepted"
+        assert update(2) == "InvalidCertificate"  # a CSMS root is not a manufacturer's
+        install["certificateType"] = "ManufacturerRootCertificate"
+        assert cp.handle_call("InstallCertificate", install)["status"] == "Accepted"
+        assert update(3) == "Accepted"
+
+    run(main())

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
-from swarm.station import firmware, meter
+from swarm.station import certificates, firmware, identity, meter
 from swarm.station.firmware import Update
 from swarm.station.runner import call_quietly
 from swarm.station.schedule import Key, Timer, seconds_until
@@ -108,6 +108,11 @@ class Maintenance:
                 return {"status": "Rejected", "statusInfo": {"reasonCode": "InstallOngoing"}}
             answer = {"status": "AcceptedCanceled"}  # L01.FR.24: the new one replaces it
         image = payload["firmware"]
+        if "signingCertificate" in image and not self._trusted_signer(image["signingCertificate"]):
+            # L01.FR.02, .03: not signed by a manufacturer the station trusts
+            self._security_events += (("InvalidFirmwareSigningCertificate", meter.timestamp()),)
+            self._soon(self._send_security_events)
+            return {"status": "InvalidCertificate"}
         steps = ["Downloading", "Downloaded"]
         if "signature" in image:
             steps.append("SignatureVerified")
@@ -129,6 +134,17 @@ class Maintenance:
         self._timers.pop(Key(Timer.FIRMWARE), None)  # a cancelled update's step must not fire
         self._soon(self._start_timer(Key(Timer.FIRMWARE), 0.0))
         return answer
+
+    def _trusted_signer(self, pem: str) -> bool:
+        """Whether a firmware's signing certificate leads to an installed
+        ManufacturerRootCertificate (the signature itself, of a file never downloaded, is taken
+        as valid)."""
+        roots = [c for kind, c in self.certificates if kind == "ManufacturerRootCertificate"]
+        try:
+            identity.verified_chain(pem, roots)
+        except certificates.CertificateError:
+            return False
+        return True
 
     async def _on_firmware_timer(self, session: OcppSession | None, key: Key) -> None:
         update: Request | None = self._firmware

@@ -80,16 +80,23 @@ def check_chain(
     """The certificates of a CertificateSigned's chain (the charge point's first), checked: its
     first is for ``key`` and ``common_name``, each is valid now and signed by the next, and the
     last by one of ``roots``. CertificateError says what is wrong."""
-    try:
-        chain = tuple(x509.load_pem_x509_certificates(chain_pem.encode()))
-    except ValueError:
-        raise CertificateError("the chain is not PEM X.509 certificates") from None
+    chain = verified_chain(chain_pem, roots)
     leaf = chain[0]
     if _public(leaf.public_key()) != _public(key.public_key()):
         raise CertificateError("the certificate is not for the key of the request")
     names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if [name.value for name in names] != [common_name]:
         raise CertificateError(f"the certificate is not for {common_name}")
+    return chain
+
+
+def verified_chain(chain_pem: str, roots: Iterable[Installed]) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM chain, each valid now and signed by the next, the last by one
+    of ``roots`` (or one of them); CertificateError says what is wrong."""
+    try:
+        chain = tuple(x509.load_pem_x509_certificates(chain_pem.encode()))
+    except ValueError:
+        raise CertificateError("not PEM X.509 certificates") from None
     now = datetime.now(UTC)
     for certificate in chain:
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
@@ -97,7 +104,8 @@ def check_chain(
     for certificate, issuer in itertools.pairwise(chain):
         if not _signed_by(certificate, issuer):
             raise CertificateError("the chain is broken")
-    if not any(_signed_by(chain[-1], root.certificate) for root in roots):
+    last = chain[-1]
+    if not any(last == root.certificate or _signed_by(last, root.certificate) for root in roots):
         raise CertificateError("the chain leads to no installed root")
     return chain
 
