@@ -218,8 +218,8 @@ def test_csms_calls_are_refused_with_the_right_code():
     async def commanding(ws, script):
         frame = await script.receive(ws)
         await ws.send(answer(frame, BOOT_ACCEPTED))
-        certificates = {"certificateType": "CentralSystemRootCertificate"}
-        await ws.send(json.dumps([2, "r", "GetInstalledCertificateIds", certificates]))
+        log = {"log": {"remoteLocation": "ftp://logs.example/"}, "logType": "SecurityLog"}
+        await ws.send(json.dumps([2, "r", "GetLog", {**log, "requestId": 1}]))
         await ws.send(json.dumps([2, "u", "Frobnicate", {}]))
         await answer_everything(ws, script)
 
