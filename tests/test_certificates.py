@@ -184,17 +184,6 @@ def test_16_install_list_and_delete_certificates() -> None:
     assert (key["value"], key["readonly"]) == ("20", True)
 
 
-def test_16_a_full_store_rejects_one_more() -> None:
-    cp = ChargePoint16("CP-1", "ws://127.0.0.1:9/CP-1", CONFIG16, [].append)
-    for ca in (trustme.CA() for _ in range(20)):
-        payload = {"certificateType": "CentralSystemRootCertificate", "certificate": pem(ca)}
-        assert cp.handle_call("InstallCertificate", payload) == {"status": "Accepted"}
-    payload = {"certificateType": "CentralSystemRootCertificate", "certificate": pem(ROOT)}
-    answer = cp.handle_call("InstallCertificate", payload)
-    OCPP16.schemas.validate("InstallCertificate", answer, response=True)
-    assert answer == {"status": "Rejected"}
-
-
 # OCPP 2.0.1's block M, over a real connection.
 
 
@@ -250,15 +239,25 @@ def test_201_install_list_and_delete_certificates() -> None:
     assert value["attributeValue"] == "1"  # one left
 
 
-def test_201_a_full_store_rejects_one_more_out_of_storage() -> None:
-    cp = ChargePoint201("CS-1", "ws://127.0.0.1:9/CS-1", CONFIG201, [].append)
+@pytest.mark.parametrize(
+    ("make", "config", "root_type", "schemas", "refusal"),
+    [
+        (ChargePoint16, CONFIG16, "CentralSystemRootCertificate", OCPP16.schemas, None),
+        (ChargePoint201, CONFIG201, "CSMSRootCertificate", OCPP201.schemas, "OutOfStorage"),
+    ],
+    ids=["1.6", "2.0.1"],
+)
+def test_a_full_store_rejects_one_more(make, config, root_type, schemas, refusal) -> None:
+    cp = make("CP-1", "ws://127.0.0.1:9/CP-1", config, [].append)
     for ca in (trustme.CA() for _ in range(20)):
-        payload = {"certificateType": "CSMSRootCertificate", "certificate": pem(ca)}
-        assert cp.handle_call("InstallCertificate", payload) == {"status": "Accepted"}
-    payload = {"certificateType": "CSMSRootCertificate", "certificate": pem(ROOT)}
-    answer = cp.handle_call("InstallCertificate", payload)
-    OCPP201.schemas.validate("InstallCertificate", answer, response=True)
-    assert (answer["status"], answer["statusInfo"]["reasonCode"]) == ("Rejected", "OutOfStorage")
+        payload = {"certificateType": root_type, "certificate": pem(ca)}
+        assert cp.handle_call("InstallCertificate", payload)["status"] == "Accepted"
+    answer = cp.handle_call(
+        "InstallCertificate", {"certificateType": root_type, "certificate": pem(ROOT)}
+    )
+    schemas.validate("InstallCertificate", answer, response=True)
+    assert answer["status"] == "Rejected"
+    assert answer.get("statusInfo", {}).get("reasonCode") == refusal
 
 
 # The charge point's own key and certificate, signed by the embedded CSMS's authority.
