@@ -101,6 +101,16 @@ def steady_run(results: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def heartbeating(proc: Child, loop: Any, script: Script, beats: int) -> None:
+    """Wait until an in-thread scripted CSMS has had ``beats`` Heartbeats from the run."""
+    wait_until(
+        proc,
+        lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= beats,
+        seconds=20,
+        what="heartbeating",
+    )
+
+
 def signal_mid_run(proc: Child, signum: signal.Signals, *, group: bool = False) -> None:
     """Send ``signum`` to the run's process, or to its whole group as a terminal's Ctrl-C does."""
     # Python raises KeyboardInterrupt wherever the main thread is: give the startup a moment to
@@ -194,12 +204,7 @@ def test_a_signal_mid_run_closes_every_connection_and_writes_the_run_folder(
         command = steady_run(tmp_path, "--host", url)
         with child(command) as proc:
             # Booted, and heartbeating for a while: Locust has stats to write.
-            wait_until(
-                proc,
-                lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= 3 * USERS,
-                seconds=20,
-                what="heartbeating",
-            )
+            heartbeating(proc, loop, script, 3 * USERS)
             before = len(call_in(loop, lambda: script.calls("Heartbeat")))
             signal_mid_run(proc, signum)
             finished(proc, timeout=time.monotonic() - proc.started + 20)
@@ -285,12 +290,7 @@ def test_a_third_ctrl_c_aborts_and_says_the_folder_is_incomplete(tmp_path: Path)
     with in_thread(lambda: scripted_csms(answer_everything)) as ((url, script), loop):
         command = steady_run(tmp_path, "--host", url)
         with child(command) as proc:
-            wait_until(
-                proc,
-                lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= 2 * USERS,
-                seconds=20,
-                what="heartbeating",
-            )
+            heartbeating(proc, loop, script, 2 * USERS)
             # A CSMS that hangs: the charge points' closing handshakes wait for it.
             loop.call_soon_threadsafe(time.sleep, 8)
             signal_mid_run(proc, signal.SIGINT)
@@ -423,12 +423,7 @@ def test_sigterm_to_a_master_stops_its_workers_and_writes_the_run_folder(tmp_pat
             "--heartbeat-interval", "0.5", "--results-dir", str(tmp_path),
         ]  # fmt: skip
         with child(command) as proc:
-            wait_until(
-                proc,
-                lambda: len(call_in(loop, lambda: script.calls("Heartbeat"))) >= 4 * users,
-                seconds=20,
-                what="heartbeating",
-            )
+            heartbeating(proc, loop, script, 4 * users)
             before = len(call_in(loop, lambda: script.calls("Heartbeat")))
             signal_mid_run(proc, signal.SIGTERM)  # the master only, as `docker stop` would
             finished(proc, timeout=time.monotonic() - proc.started + 20)
