@@ -77,6 +77,11 @@ SPECS: dict[str, Spec] = {
         ),
         45,
     ),
+    "certificate_renewal": Spec(
+        "scenarios/certificate_renewal.py",
+        "-u 20 -r 20 -t 6s --renewal-at 2 --renewal-share 1 --ocpp-version 1.6,2.0.1",
+        45,
+    ),
     "mixed_fleet": Spec(
         "scenarios/mixed_fleet.py",
         "-u 30 -r 30 -t 8s --session-interval 2 --session-duration 3 --meter-interval 1",
@@ -392,6 +397,20 @@ def assert_back_after_the_storm(folder: Path) -> None:
     storm = booted + next((i for i, n in enumerate(accepted[booted:]) if n < 30), 0)
     assert booted < storm, accepted
     assert 30 in accepted[storm:], accepted
+
+
+def test_certificate_renewal_of_a_mixed_fleet(runs: dict[str, Run]) -> None:
+    summary = clean(runs["certificate_renewal"])
+    versions = summary["fleet"]["final"]["versions"]
+    assert versions["1.6"] + versions["2.0.1"] == 20 and versions["2.0.1"] > 0, versions
+    # Each charge point got the root, asked for a new certificate, and took the chain signed.
+    for kind, csms_kind, version in (("OCPP", "CSMS", "1.6"), ("OCPP201", "CSMS201", "2.0.1")):
+        count = versions[version]
+        assert requests(summary, csms_kind, "InstallCertificate") == count
+        assert requests(summary, kind, "SignCertificate") == count
+        assert requests(summary, csms_kind, "CertificateSigned") == count
+    assert requests(summary, "CSMS", "ExtendedTriggerMessage") == versions["1.6"]
+    assert requests(summary, "CSMS201", "TriggerMessage") == versions["2.0.1"]
 
 
 def test_reconnect_storm_by_the_swarm(runs: dict[str, Run]) -> None:

@@ -103,23 +103,26 @@ def drop_connections(environment: Environment, share: float) -> None:
         environment.runner.send_message(DROP_MESSAGE, share)
 
 
-def csms_control(environment: Environment, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """POST ``body`` to the control API of the embedded CSMS (or of ``--csms-control``) and
-    return its JSON answer. Raises RuntimeError if there is none."""
+def csms_control(
+    environment: Environment, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """POST ``body`` (without one: GET) to the control API of the embedded CSMS (or of
+    ``--csms-control``) and return its JSON answer. Raises RuntimeError if there is none."""
     csms = context(environment).csms
     base = getattr(environment.parsed_options, "csms_control", "") or (
         csms.control_url if csms is not None else None
     )
+    method = "GET" if body is None else "POST"
     if not base:
         raise RuntimeError(
-            f"no CSMS control API for POST {path}: run against the embedded CSMS (no --host),"
+            f"no CSMS control API for {method} {path}: run against the embedded CSMS (no --host),"
             " or give --csms-control http://HOST:PORT of `python -m swarm.csms --control-port`"
         )
     request = urllib.request.Request(
         base.rstrip("/") + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={} if body is None else {"Content-Type": "application/json"},
+        method=method,
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.load(response)

@@ -11,7 +11,6 @@ not each charge point's. Its own certificate is not used to connect yet.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
@@ -75,8 +74,7 @@ class Security:
 
     async def _request_certificate(self, session: OcppSession) -> None:
         organization = self.configuration.value("CpoName")
-        loop = asyncio.get_running_loop()
-        key, csr = await loop.run_in_executor(None, identity.request, organization, self.id)
+        key, csr = identity.request(organization, self.id)
         await identity.ask(self, key, self._call_or_none(session, "SignCertificate", {"csr": csr}))
 
     def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:

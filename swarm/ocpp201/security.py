@@ -12,7 +12,6 @@ certificate.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
@@ -65,8 +64,7 @@ class Security:
     async def _request_certificate(self, session: OcppSession) -> None:
         """A new key and its CSR, in a SignCertificate (A02, A03)."""
         organization = self.device_model.value("SecurityCtrlr", "OrganizationName")
-        loop = asyncio.get_running_loop()
-        key, csr = await loop.run_in_executor(None, identity.request, organization, self.id)
+        key, csr = identity.request(organization, self.id)
         payload = {"csr": csr, "certificateType": STATION_CERTIFICATE}
         await identity.ask(self, key, self._call_or_none(session, "SignCertificate", payload))
 
