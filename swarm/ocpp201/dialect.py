@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 from swarm.protocol.samples import CSMS201, OCPP201
@@ -86,3 +88,9 @@ OCPP201 = Dialect(
     csms_type=CSMS201,
     renamed=RENAMED,
 )
+
+
+def with_reason(status: str, reason: str, info: str) -> dict[str, Any]:
+    """An answer of ``status`` and why: a StatusInfoType, its reasonCode at most 20 characters
+    (``UnknownEvse``), its additionalInfo a text."""
+    return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}

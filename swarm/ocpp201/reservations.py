@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE
 from swarm.ocpp201.variables import LOCAL_LIST_ENTRIES
 from swarm.protocol.rpc import OcppSession
@@ -61,17 +62,19 @@ class Reservations:
     def _on_reserve_now(self, payload: dict[str, Any]) -> dict[str, Any]:
         evse, reservation_id = payload.get("evseId"), payload["id"]
         if evse is None:  # H01.FR.19: NonEvseSpecific is false
-            return _status("Rejected", "MissingParam", "only an evseId can be reserved")
+            return with_reason("Rejected", "MissingParam", "only an evseId can be reserved")
         if not 0 < evse < len(self.connectors):
-            return _status("Rejected", "UnknownEvse", f"no EVSE {evse}")
+            return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
         wanted_type = payload.get("connectorType")
         if wanted_type is not None and wanted_type != self.device_model.value(
             "Connector", "ConnectorType", evse=evse, connector=1
         ):
-            return _status("Rejected", "UnknownConnectorType", f"EVSE {evse} has no {wanted_type}")
+            return with_reason(
+                "Rejected", "UnknownConnectorType", f"EVSE {evse} has no {wanted_type}"
+            )
         expiry = seconds_until(payload["expiryDateTime"])
         if not expiry:
-            return _status("Rejected", "InvalidValue", "expiryDateTime has passed")
+            return with_reason("Rejected", "InvalidValue", "expiryDateTime has passed")
         record = self.connectors[evse]
         # The same id replaces its reservation (H01.FR.02): here it does not hold the EVSE.
         held = record.reservation is not None and record.reservation[0] == reservation_id
@@ -187,14 +190,14 @@ class Reservations:
     def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
         version, entries = payload["versionNumber"], payload.get("localAuthorizationList", [])
         if version <= 0:  # 0 is "no list" to GetLocalListVersion
-            return _status("Failed", "InvalidValue", "versionNumber must be above 0")
+            return with_reason("Failed", "InvalidValue", "versionNumber must be above 0")
         current = self.local_list
         full = payload["updateType"] == "Full"
         if not full and current is not None and version <= current.version:  # D01.FR.19
-            return _status("VersionMismatch", "InvalidValue", f"the list is {current.version}")
+            return with_reason("VersionMismatch", "InvalidValue", f"the list is {current.version}")
         keys = [token_key(e["idToken"]["idToken"], e["idToken"]["type"]) for e in entries]
         if len(set(keys)) < len(keys):
-            return _status("Failed", "InvalidValue", "an idToken is listed twice")
+            return with_reason("Failed", "InvalidValue", "an idToken is listed twice")
         updated = {} if full or current is None else dict(current.entries)
         for key, entry in zip(keys, entries, strict=True):
             info = entry.get("idTokenInfo")
@@ -204,11 +207,13 @@ class Reservations:
                 status = sys.intern(info["status"])
                 updated[key] = (status, None if group is None else group["idToken"])
             elif full:
-                return _status("Failed", "MissingParam", "a Full list's entry needs idTokenInfo")
+                return with_reason(
+                    "Failed", "MissingParam", "a Full list's entry needs idTokenInfo"
+                )
             else:  # D01.FR.05: a Differential entry without idTokenInfo is removed
                 updated.pop(key, None)
         if len(updated) > LOCAL_LIST_ENTRIES:
-            return _status("Failed", "TooManyElements", f"at most {LOCAL_LIST_ENTRIES} entries")
+            return with_reason("Failed", "TooManyElements", f"at most {LOCAL_LIST_ENTRIES} entries")
         self.local_list = LocalList(version, updated)
         self.device_model.set("LocalAuthListCtrlr", "Entries", len(updated))
         return {"status": "Accepted"}
@@ -235,8 +240,3 @@ class Reservations:
             return False
         entry = self._local_entry(id_token)
         return entry is not None and entry[0] == "Accepted"
-
-
-def _status(status: str, reason: str, info: str) -> dict[str, Any]:
-    """An answer of ``status`` and why (StatusInfoType: a reasonCode, at most 20 characters)."""
-    return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
 from swarm.protocol.rpc import OcppSession
 from swarm.station import certificates, identity, meter
@@ -37,12 +38,14 @@ class Security:
         try:
             certificate = certificates.parse(payload["certificate"])
         except certificates.CertificateError as exc:
-            return _rejected("InvalidCertificate", str(exc))
+            return with_reason("Rejected", "InvalidCertificate", str(exc))
         store = certificates.install(
             self.certificates, payload["certificateType"], certificate, CERTIFICATE_ENTRIES
         )
         if store is None:
-            return _rejected("OutOfStorage", f"at most {CERTIFICATE_ENTRIES} certificates")
+            return with_reason(
+                "Rejected", "OutOfStorage", f"at most {CERTIFICATE_ENTRIES} certificates"
+            )
         self._keep_certificates(store)
         return _ACCEPTED
 
@@ -73,24 +76,22 @@ class Security:
         station's identity, valid, leading to an installed CSMS root); else Rejected, and a
         SecurityEventNotification InvalidChargingStationCertificate."""
         if payload.get("certificateType", STATION_CERTIFICATE) != STATION_CERTIFICATE:
-            return _rejected("NoV2GCertificate", "this station has no ISO 15118 certificate")
+            return with_reason(
+                "Rejected", "NoV2GCertificate", "this station has no ISO 15118 certificate"
+            )
         pending = self.identity.pending if self.identity is not None else None
         if pending is None:
-            return _rejected("NoRequest", "no SignCertificate waits for a chain")
+            return with_reason("Rejected", "NoRequest", "no SignCertificate waits for a chain")
         roots = [certificate for kind, certificate in self.certificates if kind == CSMS_ROOT]
         try:
             chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
         except certificates.CertificateError as exc:
             self._security_events += (("InvalidChargingStationCertificate", meter.timestamp()),)
             self._soon(self._send_security_events)
-            return _rejected("InvalidCertificate", str(exc))
+            return with_reason("Rejected", "InvalidCertificate", str(exc))
         self.identity.take(chain)
         return _ACCEPTED
 
     def _keep_certificates(self, store: certificates.Store) -> None:
         self.certificates = store
         self.device_model.set("SecurityCtrlr", "CertificateEntries", str(len(store)))
-
-
-def _rejected(reason: str, info: str) -> dict[str, Any]:
-    return {"status": "Rejected", "statusInfo": {"reasonCode": reason, "additionalInfo": info}}

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import PERIODS_PER_SCHEDULE, PROFILE_ENTRIES, PROFILE_STACK_LEVEL
 
 SOURCE = "CSO"
@@ -40,7 +41,7 @@ class SmartCharging:
         evse, profile = payload["evseId"], payload["chargingProfile"]
         refusal = self._refusal(evse, profile)
         if refusal is not None:
-            return _status("Rejected", *refusal)
+            return with_reason("Rejected", *refusal)
         self._keep_profile(evse, profile)
         return {"status": "Accepted"}
 
@@ -55,11 +56,13 @@ class SmartCharging:
         ``evse``; None if it does: a TxProfile (F01.FR.09) without a transactionId (F01.FR.11),
         as SetChargingProfile would take it for the transaction about to start."""
         if profile["chargingProfilePurpose"] != "TxProfile":
-            return _status("Rejected", "InvalidProfile", "the profile of a start is a TxProfile")
+            return with_reason(
+                "Rejected", "InvalidProfile", "the profile of a start is a TxProfile"
+            )
         if "transactionId" in profile:
-            return _status("Rejected", "InvalidValue", "its transaction has no id yet")
+            return with_reason("Rejected", "InvalidValue", "its transaction has no id yet")
         refusal = self._refusal(evse, profile, starting=True)
-        return None if refusal is None else _status("Rejected", *refusal)
+        return None if refusal is None else with_reason("Rejected", *refusal)
 
     def _refusal(
         self, evse: int, profile: dict[str, Any], *, starting: bool = False
@@ -123,7 +126,7 @@ class SmartCharging:
         there was none."""
         criteria = payload.get("chargingProfileCriteria", {})
         if criteria.get("chargingProfilePurpose") == "ChargingStationExternalConstraints":
-            return _status("Unknown", "InvalidValue", "external constraints are not the CSMS's")
+            return with_reason("Unknown", "InvalidValue", "external constraints are not the CSMS's")
         wanted = payload.get("chargingProfileId")
 
         def matches(evse: int, profile: dict[str, Any]) -> bool:
@@ -187,8 +190,8 @@ class SmartCharging:
         would follow, and a made-up one would mislead the CSMS."""
         evse = payload["evseId"]
         if not 0 <= evse < len(self.connectors):
-            return _status("Rejected", "UnknownEvse", f"no EVSE {evse}")
-        return _status(
+            return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
+        return with_reason(
             "Rejected", "UnsupportedRequest", "this station does not compute composite schedules"
         )
 
@@ -262,8 +265,3 @@ def _instant(timestamp: str) -> datetime:
 
 def _overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
-
-
-def _status(status: str, reason: str, info: str) -> dict[str, Any]:
-    """An answer of ``status`` and why (StatusInfoType: a reasonCode, at most 20 characters)."""
-    return {"status": status, "statusInfo": {"reasonCode": reason, "additionalInfo": info}}
