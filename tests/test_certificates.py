@@ -423,3 +423,36 @@ def test_a_201_firmware_signed_by_an_untrusted_manufacturer_is_refused_and_repor
         assert update(3) == "Accepted"
 
     run(main())
+
+
+def test_the_csms_signs_with_a_ca_given_by_file(tmp_path) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.private_key_pem.write_to_path(str(tmp_path / "ca.key"))
+    OTHER.private_key_pem.write_to_path(str(tmp_path / "other.key"))
+    leaf = ca.issue_cert("csms.example")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "leaf.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "leaf.key"))
+    config = CsmsConfig(port=0, ca_cert=str(tmp_path / "ca.pem"), ca_key=str(tmp_path / "ca.key"))
+    assert config.authority is not None and config.authority.root_pem == pem(ca)
+    _, csr = identity.request("org", "CP-7")
+    chain = config.authority.sign(csr, "CP-7")
+    assert signed_by(identity.verified_chain(chain, [certificates.parse(pem(ca))]), pem(ca))
+    for cert, key, message in (
+        ("ca.pem", None, "go together"),
+        ("ca.pem", "other.key", "not the certificate's"),
+        ("leaf.pem", "leaf.key", "not a CA's"),
+        ("missing.pem", "ca.key", "cannot read"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            CsmsConfig(
+                port=0,
+                ca_cert=str(tmp_path / cert),
+                ca_key=None if key is None else str(tmp_path / key),
+            )
+
+    async def main():
+        async with Csms(config) as csms:
+            return csms.central.authority.root_pem
+
+    assert run(main()) == pem(ca)  # what GET /ca gives

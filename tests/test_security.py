@@ -520,6 +520,11 @@ def test_the_csms_refuses_security_files_that_do_not_load(
         ),
         (["--password-file", missing], f"--password-file: cannot read {missing}"),
         (["--password", "pw-{nope}"], "--password: a template may only hold {id}"),
+        (["--ca-cert", str(pki.ca)], "--ca-cert and --ca-key go together"),
+        (
+            ["--ca-cert", str(pki.ca), "--ca-key", str(pki.server_key)],
+            "--ca-cert, --ca-key: the key is not the certificate's",
+        ),
     ]:
         with pytest.raises(SystemExit) as exited:
             main(["--port", "0", *argv, *([missing] if argv[-1] == "--client-ca" else [])])

@@ -2,7 +2,8 @@
 charge points send in SignCertificate (OCPP 1.6's security extension A02, 2.0.1's A02/A03) and
 sends each its chain in a CertificateSigned.
 
-Its root is made when the CSMS starts (EC P-256, valid ten years) and is only in memory; a
+Its root is made when the CSMS starts (EC P-256, valid ten years) and is only in memory, or is
+one given by file (``--ca-cert``, ``--ca-key``: a CA certificate and its EC or RSA key). A
 charge point accepts the chains only once the root is installed in it (InstallCertificate with
 :attr:`Authority.root_pem`, which ``GET /ca`` of the control API gives).
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -24,7 +25,9 @@ ISSUED_FOR = datetime.timedelta(days=365)
 class Authority:
     """A root key and certificate, and the certificates they sign."""
 
-    def __init__(self, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(
+        self, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    ) -> None:
         self.certificate = certificate
         self.key = key
         self.root_pem = certificate.public_bytes(Encoding.PEM).decode()
@@ -45,6 +48,31 @@ class Authority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .sign(key, hashes.SHA256())
         )
+        return cls(certificate, key)
+
+    @classmethod
+    def load(cls, certificate_path: str, key_path: str) -> Authority:
+        """The authority of a CA certificate and its key, PEM files; ValueError says what is
+        wrong with them."""
+        try:
+            with open(certificate_path, "rb") as file:
+                certificate = x509.load_pem_x509_certificate(file.read())
+            with open(key_path, "rb") as file:
+                key = serialization.load_pem_private_key(file.read(), password=None)
+        except OSError as exc:
+            raise ValueError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a PEM certificate and unencrypted key: {exc}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError("the key must be an EC or RSA key")
+        if _spki(key.public_key()) != _spki(certificate.public_key()):
+            raise ValueError("the key is not the certificate's")
+        try:
+            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.value.ca:
+            raise ValueError("the certificate is not a CA's (BasicConstraints ca)")
         return cls(certificate, key)
 
     def sign(self, csr_pem: str, charge_point_id: str) -> str:
@@ -73,3 +101,7 @@ class Authority:
             .sign(self.key, hashes.SHA256())
         )
         return certificate.public_bytes(Encoding.PEM).decode()
+
+
+def _spki(key: object) -> bytes:
+    return key.public_bytes(Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]

@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP Basic auth password for charge points --password-file does not list, {id}"
         " replaced by the id: 'secret-{id}' (the process list shows it; prefer a file)",
     )
+    security.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="CA certificate (PEM) that signs the charge points' CSRs (SignCertificate);"
+        " without it, one made at start",
+    )
+    security.add_argument("--ca-key", metavar="FILE", help="private key (PEM) of --ca-cert")
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
@@ -128,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tls-cert and --tls-key go together")
     if args.client_ca and not args.tls_cert:
         parser.error("--client-ca needs --tls-cert and --tls-key")
+    if (args.ca_cert is None) != (args.ca_key is None):
+        parser.error("--ca-cert and --ca-key go together")
     try:
         config = CsmsConfig(
             host=args.host,
@@ -142,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             client_ca=args.client_ca,
             password_file=args.password_file,
             password=args.password,
+            ca_cert=args.ca_cert,
+            ca_key=args.ca_key,
         )
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(str(exc).replace("ca_cert, ca_key", "--ca-cert, --ca-key"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Refused handshakes and closing notices would otherwise be logged at INFO.
     logging.getLogger("websockets").setLevel(logging.WARNING)

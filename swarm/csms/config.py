@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from swarm.protocol.security import Passwords, server_context
+
+if TYPE_CHECKING:
+    from swarm.csms.authority import Authority
 
 BOOT_POLICIES = ("accept", "pending", "reject")
 
@@ -51,9 +54,14 @@ class CsmsConfig:
     client_ca: str | None = None
     password_file: str | None = None
     password: str | None = field(default=None, repr=False)
+    # The certificate authority that signs the charge points' CSRs: a CA certificate and its
+    # key (PEM files), or none given: one made at start.
+    ca_cert: str | None = None
+    ca_key: str | None = None
     # Loaded by __post_init__, so that a file that does not load is refused at once.
     ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
     passwords: Passwords = field(default_factory=Passwords, init=False, repr=False, compare=False)
+    authority: Authority | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -77,3 +85,13 @@ class CsmsConfig:
             object.__setattr__(self, "ssl_context", context)
         passwords = Passwords(self.password, self.password_file)
         object.__setattr__(self, "passwords", passwords)
+        if (self.ca_cert is None) != (self.ca_key is None):
+            raise ValueError("ca_cert and ca_key go together")
+        if self.ca_cert and self.ca_key:
+            from swarm.csms.authority import Authority  # cryptography: only when given
+
+            try:
+                authority = Authority.load(self.ca_cert, self.ca_key)
+            except ValueError as exc:
+                raise ValueError(f"ca_cert, ca_key: {exc}") from None
+            object.__setattr__(self, "authority", authority)

@@ -86,6 +86,8 @@ class Csms(Campaigns, FaultInjection):
         self._restarting = False
         # Per subprotocol, the dialect and the answers a connection that negotiated it gets.
         self.central = versions.Central(self.config)
+        if self.config.authority is not None:
+            self.central.authority = self.config.authority
         self.central.send = self._send_later
         self._versions = versions.by_subprotocol(self.central)
         self._later: set[asyncio.Task[Any]] = set()
