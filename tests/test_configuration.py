@@ -282,7 +282,7 @@ def test_csl_limit_follows_its_max_length_key() -> None:
         "Accepted",
         "MeterValuesSampledData",
     )
-    by_name = {entry["key"]: entry["value"] for entry in get(config, {})["configurationKey"]}
+    by_name = {e["key"]: e.get("value") for e in get(config, {})["configurationKey"]}
     assert by_name["MeterValuesSampledDataMaxLength"] == "1"
     assert by_name["StopTxnSampledDataMaxLength"] == "10"
 

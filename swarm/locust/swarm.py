@@ -114,6 +114,7 @@ class Swarm:
             return None
         self._refusal = None
         config = _with_connect_options(config, self.security.fleet_options(is_secure(url)))
+        config = replace(config, security_profile=self.security.profile(is_secure(url)))
         if not self.engine.resolves_names:
             config = _with_connect_options(config, {"host": address[0], "port": address[1]})
         configs = tuple(

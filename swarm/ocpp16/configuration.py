@@ -49,6 +49,8 @@ class KeySpec:
     """For an ``int``: its least value."""
     reboot_required: bool = False
     """A change takes effect only after a reboot: it is stored and answered RebootRequired."""
+    write_only: bool = False
+    """A secret: GetConfiguration lists the key without its value."""
 
 
 # In MeterValuesSampledData and the like a measurand may come with a phase, as in "Voltage.L1".
@@ -166,10 +168,13 @@ STANDARD_KEYS: tuple[KeySpec, ...] = (
     _bool("AdditionalRootCertificateCheck", False, readonly=True),
     _int("CertificateStoreMaxLength", CERTIFICATE_STORE, readonly=True, minimum=1),
     KeySpec("CpoName", "str", False, "ocpp-swarm"),
+    # And of the security profiles, which the charge point changes (swarm.ocpp16.security).
+    KeySpec("AuthorizationKey", "str", False, "", write_only=True),
+    _int("SecurityProfile", 0),
 )
 """The keys of OCPP 1.6's Core, Local Auth List Management, Reservation and Smart Charging
 profiles (sections 9.1 to 9.4) that a virtual AC charger has, and those of the security
-extension's certificate store, with their defaults."""
+extension's certificate store and security profiles, with their defaults."""
 
 
 def _index(keys: Iterable[KeySpec]) -> dict[str, KeySpec]:
@@ -323,6 +328,8 @@ class Configuration:
             raise KeyError(f"no configuration key {name!r}") from None
 
     def _entry(self, spec: KeySpec) -> dict[str, Any]:
+        if spec.write_only:
+            return {"key": spec.name, "readonly": spec.readonly}
         value = self._values.get(spec.name, spec.default)
         return {"key": spec.name, "readonly": spec.readonly, "value": value}
 

@@ -220,6 +220,13 @@ class Security:
         """Whether :meth:`connect_options` has anything to add for a charge point."""
         return self.passwords.enabled or self.config.per_charge_point_tls
 
+    def profile(self, secure: bool) -> int:
+        """The security profile a charge point connects with to a ``wss://`` CSMS (``secure``)
+        or a ``ws://`` one: 3 with a client certificate, 2 with TLS, 1 with a password, else 0."""
+        if secure:
+            return 3 if self.config.client_cert else 2
+        return 1 if self.passwords.enabled else 0
+
     def fleet_options(self, secure: bool) -> dict[str, Any]:
         """Keyword arguments of ``connect()`` that every charge point shares: the TLS context
         for a ``wss://`` CSMS (``secure``), unless each charge point has its own."""

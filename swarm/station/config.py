@@ -69,6 +69,10 @@ class ChargePointConfig:
     takes one by its id (:func:`~swarm.station.versions.version_of`)."""
     connect_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Extra keyword arguments for :func:`websockets.asyncio.client.connect`."""
+    security_profile: int = 0
+    """The OCPP security profile that ``connect_options`` make (0 to 3: none, a password, TLS
+    and a password, TLS with a client certificate), where each station starts; a CSMS may raise
+    a 1.6 charge point's (:mod:`swarm.station.credentials`)."""
 
     def __post_init__(self) -> None:
         for name in ("vendor", "model"):

@@ -1,6 +1,7 @@
 """A charge point's own key and certificate (OCPP 1.6's security extension, use case A02, and
 2.0.1's A02, A03): made when the CSMS asks, as a key and a certificate signing request (CSR)
-that the CSMS signs, and taken when it sends the signed chain back, once checked.
+that the CSMS signs, and taken when it sends the signed chain back, once checked. At security
+profile 3 it connects with them (:mod:`swarm.station.credentials`).
 
 A key and its CSR take about 0.13 ms (EC P-256: ``python -m bench.certificates``), about what
 one message costs, and only when the CSMS asks: they are made on the event loop, in the job the
@@ -12,35 +13,70 @@ Nothing exists per charge point until the CSMS asks.
 from __future__ import annotations
 
 import itertools
+import os
+import ssl
+import tempfile
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from cryptography.x509.oid import NameOID
 
 from swarm.station.certificates import CertificateError, Installed
 
 PEM_END = "-----END CERTIFICATE-----"
 
+RENEW_BEFORE = timedelta(days=30)
+"""A certificate is renewed when it expires within this (A03.FR.02: one month)."""
+
 
 @dataclass(slots=True)
 class Identity:
-    """A charge point's keys: the one of its certificate chain, and the one of a request the
-    CSMS has yet to answer (the chain in use stays until the new one comes)."""
+    """A charge point's own credentials: the key of its certificate chain, the one of a request
+    the CSMS has yet to answer (the chain in use stays until the new one comes), and the
+    security profile to fall back to should the first connection on a raised one fail
+    (A05.FR.08)."""
 
     pending: ec.EllipticCurvePrivateKey | None = None
     key: ec.EllipticCurvePrivateKey | None = None
     chain: tuple[x509.Certificate, ...] = ()
+    fallback: int | None = None
+    context: ssl.SSLContext | None = None
+    """The TLS context that presents ``chain``, once a connection needed it."""
 
     def take(self, chain: tuple[x509.Certificate, ...]) -> None:
-        """The CSMS signed the pending request: its key and ``chain`` are in use from now."""
-        self.key, self.chain, self.pending = self.pending, chain, None
+        """The CSMS signed the pending request: its key and ``chain`` are in use from now (the
+        next connection presents them, A02.FR.08)."""
+        self.key, self.chain, self.pending, self.context = self.pending, chain, None, None
+
+    def tls_context(self, fleet: ssl.SSLContext) -> ssl.SSLContext:
+        """A TLS client context that trusts what the fleet's context ``fleet`` trusts and
+        presents this chain and its key; made once per chain (about 1 ms)."""
+        if self.context is None:
+            assert self.key is not None and self.chain
+            self.context = _client_context(fleet, self.key, self.chain)
+        return self.context
+
+    def renew_at(self) -> datetime | None:
+        """When the certificate in use is due for renewal (A03.FR.02: a month before it
+        expires; one third of its lifetime before, for one that lives less than three months),
+        None without one."""
+        if not self.chain:
+            return None
+        leaf = self.chain[0]
+        lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+        return leaf.not_valid_after_utc - min(RENEW_BEFORE, lifetime / 3)
 
 
 async def ask(
@@ -111,6 +147,31 @@ def verified_chain(chain_pem: str, roots: Iterable[Installed]) -> tuple[x509.Cer
     if not any(last == root.certificate or _signed_by(last, root.certificate) for root in roots):
         raise CertificateError("the chain leads to no installed root")
     return chain
+
+
+def _client_context(
+    fleet: ssl.SSLContext, key: ec.EllipticCurvePrivateKey, chain: tuple[x509.Certificate, ...]
+) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = fleet.check_hostname, fleet.verify_mode
+    if fleet.verify_mode != ssl.CERT_NONE:
+        authorities = fleet.get_ca_certs(binary_form=True)
+        if authorities:
+            context.load_verify_locations(cadata=b"".join(authorities))
+        else:  # the system's CAs, which a directory of them loads only when one is needed
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()) + b"".join(
+        certificate.public_bytes(Encoding.PEM) for certificate in chain
+    )
+    # ssl reads a certificate and its key from a file only: a private one, gone once read.
+    descriptor, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(pem)
+        context.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+    return context
 
 
 def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -45,6 +45,7 @@ from swarm.protocol.samples import OUTBOX, WEBSOCKET, Sample, SampleSink
 from swarm.station import arrivals, schedule
 from swarm.station.config import ChargePointConfig
 from swarm.station.connector import Connector, Status
+from swarm.station.credentials import Credentials
 from swarm.station.firmware import Update
 from swarm.station.outbox import Outbox, Queued
 from swarm.station.schedule import HEARTBEAT, RETRY, SESSION_TIMERS, Key, Timer
@@ -66,7 +67,7 @@ Job = Callable[[OcppSession], Awaitable[None]]
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
 
-class Station(Sessions, Vocabulary):
+class Station(Sessions, Credentials, Vocabulary):
     """One virtual charging station. :meth:`run` is its whole life; cancel the task to stop it."""
 
     # A fleet holds 15,000 of them: slots take a tenth of the memory of an instance dict.
@@ -134,7 +135,8 @@ class Station(Sessions, Vocabulary):
         """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
         self._timers: dict[Key, float] = {}
         self._boot_asked = False
-        self._dropping = False
+        self._dropping: str | None = None
+        """While the station drops its connection on purpose: the event that reports it."""
         self._reboot: str | None = None
         """While a reboot is due: the reason the transactions it stops give."""
         self._lost_at: float | None = None
@@ -152,6 +154,7 @@ class Station(Sessions, Vocabulary):
         try:
             while True:
                 self.state = State.CONNECTING
+                profile = self._security_profile()
                 try:
                     session = self._session = await self._meanwhile(
                         open_session(
@@ -166,13 +169,16 @@ class Station(Sessions, Vocabulary):
                             ),
                             ping_interval=self._ping_interval(),
                             dead_after=self.config.dead_after,
-                            **self.config.connect_options,
+                            **self._connect_options(),
                         )
                     )
-                except Exception:
+                except Exception as exc:
                     working = False  # reported by open_session
+                    self._connect_failed(exc)
                 else:
                     working = await self._operate(session)
+                    if working:
+                        self._profile_works(profile)
                 # The backoff grows until a boot is accepted (or the station is back), not
                 # merely until a connect succeeds: a CSMS that accepts and drops connections
                 # must see it grow too.
@@ -232,7 +238,7 @@ class Station(Sessions, Vocabulary):
             # Else a boot not accepted (no _lost_at), or a return cut short: offline since the
             # first loss, still.
             if self._dropping:
-                self.sink(Sample(WEBSOCKET, "dropped", 0.0))  # on purpose: no failure
+                self.sink(Sample(WEBSOCKET, self._dropping, 0.0))  # on purpose: no failure
             elif not self._reboot:
                 error = f"dead: {session.dead}" if session.dead else describe_close(exc)
                 self.sink(Sample(WEBSOCKET, "connection lost", 0.0, error))
@@ -243,7 +249,7 @@ class Station(Sessions, Vocabulary):
             self._lost_at = None  # as after a crash: the station boots again
             await session.close()
         finally:
-            self._dropping = False
+            self._dropping = None
         return working or (resuming and session.answered > 0)
 
     def _start_clean(self) -> None:
@@ -393,11 +399,19 @@ class Station(Sessions, Vocabulary):
         session = self._session
         if session is None or session.closed or self._dropping:
             return
-        self._dropping = True
+        self._dropping = "dropped"
         if self.state is State.ACCEPTED:
             self._soon(_abort)
         else:
             session.abort()
+
+    def _reconnect(self) -> None:
+        """Close the connection once the current answer is sent, and connect again after the
+        usual pause, with what the CSMS just changed: a password (A01), a security profile
+        (A05). Reported as a ``reconnect`` WebSocket event, not a failure."""
+        if self._session is not None and not self._dropping:
+            self._dropping = "reconnect"
+            self._soon(_close)
 
     def _soon(self, job: Job) -> None:
         """Run ``job`` in the station's loop: after the current answer is sent."""
@@ -527,3 +541,7 @@ def whole_seconds(interval: float) -> int:
 
 async def _abort(session: OcppSession) -> None:
     session.abort()
+
+
+async def _close(session: OcppSession) -> None:
+    await session.close()
