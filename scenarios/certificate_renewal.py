@@ -4,13 +4,15 @@
         --renewal-at 30 --renewal-every 60 --renewal-share 0.5 --renewal-rate 50
 
 At --renewal-at seconds into the test (and every --renewal-every seconds after, 0: once) the
-embedded CSMS (or the `python -m swarm.csms` named by --csms-control) installs its root in every
-charge point connected (InstallCertificate: again, it changes nothing), then asks
---renewal-share of them, --renewal-rate per second, for a new certificate: 1.6 charge points
-with ExtendedTriggerMessage SignChargePointCertificate, 2.0.1 stations with TriggerMessage
-SignChargingStationCertificate. Each makes a key and a CSR and sends SignCertificate; the CSMS
-signs it and sends CertificateSigned; the charge point checks the chain and keeps it. The round
-trips show as OCPP SignCertificate and CSMS CertificateSigned (OCPP201 and CSMS201 for 2.0.1).
+embedded CSMS (or the `python -m swarm.csms` named by --csms-control) runs two campaigns of its
+control API: install-root installs its root in every charge point connected
+(InstallCertificate: again, it changes nothing), then renew-certificates asks --renewal-share
+of each version's charge points, --renewal-rate per second in all, for a new certificate: 1.6
+charge points with ExtendedTriggerMessage SignChargePointCertificate, 2.0.1 stations with
+TriggerMessage SignChargingStationCertificate. Each makes a key and a CSR and sends
+SignCertificate; the CSMS signs it and sends CertificateSigned; the charge point checks the
+chain and keeps it. The round trips show as OCPP SignCertificate and CSMS CertificateSigned
+(OCPP201 and CSMS201 for 2.0.1).
 Against a CSMS of your own, have it do the renewal (--renewal-share 0 sends nothing from here).
 """
 
@@ -26,14 +28,6 @@ from swarm.scenario import csms_control, defaults, every
 logger = logging.getLogger(__name__)
 
 defaults(num_users=500, spawn_rate=50, run_time="3m")
-
-ROOT_TYPES = {"1.6": "CentralSystemRootCertificate", "2.0.1": "CSMSRootCertificate"}
-RENEWALS = {
-    "1.6": ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
-    "2.0.1": ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}),
-}
-"""Each version's call asking for a new certificate; the CSMS sends each to the charge points
-of the version it is valid in."""
 
 
 @events.init_command_line_parser.add_listener
@@ -55,25 +49,16 @@ def renew(environment: Environment) -> None:
     options = environment.parsed_options
     if not options.renewal_share:
         return
-    root = csms_control(environment, "/ca")["certificate"]
-    for version, root_type in ROOT_TYPES.items():
-        payload = {"certificateType": root_type, "certificate": root}
-        csms_control(environment, "/calls", {"action": "InstallCertificate", "payload": payload})
-        action, trigger = RENEWALS[version]
-        result = csms_control(
-            environment,
-            "/calls",
-            {
-                "action": action,
-                "payload": trigger,
-                "share": options.renewal_share,
-                "rate": options.renewal_rate or None,
-            },
-        )
+    csms_control(environment, "/campaigns/install-root", {"root": "csms"})
+    renewal = {"share": options.renewal_share, "rate": options.renewal_rate or None}
+    answer = csms_control(environment, "/campaigns/renew-certificates", renewal)
+    for version, result in answer.items():
+        if version == "not_connected":
+            continue
         logger.info(
             "certificate renewal: %s to %d OCPP %s charge points, %d answered, %d CALLERRORs,"
             " %d timed out, %d gone",
-            action,
+            result["action"],
             result["targeted"],
             version,
             result["answered"],

@@ -225,6 +225,9 @@ def test_post_calls_takes_json_only(
         ("DELETE", "/charge-points", 405, "GET"),
         ("PUT", "/faults", 405, "GET, POST, DELETE"),
         ("GET", "/restart", 405, "POST"),
+        ("POST", "/campaigns", 404, None),
+        ("GET", "/campaigns/install-root", 405, "POST"),
+        ("DELETE", "/campaigns/nothing", 405, "POST"),
     ],
 )
 def test_unknown_paths_and_wrong_methods(

@@ -1,5 +1,6 @@
 """The embedded CSMS's own calls: to one charge point (:meth:`Campaigns.call`), to many at a given
-rate (:meth:`Campaigns.campaign`), and dropping connections (:meth:`Campaigns.disconnect`).
+rate (:meth:`Campaigns.campaign`; in each version's words, :meth:`Campaigns.versioned_campaign`),
+and dropping connections (:meth:`Campaigns.disconnect`).
 
 :class:`Campaigns` is a mixin of :class:`swarm.csms.server.Csms`, which holds the connections.
 """
@@ -12,9 +13,9 @@ import contextlib
 import itertools
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +26,8 @@ from swarm.csms.connection import CsmsConnection, NotConnectedError
 from swarm.csms.versions import ANSWERS, PRIMARY
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -60,6 +63,42 @@ class CampaignResult:
             "errors": dict(self.errors),
             "seconds": round(self.seconds, 3),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One version's part of a campaign: its action, and what makes each call's payload (called
+    when the call is due, so that each may differ: a requestId unique per call)."""
+
+    action: str
+    payload: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def same(cls, action: str, payload: dict[str, Any]) -> Order:
+        """An order whose every call has ``payload``."""
+        return cls(action, lambda: payload)
+
+
+@dataclass(slots=True)
+class VersionedResult:
+    """What a campaign in each version's words came to: a :class:`CampaignResult` by OCPP
+    version, and ``not_connected``, the charge points named that were not connected when it
+    started (their version unknown, they are in no version's result)."""
+
+    results: dict[str, CampaignResult]
+    not_connected: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data: ``{"1.6": {...}, "2.0.1": {...}, "not_connected": n}``."""
+        return {
+            **{version: result.as_dict() for version, result in self.results.items()},
+            "not_connected": self.not_connected,
+        }
+
+
+CampaignCall = tuple[str, CampaignResult, Callable[[], dict[str, Any]]]
+"""One call of a campaign: to whom, the result it counts in (whose action it sends), the maker
+of its payload."""
 
 
 class Campaigns:
@@ -122,22 +161,59 @@ class Campaigns:
         before anything is sent.
         """
         dialects = fitting_dialects(action, payload)
-        _check_positive("timeout", timeout)
-        if rate is not None:
-            _check_positive("rate", rate)
+        _check_pace(rate, timeout)
         targets = _campaign_targets(self.connections, share, charge_point_ids, dialects)
         result = CampaignResult(action, targeted=len(targets))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        sent = 0
-        due = _paced(targets, rate, started, self._stopping)
-        async with asyncio.TaskGroup() as group, contextlib.aclosing(due):
-            async for charge_point_id in due:
-                group.create_task(self._campaign_call(result, charge_point_id, payload, timeout))
-                sent += 1
-        result.disconnected += len(targets) - sent  # not started: the CSMS stopped
-        result.seconds = loop.time() - started
+        same = Order.same(action, payload).payload
+        result.seconds = await self._run([(id_, result, same) for id_ in targets], rate, timeout)
         return result
+
+    async def versioned_campaign(
+        self,
+        orders: Mapping[Dialect, Order],
+        *,
+        share: float = 1.0,
+        charge_point_ids: list[str] | None = None,
+        rate: float | None = None,
+        timeout: float = 30.0,
+    ) -> VersionedResult:
+        """Send each version's charge points its own order: one campaign in each version's
+        words (an InstallCertificate whose certificateType is CentralSystemRootCertificate in
+        1.6 and CSMSRootCertificate in 2.0.1), counted by version.
+
+        ``orders`` has one :class:`Order` for each version the CSMS speaks. The targets are
+        ``charge_point_ids`` that are connected when the campaign starts, each sent its
+        version's order (the others are counted as ``not_connected``), or else a random
+        ``share`` (0 < share <= 1, rounded, at least one) of each version's charge points
+        connected now. With ``rate``, the calls of all versions together start evenly spaced,
+        the versions mixed; without it, all at once. Each is bounded by ``timeout``; stopping
+        the CSMS ends the campaign as it ends :meth:`campaign`.
+        Raises ValueError, before anything is sent, for a missing order, a payload that breaks
+        its version's schema (one payload of each order is made and checked), or a bad
+        argument.
+        """
+        speaks = [dialect for dialect, _ in ANSWERS]
+        missing = [dialect.version for dialect in speaks if dialect not in orders]
+        if missing:
+            raise ValueError(f"no order for OCPP {', '.join(missing)}")
+        for dialect, order in orders.items():
+            check_request(dialect, order.action, order.payload())
+        _check_pace(rate, timeout)
+        targets, not_connected = _versioned_targets(
+            self.connections, share, charge_point_ids, speaks
+        )
+        results = {dialect: CampaignResult(orders[dialect].action) for dialect in speaks}
+        calls: list[CampaignCall] = []
+        for charge_point_id, dialect in targets:
+            result = results[dialect]
+            result.targeted += 1
+            calls.append((charge_point_id, result, orders[dialect].payload))
+        seconds = await self._run(calls, rate, timeout)
+        for result in results.values():
+            result.seconds = seconds
+        return VersionedResult(
+            {dialect.version: result for dialect, result in results.items()}, not_connected
+        )
 
     async def disconnect(
         self,
@@ -158,6 +234,24 @@ class Campaigns:
         await asyncio.gather(*(websocket.close(code, reason) for websocket in websockets))
         self.stats[DISCONNECTED] += len(websockets)
         return len(websockets)
+
+    async def _run(
+        self, calls: Sequence[CampaignCall], rate: float | None, timeout: float
+    ) -> float:
+        """Make ``calls``, all at once or ``rate`` per second, each bounded by ``timeout``, and
+        count their outcomes; return the seconds they took. Calls not yet started when the CSMS
+        stops count as disconnected."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent = 0
+        due = _paced(calls, rate, started, self._stopping)
+        async with asyncio.TaskGroup() as group, contextlib.aclosing(due):
+            async for charge_point_id, result, payload in due:
+                group.create_task(self._campaign_call(result, charge_point_id, payload(), timeout))
+                sent += 1
+        for _, result, _ in calls[sent:]:
+            result.disconnected += 1
+        return loop.time() - started
 
     async def _campaign_call(
         self, result: CampaignResult, charge_point_id: str, payload: dict[str, Any], timeout: float
@@ -294,9 +388,39 @@ def _campaign_targets(
     return list(dict.fromkeys(charge_point_ids))
 
 
+def _versioned_targets(
+    connections: dict[str, CsmsConnection],
+    share: float,
+    charge_point_ids: list[str] | None,
+    dialects: Sequence[Dialect],
+) -> tuple[list[tuple[str, Dialect]], int]:
+    """The targets of a campaign in each version's words, with their versions: those of
+    ``charge_point_ids`` connected now (and how many are not), or a random ``share``, at least
+    one, of the charge points of each of ``dialects`` connected now, the versions shuffled
+    together."""
+    faults.check_share(share)
+    if charge_point_ids is not None:
+        if share != 1.0:
+            raise ValueError("give a share or charge_point_ids, not both")
+        if isinstance(charge_point_ids, str):
+            raise ValueError("charge_point_ids must be a list of ids, not one string")
+        named = list(dict.fromkeys(charge_point_ids))
+        found = [(id_, connections[id_].dialect) for id_ in named if id_ in connections]
+        return found, len(named) - len(found)
+    by_dialect: dict[Dialect, list[str]] = {dialect: [] for dialect in dialects}
+    for id_, connection in connections.items():
+        by_dialect[connection.dialect].append(id_)
+    targets = []
+    for dialect, connected in by_dialect.items():
+        count = min(max(1, round(share * len(connected))), len(connected))
+        targets += [(id_, dialect) for id_ in random.sample(connected, count)]
+    random.shuffle(targets)  # at a rate, each version's share is under way from the start
+    return targets, 0
+
+
 async def _paced(
-    targets: list[str], rate: float | None, started: float, stopping: asyncio.Event
-) -> AsyncIterator[str]:
+    targets: Sequence[T], rate: float | None, started: float, stopping: asyncio.Event
+) -> AsyncIterator[T]:
     """``targets``, each when its call is due: ``rate`` per second from ``started``, or all at
     once; none once ``stopping`` is set."""
     loop = asyncio.get_running_loop()
@@ -309,6 +433,12 @@ async def _paced(
         if stopping.is_set():
             return
         yield target
+
+
+def _check_pace(rate: float | None, timeout: float) -> None:
+    _check_positive("timeout", timeout)
+    if rate is not None:
+        _check_positive("rate", rate)
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -7,12 +7,17 @@ per connection; every answer is JSON::
     GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n,
                              "truncated": n > 1,000}
     GET  /stats          -> the CSMS's counters
-    GET  /ca             -> {"certificate": PEM}: the root of the CSMS's certificate authority,
-                            which signs the charge points' CSRs (install it in them first)
+    GET  /ca             -> {"certificate": PEM, "manufacturer": PEM}: the root of the CSMS's
+                            certificate authority, which signs the charge points' CSRs (install
+                            it in them first), and the root of the manufacturer whose firmware
+                            signed-firmware sends
     POST /calls          {"action": "Reset", "payload": {"type": "Soft"},
                           "share": 0.1  or  "charge_points": ["CP-0-000001", ...],
                           "rate": 50, "timeout": 30}
                          -> the campaign's result (see :class:`swarm.csms.CampaignResult`)
+    POST /campaigns/<name>  {"share": 0.1  or  "charge_points": [...], "rate": 50,
+                          "timeout": 30, and the campaign's options}
+                         -> {"1.6": result, "2.0.1": result, "not_connected": n}
     POST /disconnects    {"share": 0.5  or  "charge_points": [...], "code": 1001}
                          -> {"closed": n}: connections closed by the CSMS
 
@@ -47,11 +52,22 @@ listens again on the same port.
 (all at once), ``timeout`` to 30 s; ``payload`` to ``{}``. A share is taken of the charge points
 of the OCPP versions the call fits (a Reset of type Soft is 1.6's, of type Immediate 2.0.1's);
 ``charge_points`` get it whatever their version. An id in ``charge_points`` that is not
-connected counts as ``disconnected`` in the result. POST /calls needs
-``Content-Type: application/json`` (which a web page cannot send to another site without
-asking), as every POST does, and answers when the campaign is over. Errors are
-``{"error": "..."}`` with status 400 (a bad request or call), 404, 405, 408, 409 (a restart
-while one runs, or of a CSMS not listening), 411, 413, 415 or 431.
+connected counts as ``disconnected`` in the result.
+
+POST /campaigns/<name> runs a named campaign of OCPP security, each version's charge points
+sent it in their version's words (:mod:`swarm.csms.security_campaigns`): ``install-root``
+(option ``root``: ``"csms"`` or ``"manufacturer"``), ``renew-certificates``,
+``signed-firmware`` (options ``version``, ``install_at``) and ``fetch-logs`` (option ``log``:
+``"DiagnosticsLog"`` or ``"SecurityLog"``). ``share`` is taken of each version's charge points
+(at least one of each connected); ``rate`` paces the calls of all versions together. Its answer
+is a result per version as POST /calls gives one, and ``not_connected``, how many ids of
+``charge_points`` were not connected when it started (their version unknown). An unknown name
+or option is a 400.
+
+POST /calls and POST /campaigns need ``Content-Type: application/json`` (which a web page cannot
+send to another site without asking), as every POST does, and answer when the campaign is
+over. Errors are ``{"error": "..."}`` with status 400 (a bad request, call or campaign), 404,
+405, 408, 409 (a restart while one runs, or of a CSMS not listening), 411, 413, 415 or 431.
 """
 
 from __future__ import annotations
@@ -66,6 +82,8 @@ from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+from swarm.csms import security_campaigns
 
 if TYPE_CHECKING:
     from swarm.csms.server import Csms
@@ -88,11 +106,13 @@ ROUTES = {
     "/frames": ("POST",),
     "/restart": ("POST",),
 }
+CAMPAIGNS = "/campaigns/"  # followed by the campaign's name
 CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
 DISCONNECT_KEYS = frozenset({"share", "charge_points", "code"})
 FAULT_KEYS = frozenset({"delay", "callerror", "share", "actions"})
 FRAME_KEYS = frozenset({"kind", "share", "charge_points", "size"})
 RESTART_KEYS = frozenset({"down", "code"})
+CAMPAIGN_KEYS = frozenset({"share", "charge_points", "rate", "timeout"})
 
 
 class HttpError(Exception):
@@ -199,12 +219,14 @@ async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def _route(csms: Csms, request: Request) -> Any:
-    allowed = ROUTES.get(request.path)
+    campaign = request.path.startswith(CAMPAIGNS)
+    allowed = ("POST",) if campaign else ROUTES.get(request.path)
     if allowed is None:
         raise HttpError(
             HTTPStatus.NOT_FOUND,
             "no such path; there are GET /charge-points, GET /stats, GET /ca, POST /calls,"
-            " POST /disconnects, GET|POST|DELETE /faults, POST /frames and POST /restart",
+            " POST /campaigns/<name>, POST /disconnects, GET|POST|DELETE /faults, POST /frames"
+            " and POST /restart",
         )
     if request.method not in allowed:
         methods = ", ".join(allowed)
@@ -221,7 +243,12 @@ async def _route(csms: Csms, request: Request) -> Any:
     if request.path == "/stats":
         return dict(sorted(csms.stats.items()))
     if request.path == "/ca":
-        return {"certificate": csms.central.authority.root_pem}
+        return {
+            "certificate": csms.central.authority.root_pem,
+            "manufacturer": csms.central.manufacturer.root_pem,
+        }
+    if campaign:
+        return await _campaign(csms, request, request.path.removeprefix(CAMPAIGNS))
     if request.path == "/disconnects":
         return await _disconnects(csms, request)
     if request.path == "/faults":
@@ -350,6 +377,32 @@ async def _calls(csms: Csms, request: Request) -> Any:
     except ValueError as err:
         raise _bad(str(err)) from None
     logger.info("control API: POST /calls -> %s", json.dumps(result.as_dict()))
+    return result.as_dict()
+
+
+async def _campaign(csms: Csms, request: Request, name: str) -> Any:
+    options = security_campaigns.OPTIONS.get(name)
+    if options is None:
+        there = ", ".join(security_campaigns.OPTIONS)
+        raise _bad(f"no campaign {name[:64]!r}; there are {there}")
+    body = _json_body(request, CAMPAIGN_KEYS | options)
+    share = _number(body, "share", 1.0)
+    rate = _number(body, "rate", None)
+    timeout = _number(body, "timeout", 30.0)
+    try:
+        orders = security_campaigns.orders(
+            name, {key: body[key] for key in options if key in body}, csms.central
+        )
+        result = await csms.versioned_campaign(
+            orders,
+            share=share,
+            charge_point_ids=body.get("charge_points"),
+            rate=rate,
+            timeout=timeout,
+        )
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    logger.info("control API: POST %s%s -> %s", CAMPAIGNS, name, json.dumps(result.as_dict()))
     return result.as_dict()
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from swarm.csms.authority import Authority
+from swarm.csms.authority import Authority, Manufacturer
 from swarm.csms.config import CsmsConfig
 from swarm.ocpp16 import csms as ocpp16_csms
 from swarm.ocpp16.dialect import OCPP16
@@ -37,13 +37,15 @@ class Version(NamedTuple):
 @dataclass(eq=False, slots=True)
 class Central:
     """What every version's answers share of the CSMS: its config, the charge points whose first
-    boot was answered, its transaction ids, its clock, its certificate authority, and how it
-    sends a call of its own after an answer (``send``, set by the server)."""
+    boot was answered, its transaction ids, its clock, its certificate authority, the firmware
+    manufacturer it plays, and how it sends a call of its own after an answer (``send``, set by
+    the server)."""
 
     config: CsmsConfig
     booted: set[str] = field(default_factory=set)
     transaction_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     authority: Authority = field(default_factory=Authority.make)
+    manufacturer: Manufacturer = field(default_factory=Manufacturer.make)
     send: Callable[[str, str, dict[str, Any]], None] = lambda cp, action, payload: None
     _clock_second: int = field(default=-1, init=False, repr=False)
     _clock_text: str = field(default="", init=False, repr=False)
