@@ -21,7 +21,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from swarm.csms import Csms, CsmsConfig
 from swarm.csms.authority import Authority
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
+from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
+from swarm.ocpp201.dialect import OCPP201
+from swarm.protocol.rpc import open_session
 from swarm.protocol.samples import WEBSOCKET
 from swarm.protocol.security import (
     HANDSHAKE_LOGGER,
@@ -397,3 +400,69 @@ def test_2_0_1_a_new_basic_auth_password_is_the_password_of_the_next_connection(
                 await asyncio.gather(task, return_exceptions=True)
 
     assert run(main()) == ["fleet-CS-1", password]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_the_embedded_csms_takes_the_password_it_set_and_no_longer_the_old_one(
+    version: str,
+) -> None:
+    """A01.FR.03: once a charge point accepted a new password, the CSMS takes that one only."""
+    ident = "CP-1" if version == "1.6" else "CS-1"
+    fleet = Security(SecurityConfig(password="fleet-{id}"))
+    if version == "1.6":
+        change = ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY})
+        new = KEY
+    else:
+        new = "a-new-password-of-24-chr"
+        item = {
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"},
+            "attributeValue": new,
+        }
+        change = ("SetVariables", {"setVariableData": [item]})
+
+    async def main():
+        async with Csms(CsmsConfig(port=0, password="fleet-{id}")) as csms:
+            cp = station(
+                version,
+                ident,
+                csms.url,
+                samples := [],
+                security_profile=1,
+                connect_options=fleet.connect_options(ident, False),
+            )
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: cp.state is State.ACCEPTED and ident in csms.connections)
+                before = csms.connections[ident]
+                await csms.call(ident, *change)
+                await reconnected(csms, cp, before)
+                old = Security(SecurityConfig(password="fleet-{id}"))
+                refused = await outcome(csms.url, ident, old, version)
+                return refused, csms.central.passwords, samples
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    refused, passwords, samples = run(main())
+    assert passwords == {ident: new} and "401" in refused
+    assert not [s for s in samples if s.request_type == WEBSOCKET and s.error]
+
+
+async def outcome(url: str, ident: str, fleet: Security, version: str) -> str:
+    """How a connect of ``ident`` with ``fleet``'s password ends: ``ok``, or its error."""
+    dialect = OCPP16 if version == "1.6" else OCPP201
+    try:
+        session = await open_session(
+            f"{url}/{ident}",
+            [].append,
+            dialect=dialect,
+            call_timeout=5,
+            connect_timeout=5,
+            **fleet.connect_options(ident, False),
+        )
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await session.close()
+    return "ok"

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from swarm.csms import faults
 from swarm.csms.config import DISCONNECTED
 from swarm.csms.connection import CsmsConnection, NotConnectedError
-from swarm.csms.versions import ANSWERS, PRIMARY
+from swarm.csms.versions import ANSWERS, PRIMARY, Central
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 
@@ -109,6 +109,7 @@ class Campaigns:
     # Of the CSMS (swarm.csms.server.Csms).
     stats: collections.Counter[str]
     connections: dict[str, CsmsConnection]
+    central: Central
     _call_ids: itertools.count[int]
     _stopping: asyncio.Event
 
@@ -310,6 +311,7 @@ class Campaigns:
             raise
         if type(answer) is ocppj.CallResult:
             stats[f"answered.{action}"] += 1
+            self.central.answered(charge_point_id, action, payload, answer.payload)
         else:
             stats[f"callerror.{action}"] += 1
         return answer

@@ -228,7 +228,7 @@ class Csms(Campaigns, FaultInjection):
         return None
 
     def _check_password(self, username: str, password: str) -> bool:
-        expected = self.config.passwords.get(username)
+        expected = self.central.passwords.get(username) or self.config.passwords.get(username)
         return expected is not None and hmac.compare_digest(
             expected.encode(errors="surrogateescape"), password.encode(errors="surrogateescape")
         )

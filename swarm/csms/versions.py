@@ -34,6 +34,9 @@ class Version(NamedTuple):
     handlers: Mapping[str, Handler]
 
 
+_BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
+
+
 @dataclass(eq=False, slots=True)
 class Central:
     """What every version's answers share of the CSMS: its config, the charge points whose first
@@ -47,6 +50,9 @@ class Central:
     authority: Authority = field(default_factory=Authority.make)
     manufacturer: Manufacturer = field(default_factory=Manufacturer.make)
     send: Callable[[str, str, dict[str, Any]], None] = lambda cp, action, payload: None
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    """Passwords the CSMS set (A01), by charge point id: from then on the only ones it takes
+    from them (A01.FR.03)."""
     _clock_second: int = field(default=-1, init=False, repr=False)
     _clock_text: str = field(default="", init=False, repr=False)
 
@@ -71,6 +77,26 @@ class Central:
             return False
         self.send(charge_point_id, "CertificateSigned", {"certificateChain": chain, **extra})
         return True
+
+    def answered(
+        self, charge_point_id: str, action: str, payload: dict[str, Any], answer: dict[str, Any]
+    ) -> None:
+        """A charge point answered a call of the CSMS's own: a password it Accepted is its
+        password from now on (1.6 ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables
+        SecurityCtrlr.BasicAuthPassword)."""
+        password = None
+        if action == "ChangeConfiguration":
+            if payload["key"].lower() == "authorizationkey" and answer["status"] == "Accepted":
+                password = payload["value"]
+        elif action == "SetVariables":
+            for asked, result in zip(
+                payload["setVariableData"], answer["setVariableResult"], strict=False
+            ):
+                where = (asked["component"]["name"], asked["variable"]["name"])
+                if where == _BASIC_AUTH_PASSWORD and result["attributeStatus"] == "Accepted":
+                    password = asked["attributeValue"]
+        if password is not None:
+            self.passwords[charge_point_id] = password
 
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
