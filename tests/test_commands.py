@@ -250,8 +250,8 @@ def test_simple_commands(action, payload, expected):
         ),
         (
             "GetLog",
-            {"log": {"remoteLocation": "ftp://x/"}, "logType": "SecurityLog", "requestId": 1},
-            "NotSupported",
+            {"log": {"remoteLocation": "ftp://x/"}, "logType": "SecurityLog", "requestId": "1"},
+            "TypeConstraintViolation",
         ),
         ("MakeCoffee", {}, "NotImplemented"),
     ],

@@ -1,4 +1,4 @@
-"""2.0.1 maintenance (swarm.ocpp201.maintenance) against the scripted 2.0.1 CSMS of
+"""2.0.1 maintenance (swarm.station.maintenance in 2.0.1 words) against the scripted 2.0.1 CSMS of
 test_station201, which checks every frame both ways against the 2.0.1 schemas: firmware updates
 (L01) with their requestId, reboot and new firmwareVersion, GetLog (N01), failures by share,
 the statuses a TriggerMessage reports, and the security events (A04) of boots and reboots."""
@@ -12,6 +12,7 @@ import pytest
 
 from swarm.ocpp201.charge_point import ChargePoint
 from swarm.ocpp201.dialect import OCPP201
+from swarm.station.state import State
 from tests.scripted import run, scripted_csms, until
 from tests.test_station201 import CONFIG, Csms201, check_transactions
 
@@ -312,3 +313,29 @@ def test_security_events_follow_a_power_up_and_a_reset_but_not_a_reconnect():
     # After the boot's statuses, as the station says what it is before what it went through.
     event = [f[2] for f in csms.calls].index("SecurityEventNotification")
     assert "StatusNotification" in [f[2] for f in csms.calls[:event]]
+
+
+def test_events_raised_offline_are_sent_when_the_station_is_back_without_a_boot():
+    """B04 and A04.FR.02: the queue is sent on the return, after the changed statuses."""
+    csms = Csms201()
+
+    async def main():
+        async with scripted_csms(csms.handler, protocol="ocpp2.0.1") as (url, script):
+            cp = Station201("CS-1", url + "/CS-1", FAST, lambda sample: None)
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: len(csms.actions("SecurityEventNotification")) == 1)
+                cp.drop()
+                await until(lambda: cp.state is not State.ACCEPTED)
+                cp._security_event("SettingSystemTime", "set by hand")
+                await until(lambda: len(csms.actions("SecurityEventNotification")) == 2)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        return len(script.connections)
+
+    assert run(main()) == 2
+    assert csms.errors == {}
+    assert len(csms.actions("BootNotification")) == 1  # back without a boot
+    event = csms.actions("SecurityEventNotification")[1]
+    assert (event["type"], event["techInfo"]) == ("SettingSystemTime", "set by hand")

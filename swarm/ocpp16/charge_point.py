@@ -6,7 +6,8 @@ StatusNotifications, the transaction messages (:mod:`~swarm.ocpp16.transactions`
 (:mod:`~swarm.ocpp16.configuration`: a changed HeartbeatInterval takes effect at once), and the
 answers to the CSMS's commands (:mod:`~swarm.ocpp16.commands`,
 :mod:`~swarm.ocpp16.smart_charging`, the security extension's certificates in
-:mod:`~swarm.ocpp16.security`). A command it does not handle gets a NotSupported CALLERROR.
+:mod:`~swarm.ocpp16.security`, its signed firmware, logs and security events in
+:mod:`~swarm.ocpp16.maintenance`). A command it does not handle gets a NotSupported CALLERROR.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 from swarm.ocpp16.commands import Commands
 from swarm.ocpp16.configuration import Configuration
 from swarm.ocpp16.dialect import OCPP16
+from swarm.ocpp16.maintenance import Maintenance
 from swarm.ocpp16.security import Security
 from swarm.ocpp16.smart_charging import SmartCharging
 from swarm.ocpp16.transactions import Transactions
@@ -31,12 +33,15 @@ from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import Handler, TimerAction
 
 
-class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
+class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, Station):
     """One virtual OCPP 1.6J charge point. :meth:`run` is its whole life; cancel it to stop."""
 
     dialect = OCPP16
+    firmware_report = "SignedFirmwareStatusNotification"
 
     __slots__ = (
+        "_firmware_report",
+        "_security_events",
         "charging_profiles",
         "configuration",
         "diagnostics_status",
@@ -126,8 +131,8 @@ class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,
         Timer.END: Transactions._on_end,
-        Timer.FIRMWARE: Commands._on_firmware_timer,
-        Timer.DIAGNOSTICS: Commands._on_diagnostics_timer,
+        Timer.FIRMWARE: Maintenance._on_update_timer,
+        Timer.DIAGNOSTICS: Maintenance._on_upload_timer,
         Timer.RESERVATION: Commands._on_reservation_timer,
     }
 
@@ -146,6 +151,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
         "GetDiagnostics": Commands._on_get_diagnostics,
         "GetInstalledCertificateIds": Security._on_get_installed_certificate_ids,
         "GetLocalListVersion": Commands._on_get_local_list_version,
+        "GetLog": Maintenance._on_get_log,
         "InstallCertificate": Security._on_install_certificate,
         "RemoteStartTransaction": Commands._on_remote_start_transaction,
         "RemoteStopTransaction": Commands._on_remote_stop_transaction,
@@ -153,6 +159,7 @@ class ChargePoint(Transactions, Commands, SmartCharging, Security, Station):
         "Reset": Commands._on_reset,
         "SendLocalList": Commands._on_send_local_list,
         "SetChargingProfile": SmartCharging._on_set_charging_profile,
+        "SignedUpdateFirmware": Maintenance._on_firmware_request,
         "TriggerMessage": Commands._on_trigger_message,
         "UnlockConnector": Commands._on_unlock_connector,
         "UpdateFirmware": Commands._on_update_firmware,

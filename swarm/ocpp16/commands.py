@@ -105,6 +105,7 @@ class Commands:
         return {"status": "Rejected"}
 
     def _on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._reboot_events()
         self._reboot = f"{payload['type']}Reset"  # after the answer: stop sessions, reboot
         self._soon(_nothing)
         return {"status": "Accepted"}
@@ -208,7 +209,8 @@ class Commands:
         return {"status": "UnknownVendorId"}  # no vendor extensions here
 
     # Firmware updates and diagnostics uploads (4.4, 4.5, 5.8, 5.19): the statuses still to
-    # report, one timer step apart.
+    # report, one timer step apart. A SignedUpdateFirmware or a GetLog may replace them
+    # (swarm.ocpp16.maintenance), and then they report nothing more.
 
     def _on_update_firmware(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self._firmware is None:  # one update at a time; the answer has no status to refuse
@@ -234,9 +236,12 @@ class Commands:
         if update is None:
             return
         status = await self._advance(session, key, update, "FirmwareStatusNotification")
+        if self._firmware is not update:
+            return  # replaced while this status was on its way
         self.firmware_status = status if update.steps else "Idle"
         if not update.steps:
             if status == "Installed":
+                self._reboot_events(firmware_updated=True)
                 self.firmware_version = update.version
                 self._reboot = "Reboot"  # to run the new firmware; it boots reporting it
             self._firmware = None
@@ -246,6 +251,8 @@ class Commands:
         if update is None:
             return
         status = await self._advance(session, key, update, "DiagnosticsStatusNotification")
+        if self._diagnostics is not update:
+            return  # cancelled while this status was on its way
         self.diagnostics_status = status if update.steps else "Idle"
         if not update.steps:
             self._diagnostics = None
@@ -255,7 +262,7 @@ class Commands:
     ) -> str:
         status = update.steps.pop(0)
         await call_quietly(session, action, {"status": status})
-        if update.steps:
+        if update.steps and (update is self._firmware or update is self._diagnostics):
             delay = firmware.step_delay(status, self.config.update_step)
             self._timers[key] = asyncio.get_running_loop().time() + delay
         return status

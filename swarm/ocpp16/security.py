@@ -2,7 +2,8 @@
 InstallCertificate, DeleteCertificate and GetInstalledCertificateIds (use cases M03 to M05) on
 the store every station has (:mod:`swarm.station.certificates`); the charge point's own key and
 certificate (A02: ExtendedTriggerMessage SignChargePointCertificate, SignCertificate,
-CertificateSigned; :mod:`swarm.station.identity`).
+CertificateSigned; :mod:`swarm.station.identity`); ExtendedTriggerMessage, which also asks for
+the statuses of signed firmware and of log uploads (:mod:`swarm.ocpp16.maintenance`).
 
 The roots it installs are kept and reported, and check the chains the CSMS signs for it; a
 ``wss://`` CSMS is verified against ``--ca-file`` (or the system's CAs), which is the swarm's,
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
-from swarm.station import certificates, identity, meter
+from swarm.station import certificates, identity
 
 CSMS_ROOT = "CentralSystemRootCertificate"
 """The type of the roots that the chains the CSMS signs lead to."""
@@ -61,12 +62,20 @@ class Security:
         return {"status": "Accepted", "certificateHashData": [data for _, data in found]}
 
     def _on_extended_trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """SignChargePointCertificate: a new key and its CSR, sent in a SignCertificate; the
-        messages TriggerMessage has: as it sends them. The signed firmware's and the security
-        log's status: NotImplemented (not yet)."""
+        """SignChargePointCertificate: a new key and its CSR, sent in a SignCertificate;
+        FirmwareStatusNotification: a SignedFirmwareStatusNotification of the signed update
+        (the last status sent, or Idle; L01.FR.28, .29); LogStatusNotification: GetLog's
+        upload, Uploading or Idle (:mod:`swarm.ocpp16.maintenance`); the messages
+        TriggerMessage has: as it sends them."""
         message = payload["requestedMessage"]
         if message == "SignChargePointCertificate":
             self._soon(self._request_certificate)
+            return _ACCEPTED
+        if message == "FirmwareStatusNotification":
+            self._send_soon(self.firmware_report, self._firmware_status())
+            return _ACCEPTED
+        if message == "LogStatusNotification":
+            self._send_soon(message, self._log_status())
             return _ACCEPTED
         if message in TRIGGERED:
             return self._on_trigger_message(payload)
@@ -80,7 +89,7 @@ class Security:
     def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Accepted once the chain is checked (for the key of the pending request, this charge
         point's identity, valid, leading to an installed Central System root); else Rejected,
-        and a SecurityEventNotification InvalidChargePointCertificate."""
+        and a security event InvalidChargePointCertificate."""
         pending = self.identity.pending if self.identity is not None else None
         if pending is None:
             return _REJECTED  # no request waits for a chain
@@ -88,12 +97,7 @@ class Security:
         try:
             chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
         except certificates.CertificateError as exc:
-            event = {
-                "type": "InvalidChargePointCertificate",
-                "timestamp": meter.timestamp(),
-                "techInfo": str(exc),
-            }
-            self._send_soon("SecurityEventNotification", event)
+            self._security_event("InvalidChargePointCertificate", str(exc))
             return _REJECTED
         self.identity.take(chain)
         return _ACCEPTED

@@ -8,7 +8,8 @@ TransactionEvents (:mod:`~swarm.ocpp201.transactions`), the device model
 takes effect at once), and the answers to the CSMS's commands: provisioning, remote control and
 availability (:mod:`~swarm.ocpp201.commands`), reservations and the local list
 (:mod:`~swarm.ocpp201.reservations`), charging profiles (:mod:`~swarm.ocpp201.smart_charging`),
-firmware, logs and security events (:mod:`~swarm.ocpp201.maintenance`), installed certificates
+firmware, logs and security events (:mod:`~swarm.station.maintenance`, in 2.0.1 words by
+:mod:`~swarm.ocpp201.maintenance`), installed certificates
 (:mod:`~swarm.ocpp201.security`). A CSMS command it does
 not handle gets a NotSupported CALLERROR; an action of no 2.0.1 side a NotImplemented one.
 
@@ -47,6 +48,8 @@ class ChargePoint(
 
     dialect = OCPP201
     resumes = True
+    firmware_report = "FirmwareStatusNotification"
+    reports_cancelled_uploads = True
 
     __slots__ = (
         "_boot_reason",
@@ -169,8 +172,8 @@ class ChargePoint(
         Timer.END: Transactions._on_end,
         Timer.RESERVATION: Reservations._on_reservation_timer,
         Timer.ALIGNED: Transactions._on_aligned,
-        Timer.FIRMWARE: Maintenance._on_firmware_timer,
-        Timer.DIAGNOSTICS: Maintenance._on_log_timer,
+        Timer.FIRMWARE: Maintenance._on_firmware_step,
+        Timer.DIAGNOSTICS: Maintenance._on_log_step,
     }
 
     handlers: ClassVar[Mapping[str, Handler]] = {
@@ -200,7 +203,7 @@ class ChargePoint(
         "SetVariables": Commands._on_set_variables,
         "TriggerMessage": Commands._on_trigger_message,
         "UnlockConnector": Commands._on_unlock_connector,
-        "UpdateFirmware": Maintenance._on_update_firmware,
+        "UpdateFirmware": Maintenance._on_firmware_request,
     }
 
 
