@@ -11,12 +11,17 @@ the memory of a certificate store, each against a baseline measured in the same 
 3. **store**: the memory of ``--stores`` 1.6 charge points, each with the same two roots
    installed, against as many with none: the bytes a store adds per charge point (the roots
    are parsed once and shared; each store holds references only).
+4. **own TLS context**: the context a charge point at security profile 3 connects with once it
+   was issued a certificate (:meth:`swarm.station.identity.Identity.tls_context`, made once
+   per certificate), against the one ``--client-cert`` with ``{id}`` makes per charge point
+   from files (:func:`swarm.protocol.security.client_context` and ``load_cert_chain``).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -24,9 +29,11 @@ from typing import Any
 
 import trustme
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from swarm.csms.authority import Authority
 from swarm.ocpp16.charge_point import ChargePoint
+from swarm.protocol.security import client_context, load_cert_chain
 from swarm.station import certificates, identity
 from swarm.station.config import ChargePointConfig
 
@@ -57,6 +64,27 @@ def store_bytes(count: int, roots: list[str]) -> float:
     return used / count
 
 
+def tls_contexts(key: Any, chain: str, leaf: Any, count: int) -> tuple[float, float]:
+    """Seconds per TLS context of a charge point's own certificate, and per one made from files
+    as ``--client-cert`` with ``{id}`` makes them, both trusting one CA."""
+    with tempfile.TemporaryDirectory() as folder:
+        ca, cert, key_file = f"{folder}/ca.pem", f"{folder}/cp.crt", f"{folder}/cp.key"
+        trustme.CA().cert_pem.write_to_path(ca)
+        with open(cert, "w") as file:
+            file.write(chain)
+        with open(key_file, "wb") as file:
+            file.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        fleet = client_context(ca)
+
+        def own() -> None:
+            identity.Identity(key=key, chain=(leaf,)).tls_context(fleet)
+
+        def from_files() -> None:
+            load_cert_chain(client_context(ca), cert, key_file)
+
+        return per_call(own, count), per_call(from_files, count)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.certificates", description=__doc__)
     parser.add_argument("--keys", type=int, default=2000, help="keys and CSRs made")
@@ -74,6 +102,8 @@ def main() -> int:
     one_signature = per_call(lambda: leaf.verify_directly_issued_by(root.certificate), args.keys)
     check = per_call(lambda: identity.check_chain(chain, key, "CP-0-000001", [root]), args.keys)
 
+    own, from_files = tls_contexts(key, chain, leaf, args.keys // 4)
+
     roots = [ca.cert_pem.bytes().decode() for ca in (trustme.CA(), trustme.CA())]
     empty = store_bytes(args.stores, [])
     held = store_bytes(args.stores, roots)
@@ -84,6 +114,7 @@ def main() -> int:
         ("key and CSR (ms)", request * 1e3, key_only * 1e3, "EC P-256 key alone"),
         ("check of a signed chain (ms)", check * 1e3, one_signature * 1e3, "one signature"),
         ("charge point with 2 roots (bytes)", held, empty, "one with none"),
+        ("own TLS context (ms)", own * 1e3, from_files * 1e3, "--client-cert {id}'s"),
     )
     for name, value, base, what in rows:
         print(f"{name:36}{value:12.3f}{base:12.3f}{value / base:7.2f}x  baseline: {what}")

@@ -64,6 +64,8 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         ping = whole_seconds(config.ping_interval)
         if ping != self.configuration.int_value("WebSocketPingInterval"):  # a key's default
             self.configuration.set("WebSocketPingInterval", ping)
+        if config.security_profile:
+            self.configuration.set("SecurityProfile", config.security_profile)
         self.configuration.on_change(
             "HeartbeatInterval", lambda name, value: self._heartbeat_changed(float(value))
         )

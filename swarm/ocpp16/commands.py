@@ -30,6 +30,9 @@ class Commands:
         return self.configuration.get_configuration(payload)
 
     def _on_change_configuration(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = self._change_security(payload)  # AuthorizationKey, SecurityProfile
+        if answer is not None:
+            return answer
         answer, key = self.configuration.change_configuration(payload)
         if key == "WebSocketPingInterval" and answer["status"] == "Accepted":
             self._ping_interval_changed()

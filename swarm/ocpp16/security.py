@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
-from swarm.station import certificates, identity
+from swarm.station import certificates, credentials, identity
 
 CSMS_ROOT = "CentralSystemRootCertificate"
 """The type of the roots that the chains the CSMS signs lead to."""
@@ -101,3 +101,59 @@ class Security:
             return _REJECTED
         self.identity.take(chain)
         return _ACCEPTED
+
+    # The security profiles (the whitepaper's A01 and A05), which the runner connects with
+    # (swarm.station.credentials).
+
+    def _change_security(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """ChangeConfiguration of AuthorizationKey (A01) or SecurityProfile (A05); None for
+        any other key.
+
+        An AuthorizationKey of 16 to 20 bytes in hexadecimal digits is Accepted and is the
+        password of the next connection, to which a charge point at profile 1 or 2 goes at once.
+        A SecurityProfile is Accepted when higher and its prerequisites are met
+        (:func:`~swarm.station.credentials.raise_refusal`); the charge point then reconnects
+        with it, and goes back to the old one should that connect fail (A05.FR.08). Anything
+        else is Rejected.
+        """
+        key, value = payload["key"].lower(), payload["value"]
+        if key == "authorizationkey":
+            if not credentials.AUTHORIZATION_KEY.fullmatch(value):
+                return _REJECTED
+            self.configuration.set("AuthorizationKey", value)
+            if self._security_profile() in credentials.PASSWORD_PROFILES:
+                self._reconnect()
+            return _ACCEPTED
+        if key != "securityprofile":
+            return None
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) < 3):
+            return _REJECTED
+        current, new = self._security_profile(), int(text)
+        own = self.identity is not None and bool(self.identity.chain)
+        refusal = credentials.raise_refusal(
+            current,
+            new,
+            secure=self.url.startswith("wss:"),
+            # The fleet's password travels in the connect options' Authorization header.
+            password=bool(self._password()) or "additional_headers" in self.config.connect_options,
+            csms_root=any(kind == CSMS_ROOT for kind, _ in self.certificates),
+            certificate=own,
+        )
+        if refusal is not None:
+            return _REJECTED
+        if self.identity is None:
+            self.identity = identity.Identity()
+        self.identity.fallback = current
+        self.configuration.set("SecurityProfile", new)
+        self._reconnect()
+        return _ACCEPTED
+
+    def _password(self) -> str | None:
+        return self.configuration.value("AuthorizationKey") or None
+
+    def _security_profile(self) -> int:
+        return self.configuration.int_value("SecurityProfile")
+
+    def _set_security_profile(self, profile: int) -> None:
+        self.configuration.set("SecurityProfile", profile)

@@ -78,6 +78,8 @@ class ChargePoint(
         ping = whole_seconds(config.ping_interval)
         if ping != self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval"):
             self.device_model.set("OCPPCommCtrlr", "WebSocketPingInterval", str(ping))
+        if config.security_profile > 1:  # profile 0 is none of 2.0.1's: they start at 1
+            self.device_model.set("SecurityCtrlr", "SecurityProfile", config.security_profile)
         self._boot_reason = "PowerUp"
         """The BootNotification's reason: PowerUp, RemoteReset after a Reset, Triggered."""
         self._offline_changes: set[int] | None = None

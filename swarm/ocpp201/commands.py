@@ -46,6 +46,8 @@ class Commands:
                 self._soon(self._realign)  # set from the station's loop, which it wakes
             elif component == "OCPPCommCtrlr" and variable.startswith("RetryBackOff"):
                 self._csms_backoff = True  # the CSMS's reconnect backoff from now on
+            elif (component, variable) == ("SecurityCtrlr", "BasicAuthPassword"):
+                self._password_changed()
         return answer
 
     def _check_size(self, action: str, payload: dict[str, Any], items: list[Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
 from swarm.protocol.rpc import OcppSession
-from swarm.station import certificates, identity, meter
+from swarm.station import certificates, credentials, identity, meter
 
 _ACCEPTED = {"status": "Accepted"}
 
@@ -95,3 +95,13 @@ class Security:
     def _keep_certificates(self, store: certificates.Store) -> None:
         self.certificates = store
         self.device_model.set("SecurityCtrlr", "CertificateEntries", str(len(store)))
+
+    # A01: the password of the security profiles 1 and 2 (swarm.station.credentials).
+
+    def _password(self) -> str | None:
+        return self.device_model.value("SecurityCtrlr", "BasicAuthPassword") or None
+
+    def _password_changed(self) -> None:
+        """A SetVariables set BasicAuthPassword: the station reconnects with it (A01)."""
+        if self._security_profile() in credentials.PASSWORD_PROFILES:
+            self._reconnect()
