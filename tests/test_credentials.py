@@ -466,3 +466,102 @@ async def outcome(url: str, ident: str, fleet: Security, version: str) -> str:
         return f"{type(exc).__name__}: {exc}"
     await session.close()
     return "ok"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_certificate_near_expiry_is_renewed_by_the_station(version: str) -> None:
+    """A03: a CSMS that signs certificates valid 3 s sees the station ask for a new one about
+    every 2 s (a third of the lifetime before it expires), each checked and taken."""
+    ident = "CP-1" if version == "1.6" else "CS-1"
+
+    async def main():
+        async with Csms(CsmsConfig(port=0, certificate_lifetime=3)) as csms:
+            cp = station(version, ident, csms.url, [])
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: cp.state is State.ACCEPTED and ident in csms.connections)
+                first = await renew(csms, version, cp)
+                serials = {first}
+
+                def renewed_twice() -> bool:
+                    serials.add(cp.identity.chain[0].serial_number)
+                    return len(serials) >= 3
+
+                await until(renewed_twice, timeout=10)
+                return csms.stats
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    stats = run(main())
+    assert stats["SignCertificate"] >= 3 and stats["received.invalid"] == 0
+    assert stats["answered.CertificateSigned"] >= stats["SignCertificate"] - 1
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_security_events_of_a_refused_handshake_and_a_new_password(version: str) -> None:
+    """The CSMS refuses the station's password at its first connects (one event, however many
+    refusals), then takes it; then sets a new one: both are reported once the station is back,
+    each with its version's event type."""
+    ident = "CP-1" if version == "1.6" else "CS-1"
+    fleet = Security(SecurityConfig(password="fleet-{id}"))
+    refused = (
+        "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
+    )
+    if version == "1.6":
+        change = ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY})
+    else:
+        item = {
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"},
+            "attributeValue": "a-new-password-of-24-chr",
+        }
+        change = ("SetVariables", {"setVariableData": [item]})
+
+    async def main():
+        async with Csms(CsmsConfig(port=0, password="other-{id}")) as csms:
+            types = record_security_events(csms)
+            cp = station(
+                version,
+                ident,
+                csms.url,
+                samples := [],
+                security_profile=1,
+                reconnect_min=0.1,
+                reconnect_max=0.1,
+                connect_options=fleet.connect_options(ident, False),
+            )
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: len(samples) >= 3)  # three refused connects
+                csms.central.passwords[ident] = "fleet-" + ident  # the CSMS takes it now
+                await until(lambda: csms.stats["SecurityEventNotification"] >= 1)
+                await csms.call(ident, *change)
+                await until(lambda: RECONFIGURED in types, timeout=10)
+                return types, csms.stats
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    types, stats = run(main())
+    assert types == ["StartupOfTheDevice", refused, RECONFIGURED]
+    assert stats["received.invalid"] == 0
+
+
+RECONFIGURED = "ReconfigurationOfSecurityParameters"
+
+
+def record_security_events(csms: Csms) -> list[str]:
+    """The types of the SecurityEventNotifications ``csms`` gets from now on, in order."""
+    types: list[str] = []
+    for version in csms._versions.values():
+        answer = version.handlers["SecurityEventNotification"]
+
+        def recording(charge_point_id, payload, answer=answer):
+            types.append(payload["type"])
+            return answer(charge_point_id, payload)
+
+        version.handlers["SecurityEventNotification"] = recording
+    return types

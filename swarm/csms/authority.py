@@ -81,10 +81,12 @@ class Authority:
             raise ValueError("the certificate is not a CA's (BasicConstraints ca)")
         return cls(certificate, key)
 
-    def sign(self, csr_pem: str, charge_point_id: str) -> str:
+    def sign(
+        self, csr_pem: str, charge_point_id: str, lifetime: datetime.timedelta = ISSUED_FOR
+    ) -> str:
         """The PEM chain (the new certificate alone: the root is the charge point's already) for
-        a CSR of ``charge_point_id``; ValueError if it does not parse, is not signed by its
-        key, or is for another identity (its CN)."""
+        a CSR of ``charge_point_id``, valid ``lifetime`` from now; ValueError if it does not
+        parse, is not signed by its key, or is for another identity (its CN)."""
         try:
             csr = x509.load_pem_x509_csr(csr_pem.encode())
         except ValueError:
@@ -101,8 +103,8 @@ class Authority:
             .issuer_name(self.certificate.subject)
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + ISSUED_FOR)
+            .not_valid_before(now - min(_BACKDATE, lifetime / 10))
+            .not_valid_after(now + lifetime)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(self.key, hashes.SHA256())
         )

@@ -118,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
         " without it, one made at start",
     )
     security.add_argument("--ca-key", metavar="FILE", help="private key (PEM) of --ca-cert")
+    security.add_argument(
+        "--certificate-lifetime",
+        type=float,
+        default=365 * 86400.0,
+        metavar="SECONDS",
+        help="how long a certificate it signs is valid (default a year); the fleet renews one"
+        " a month before it expires, a third of its life before if it lives under three months",
+    )
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
@@ -153,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             password=args.password,
             ca_cert=args.ca_cert,
             ca_key=args.ca_key,
+            certificate_lifetime=args.certificate_lifetime,
         )
     except ValueError as exc:
-        parser.error(str(exc).replace("ca_cert, ca_key", "--ca-cert, --ca-key"))
+        message = str(exc).replace("ca_cert, ca_key", "--ca-cert, --ca-key")
+        parser.error(message.replace("certificate_lifetime", "--certificate-lifetime"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Refused handshakes and closing notices would otherwise be logged at INFO.
     logging.getLogger("websockets").setLevel(logging.WARNING)

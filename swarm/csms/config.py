@@ -58,6 +58,9 @@ class CsmsConfig:
     # key (PEM files), or none given: one made at start.
     ca_cert: str | None = None
     ca_key: str | None = None
+    # Seconds a certificate it signs is valid: short ones make the fleet renew them (a month
+    # before they expire, a third of their life before for those that live less than three).
+    certificate_lifetime: float = 365 * 86400.0
     # Loaded by __post_init__, so that a file that does not load is refused at once.
     ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
     passwords: Passwords = field(default_factory=Passwords, init=False, repr=False, compare=False)
@@ -66,6 +69,10 @@ class CsmsConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {self.port!r}")
+        if not 1 <= self.certificate_lifetime <= 3650 * 86400:
+            raise ValueError(
+                f"certificate_lifetime must be 1 s to ten years, not {self.certificate_lifetime!r}"
+            )
         for name in ("heartbeat_interval", "boot_retry_interval"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

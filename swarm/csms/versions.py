@@ -9,6 +9,7 @@ on the one it negotiated.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -72,7 +73,8 @@ class Central:
         """Whether a SignCertificate's CSR is Accepted: it is then signed, and its chain sent
         in a CertificateSigned (with ``extra`` in its payload) once the answer has gone."""
         try:
-            chain = self.authority.sign(csr, charge_point_id)
+            lifetime = datetime.timedelta(seconds=self.config.certificate_lifetime)
+            chain = self.authority.sign(csr, charge_point_id, lifetime)
         except ValueError:
             return False
         self.send(charge_point_id, "CertificateSigned", {"certificateChain": chain, **extra})

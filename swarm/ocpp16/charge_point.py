@@ -136,6 +136,7 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         Timer.FIRMWARE: Maintenance._on_update_timer,
         Timer.DIAGNOSTICS: Maintenance._on_upload_timer,
         Timer.RESERVATION: Commands._on_reservation_timer,
+        Timer.RENEW: Security._on_renewal,
     }
 
     handlers: ClassVar[Mapping[str, Handler]] = {

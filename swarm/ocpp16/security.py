@@ -1,59 +1,43 @@
-"""The certificates of OCPP 1.6's security extension (the Security Whitepaper, edition 3):
-InstallCertificate, DeleteCertificate and GetInstalledCertificateIds (use cases M03 to M05) on
-the store every station has (:mod:`swarm.station.certificates`); the charge point's own key and
-certificate (A02: ExtendedTriggerMessage SignChargePointCertificate, SignCertificate,
-CertificateSigned; :mod:`swarm.station.identity`); ExtendedTriggerMessage, which also asks for
-the statuses of signed firmware and of log uploads (:mod:`swarm.ocpp16.maintenance`).
-
-The roots it installs are kept and reported, and check the chains the CSMS signs for it; a
-``wss://`` CSMS is verified against ``--ca-file`` (or the system's CAs), which is the swarm's,
-not each charge point's. Its own certificate is not used to connect yet.
+"""OCPP 1.6's security extension (the Security Whitepaper, edition 3) in 1.6 words: the store
+of roots and the charge point's own certificate (M03 to M05, A02, A03) are the station's
+(:mod:`swarm.station.pki`), with CertificateStoreMaxLength, CpoName and refusals without a
+reason; GetInstalledCertificateIds; ExtendedTriggerMessage, which also asks for the statuses of
+signed firmware and of log uploads (:mod:`swarm.ocpp16.maintenance`); and the security
+profiles' keys, AuthorizationKey and SecurityProfile (A01, A05), which the station connects
+with (:mod:`swarm.station.credentials`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from swarm.protocol.rpc import OcppSession
 from swarm.station import certificates, credentials, identity
-
-CSMS_ROOT = "CentralSystemRootCertificate"
-"""The type of the roots that the chains the CSMS signs lead to."""
+from swarm.station.pki import Pki
 
 TRIGGERED = frozenset({"BootNotification", "Heartbeat", "MeterValues", "StatusNotification"})
 """What ExtendedTriggerMessage asks for as TriggerMessage does."""
+
+RECONFIGURED = "ReconfigurationOfSecurityParameters"
+"""The security event of a new AuthorizationKey or SecurityProfile."""
 
 _ACCEPTED = {"status": "Accepted"}
 _REJECTED = {"status": "Rejected"}
 
 
-class Security:
-    """The certificate handlers of a 1.6 :class:`~swarm.ocpp16.charge_point.ChargePoint`."""
+class Security(Pki):
+    """The security extension of a 1.6 :class:`~swarm.ocpp16.charge_point.ChargePoint`."""
 
     __slots__ = ()
 
-    def _on_install_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Accepted; Rejected for a certificate that does not parse or is not valid now, or
-        with the store full (CertificateStoreMaxLength)."""
-        try:
-            certificate = certificates.parse(payload["certificate"])
-        except certificates.CertificateError:
-            return _REJECTED
-        limit = self.configuration.int_value("CertificateStoreMaxLength")
-        store = certificates.install(
-            self.certificates, payload["certificateType"], certificate, limit
-        )
-        if store is None:
-            return _REJECTED
-        self.certificates = store
-        return _ACCEPTED
+    csms_root: ClassVar[str] = "CentralSystemRootCertificate"
+    invalid_certificate_event: ClassVar[str] = "InvalidChargePointCertificate"
+    failed_authentication_event: ClassVar[str] = "FailedToAuthenticateAtCentralSystem"
 
-    def _on_delete_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        store = certificates.delete(self.certificates, payload["certificateHashData"])
-        if store is None:
-            return {"status": "NotFound"}
-        self.certificates = store
-        return _ACCEPTED
+    def _store_limit(self) -> int:
+        return self.configuration.int_value("CertificateStoreMaxLength")
+
+    def _organization(self) -> str:
+        return self.configuration.value("CpoName")
 
     def _on_get_installed_certificate_ids(self, payload: dict[str, Any]) -> dict[str, Any]:
         found = certificates.hash_data(self.certificates, {payload["certificateType"]})
@@ -81,27 +65,6 @@ class Security:
             return self._on_trigger_message(payload)
         return {"status": "NotImplemented"}
 
-    async def _request_certificate(self, session: OcppSession) -> None:
-        organization = self.configuration.value("CpoName")
-        key, csr = identity.request(organization, self.id)
-        await identity.ask(self, key, self._call_or_none(session, "SignCertificate", {"csr": csr}))
-
-    def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Accepted once the chain is checked (for the key of the pending request, this charge
-        point's identity, valid, leading to an installed Central System root); else Rejected,
-        and a security event InvalidChargePointCertificate."""
-        pending = self.identity.pending if self.identity is not None else None
-        if pending is None:
-            return _REJECTED  # no request waits for a chain
-        roots = [certificate for kind, certificate in self.certificates if kind == CSMS_ROOT]
-        try:
-            chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
-        except certificates.CertificateError as exc:
-            self._security_event("InvalidChargePointCertificate", str(exc))
-            return _REJECTED
-        self.identity.take(chain)
-        return _ACCEPTED
-
     # The security profiles (the whitepaper's A01 and A05), which the runner connects with
     # (swarm.station.credentials).
 
@@ -113,14 +76,16 @@ class Security:
         password of the next connection, to which a charge point at profile 1 or 2 goes at once.
         A SecurityProfile is Accepted when higher and its prerequisites are met
         (:func:`~swarm.station.credentials.raise_refusal`); the charge point then reconnects
-        with it, and goes back to the old one should that connect fail (A05.FR.08). Anything
-        else is Rejected.
+        with it, and goes back to the old one should that connect fail (A05.FR.08). Either
+        change is a security event, ReconfigurationOfSecurityParameters. Anything else is
+        Rejected.
         """
         key, value = payload["key"].lower(), payload["value"]
         if key == "authorizationkey":
             if not credentials.AUTHORIZATION_KEY.fullmatch(value):
                 return _REJECTED
             self.configuration.set("AuthorizationKey", value)
+            self._security_event(RECONFIGURED)
             if self._security_profile() in credentials.PASSWORD_PROFILES:
                 self._reconnect()
             return _ACCEPTED
@@ -137,7 +102,7 @@ class Security:
             secure=self.url.startswith("wss:"),
             # The fleet's password travels in the connect options' Authorization header.
             password=bool(self._password()) or "additional_headers" in self.config.connect_options,
-            csms_root=any(kind == CSMS_ROOT for kind, _ in self.certificates),
+            csms_root=bool(self._installed(self.csms_root)),
             certificate=own,
         )
         if refusal is not None:
@@ -146,6 +111,7 @@ class Security:
             self.identity = identity.Identity()
         self.identity.fallback = current
         self.configuration.set("SecurityProfile", new)
+        self._security_event(RECONFIGURED)
         self._reconnect()
         return _ACCEPTED
 

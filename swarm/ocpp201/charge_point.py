@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from swarm.ocpp201.commands import Commands
 from swarm.ocpp201.device_model import DeviceModel
-from swarm.ocpp201.dialect import OCPP201
+from swarm.ocpp201.dialect import OCPP201, with_reason
 from swarm.ocpp201.maintenance import Maintenance
 from swarm.ocpp201.reservations import Reservations
 from swarm.ocpp201.security import Security
@@ -95,6 +95,9 @@ class ChargePoint(
         """The local authorization list, once the CSMS has sent one (D01)."""
         self.reservation_groups = None
         """``{evseId: groupIdToken}`` while a reservation has one (H01)."""
+
+    def _with_reason(self, status: str, reason: str, info: str) -> dict[str, Any]:
+        return with_reason(status, reason, info)
 
     async def _boot_request(self, session: OcppSession) -> dict[str, Any]:
         payload = {
@@ -176,6 +179,7 @@ class ChargePoint(
         Timer.ALIGNED: Transactions._on_aligned,
         Timer.FIRMWARE: Maintenance._on_firmware_step,
         Timer.DIAGNOSTICS: Maintenance._on_log_step,
+        Timer.RENEW: Security._on_renewal,
     }
 
     handlers: ClassVar[Mapping[str, Handler]] = {

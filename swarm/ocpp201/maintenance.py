@@ -15,9 +15,6 @@ whose ``_reset`` it extends, and Transactions, whose ``_resume`` it extends.
 
 from __future__ import annotations
 
-from typing import Any
-
-from swarm.ocpp201.dialect import with_reason
 from swarm.protocol.rpc import OcppSession
 from swarm.station import maintenance
 from swarm.station.maintenance import Request
@@ -28,9 +25,6 @@ class Maintenance(maintenance.Maintenance):
     :class:`~swarm.ocpp201.charge_point.ChargePoint`."""
 
     __slots__ = ()
-
-    def _refusal(self, status: str, reason: str, info: str) -> dict[str, Any]:
-        return with_reason(status, reason, info)
 
     def _rebooting_into(self, update: Request) -> None:
         self._boot_reason = "FirmwareUpdate"

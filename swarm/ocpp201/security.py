@@ -1,60 +1,40 @@
-"""The certificates of a 2.0.1 station: InstallCertificate (M05), DeleteCertificate (M04) and
-GetInstalledCertificateIds (M03) on the store every station has
-(:mod:`swarm.station.certificates`), counted in SecurityCtrlr.CertificateEntries; and its own
-key and certificate (A02, A03: TriggerMessage SignChargingStationCertificate, SignCertificate,
-CertificateSigned; :mod:`swarm.station.identity`).
-
-The roots it installs are kept and reported, and check the chains the CSMS signs for it; a
-``wss://`` CSMS is verified against ``--ca-file`` (or the system's CAs), which is the swarm's,
-not each station's. Its own certificate is not used to connect yet, and it has no V2G
-certificate.
+"""Block M's certificates and A's own key and certificate of a 2.0.1 station, in 2.0.1 words:
+the station's (:mod:`swarm.station.pki`), with refusals that carry a reason, a store counted in
+SecurityCtrlr.CertificateEntries (at most its maxLimit) and OrganizationName in CSRs;
+GetInstalledCertificateIds (M03); a CertificateSigned of a V2G certificate refused (the station
+has no ISO 15118 certificate); and the password of A01, SecurityCtrlr.BasicAuthPassword, which
+the station connects with (:mod:`swarm.station.credentials`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
-from swarm.protocol.rpc import OcppSession
-from swarm.station import certificates, credentials, identity, meter
-
-_ACCEPTED = {"status": "Accepted"}
-
-CSMS_ROOT = "CSMSRootCertificate"
-"""The type of the roots that the chains the CSMS signs lead to."""
+from swarm.station import certificates, credentials
+from swarm.station.pki import Pki
 
 STATION_CERTIFICATE = "ChargingStationCertificate"
 
 
-class Security:
-    """The certificate handlers of a 2.0.1 :class:`~swarm.ocpp201.charge_point.ChargePoint`."""
+class Security(Pki):
+    """The certificates and password of a 2.0.1 :class:`~swarm.ocpp201.charge_point.ChargePoint`."""
 
     __slots__ = ()
 
-    def _on_install_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Accepted; Rejected for a certificate that does not parse or is not valid now, or
-        with the store full (CertificateEntries at its maxLimit)."""
-        try:
-            certificate = certificates.parse(payload["certificate"])
-        except certificates.CertificateError as exc:
-            return with_reason("Rejected", "InvalidCertificate", str(exc))
-        store = certificates.install(
-            self.certificates, payload["certificateType"], certificate, CERTIFICATE_ENTRIES
-        )
-        if store is None:
-            return with_reason(
-                "Rejected", "OutOfStorage", f"at most {CERTIFICATE_ENTRIES} certificates"
-            )
-        self._keep_certificates(store)
-        return _ACCEPTED
+    csms_root: ClassVar[str] = "CSMSRootCertificate"
+    invalid_certificate_event: ClassVar[str] = "InvalidChargingStationCertificate"
+    failed_authentication_event: ClassVar[str] = "FailedToAuthenticateAtCsms"
 
-    def _on_delete_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        store = certificates.delete(self.certificates, payload["certificateHashData"])
-        if store is None:
-            return {"status": "NotFound"}
-        self._keep_certificates(store)
-        return _ACCEPTED
+    def _store_limit(self) -> int:
+        return CERTIFICATE_ENTRIES
+
+    def _organization(self) -> str:
+        return self.device_model.value("SecurityCtrlr", "OrganizationName")
+
+    def _sign_certificate(self, csr: str) -> dict[str, Any]:
+        return {"csr": csr, "certificateType": STATION_CERTIFICATE}
 
     def _on_get_installed_certificate_ids(self, payload: dict[str, Any]) -> dict[str, Any]:
         kinds = set(payload.get("certificateType", ())) or None  # none named: every type
@@ -64,33 +44,13 @@ class Security:
         chain = [{"certificateType": kind, "certificateHashData": data} for kind, data in found]
         return {"status": "Accepted", "certificateHashDataChain": chain}
 
-    async def _request_certificate(self, session: OcppSession) -> None:
-        """A new key and its CSR, in a SignCertificate (A02, A03)."""
-        organization = self.device_model.value("SecurityCtrlr", "OrganizationName")
-        key, csr = identity.request(organization, self.id)
-        payload = {"csr": csr, "certificateType": STATION_CERTIFICATE}
-        await identity.ask(self, key, self._call_or_none(session, "SignCertificate", payload))
-
     def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Accepted once the chain is checked (for the key of the pending request, this
-        station's identity, valid, leading to an installed CSMS root); else Rejected, and a
-        SecurityEventNotification InvalidChargingStationCertificate."""
+        """As every station's, but Rejected (NoV2GCertificate) for a V2G certificate."""
         if payload.get("certificateType", STATION_CERTIFICATE) != STATION_CERTIFICATE:
             return with_reason(
                 "Rejected", "NoV2GCertificate", "this station has no ISO 15118 certificate"
             )
-        pending = self.identity.pending if self.identity is not None else None
-        if pending is None:
-            return with_reason("Rejected", "NoRequest", "no SignCertificate waits for a chain")
-        roots = [certificate for kind, certificate in self.certificates if kind == CSMS_ROOT]
-        try:
-            chain = identity.check_chain(payload["certificateChain"], pending, self.id, roots)
-        except certificates.CertificateError as exc:
-            self._security_events += (("InvalidChargingStationCertificate", meter.timestamp()),)
-            self._soon(self._send_security_events)
-            return with_reason("Rejected", "InvalidCertificate", str(exc))
-        self.identity.take(chain)
-        return _ACCEPTED
+        return super()._on_certificate_signed(payload)
 
     def _keep_certificates(self, store: certificates.Store) -> None:
         self.certificates = store
@@ -103,5 +63,6 @@ class Security:
 
     def _password_changed(self) -> None:
         """A SetVariables set BasicAuthPassword: the station reconnects with it (A01)."""
+        self._security_event("ReconfigurationOfSecurityParameters")
         if self._security_profile() in credentials.PASSWORD_PROFILES:
             self._reconnect()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from websockets.exceptions import InvalidStatus
 
 from swarm.protocol.security import HANDSHAKE_LOGGER, authorization
 
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 AUTHORIZATION_KEY = re.compile(r"[0-9A-Fa-f]{32,40}")
 """A 1.6 AuthorizationKey (Security Whitepaper, edition 3, 7): 16 to 20 bytes in hexadecimal
 digits. The digits are the password, as written."""
+
+REFUSED = frozenset({401, 403})
+"""HTTP statuses of a handshake refused for its credentials."""
 
 PASSWORD_PROFILES = frozenset({1, 2})
 """The profiles that authenticate with a password (HTTP Basic); profile 3 with a certificate."""
@@ -89,6 +94,9 @@ class Credentials:
 
     __slots__ = ()
 
+    failed_authentication_event: ClassVar[str]
+    """The security event of a handshake the CSMS refused for the credentials."""
+
     id: str
     config: ChargePointConfig
     identity: Identity | None
@@ -126,7 +134,10 @@ class Credentials:
             identity.fallback = None
 
     def _connect_failed(self, exc: Exception) -> None:
-        """A connect failed (``exc``, reported): a raised security profile falls back."""
+        """A connect failed (``exc``, reported): a refused password or certificate is a security
+        event; a raised security profile falls back."""
+        if isinstance(exc, InvalidStatus) and exc.response.status_code in REFUSED:
+            self._security_event(self.failed_authentication_event, once=True)
         identity = self.identity
         if identity is not None and identity.fallback is not None:
             self._set_security_profile(identity.fallback)

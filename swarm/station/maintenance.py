@@ -46,7 +46,7 @@ settings, is dropped at the boot.
 What differs between the versions is words, which each version gives (class attributes of its
 charge point, methods of its mixin): the action of firmware statuses
 (:attr:`Maintenance.firmware_report`), how a refusal gives its reason
-(:meth:`Maintenance._refusal`), whether a cancelled upload is reported, whether events are sent.
+(``_with_reason``), whether a cancelled upload is reported, whether events are sent.
 """
 
 from __future__ import annotations
@@ -124,10 +124,6 @@ class Maintenance:
         self._firmware_report: tuple[str, int] | None = None
         self._security_events: tuple[Event, ...] = _POWERED_UP
 
-    def _refusal(self, status: str, reason: str, info: str) -> dict[str, Any]:
-        """The answer ``status``, with its reason where the version's answer may carry one."""
-        return {"status": status}
-
     def _sends_security_events(self) -> bool:
         """Whether the charge point sends SecurityEventNotifications now."""
         return True
@@ -143,7 +139,8 @@ class Maintenance:
         if current is not None:
             # Past cancelling: it reported Installing, or its last status is on its way.
             if not current.steps or current.steps[0] in _INSTALLED_NEXT:
-                return self._refusal("Rejected", "InstallOngoing", "an install cannot be cancelled")
+                refusal = "an install cannot be cancelled"
+                return self._with_reason("Rejected", "InstallOngoing", refusal)
             answer = {"status": "AcceptedCanceled"}
         image = payload["firmware"]
         if "signingCertificate" in image:
@@ -283,13 +280,19 @@ class Maintenance:
 
     # A04 Security events, and the station's life they follow.
 
-    def _security_event(self, kind: str, tech_info: str | None = None) -> None:
+    def _security_event(
+        self, kind: str, tech_info: str | None = None, *, once: bool = False
+    ) -> None:
         """Report security event ``kind`` (a type of the specs' lists, such as
-        FailedToAuthenticationAtCentralSystem), which happened now: queued, and sent soon if
+        FailedToAuthenticateAtCentralSystem), which happened now: queued, and sent soon if
         the charge point is booted, else once it is. ``tech_info``, if given, is the
         notification's techInfo (cut to 255 characters). Nothing while the charge point sends
-        no events (a 1.6 one below SecurityProfile 1)."""
+        no events (a 1.6 one below SecurityProfile 1); with ``once``, nothing while one of
+        ``kind`` waits in the queue (a charge point refused at every reconnect reports that
+        once per outage)."""
         if not self._sends_security_events():
+            return
+        if once and any(event[0] == kind for event in self._security_events):
             return
         when = meter.timestamp()
         event: Event = (kind, when) if tech_info is None else (kind, when, tech_info[:_TECH_INFO])

@@ -42,6 +42,8 @@ class Timer(enum.IntEnum):
     """The outbox's first message, which the CSMS failed to process, may be sent again."""
     REBOOTED = enum.auto()
     """A connector that was reset on its own (2.0.1's EVSE reset) is back."""
+    RENEW = enum.auto()
+    """The station's certificate nears expiry (see :mod:`swarm.station.pki`)."""
 
 
 class Key(NamedTuple):

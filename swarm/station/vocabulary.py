@@ -81,6 +81,11 @@ class Vocabulary:
         """The version's WebSocketPingInterval: whole seconds between pings, 0 for none."""
         raise NotImplementedError
 
+    def _with_reason(self, status: str, reason: str, info: str) -> dict[str, Any]:
+        """An answer of ``status``, with its ``reason`` and ``info`` where the version's answers
+        carry one (2.0.1's statusInfo); 1.6's carry none."""
+        return {"status": status}
+
     def handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Answer a CSMS-initiated CALL with its handler, after checking its payload against
         the version's schema. A CSMS command without one is NotSupported, an action the version
