@@ -565,3 +565,44 @@ def record_security_events(csms: Csms) -> list[str]:
 
         version.handlers["SecurityEventNotification"] = recording
     return types
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_csms_certificate_that_does_not_verify_is_a_security_event(
+    pki: Pki, version: str, tmp_path: Path
+) -> None:
+    """The fleet trusts another CA at first: every TLS handshake fails, which is reported
+    once the station gets through (after its CA is trusted too)."""
+    ident = "CP-1" if version == "1.6" else "CS-1"
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    context = client_context(str(other))
+    invalid = "InvalidCentralSystemCertificate" if version == "1.6" else "InvalidCsmsCertificate"
+
+    async def main():
+        async with Csms(pki.csms(client_ca=False)) as csms:
+            types = record_security_events(csms)
+            cp = station(
+                version,
+                ident,
+                csms.url,
+                samples := [],
+                security_profile=2,
+                reconnect_min=0.1,
+                reconnect_max=0.1,
+                connect_options={"ssl": context},
+            )
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: len(samples) >= 3)  # three failed handshakes
+                context.load_verify_locations(str(pki.server_ca))
+                await until(lambda: invalid in types, timeout=10)
+                return types, samples
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    types, samples = run(main())
+    assert types == ["StartupOfTheDevice", invalid]
+    assert "SSLCertVerificationError" in samples[0].error

@@ -32,6 +32,7 @@ class Security(Pki):
     csms_root: ClassVar[str] = "CentralSystemRootCertificate"
     invalid_certificate_event: ClassVar[str] = "InvalidChargePointCertificate"
     failed_authentication_event: ClassVar[str] = "FailedToAuthenticateAtCentralSystem"
+    invalid_csms_certificate_event: ClassVar[str] = "InvalidCentralSystemCertificate"
 
     def _store_limit(self) -> int:
         return self.configuration.int_value("CertificateStoreMaxLength")

@@ -26,6 +26,7 @@ class Security(Pki):
     csms_root: ClassVar[str] = "CSMSRootCertificate"
     invalid_certificate_event: ClassVar[str] = "InvalidChargingStationCertificate"
     failed_authentication_event: ClassVar[str] = "FailedToAuthenticateAtCsms"
+    invalid_csms_certificate_event: ClassVar[str] = "InvalidCsmsCertificate"
 
     def _store_limit(self) -> int:
         return CERTIFICATE_ENTRIES

@@ -14,6 +14,7 @@ they keep a password and a profile the CSMS set (1.6's configuration keys, 2.0.1
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -96,6 +97,8 @@ class Credentials:
 
     failed_authentication_event: ClassVar[str]
     """The security event of a handshake the CSMS refused for the credentials."""
+    invalid_csms_certificate_event: ClassVar[str]
+    """The security event of a CSMS whose TLS certificate does not verify."""
 
     id: str
     config: ChargePointConfig
@@ -134,10 +137,13 @@ class Credentials:
             identity.fallback = None
 
     def _connect_failed(self, exc: Exception) -> None:
-        """A connect failed (``exc``, reported): a refused password or certificate is a security
-        event; a raised security profile falls back."""
+        """A connect failed (``exc``, reported): a refused password or certificate, or a CSMS
+        certificate that does not verify, is a security event (once per outage); a raised
+        security profile falls back."""
         if isinstance(exc, InvalidStatus) and exc.response.status_code in REFUSED:
             self._security_event(self.failed_authentication_event, once=True)
+        elif isinstance(exc, ssl.SSLCertVerificationError):
+            self._security_event(self.invalid_csms_certificate_event, once=True)
         identity = self.identity
         if identity is not None and identity.fallback is not None:
             self._set_security_profile(identity.fallback)
