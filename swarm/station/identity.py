@@ -3,7 +3,7 @@
 that the CSMS signs, and taken when it sends the signed chain back, once checked. At security
 profile 3 it connects with them (:mod:`swarm.station.credentials`).
 
-A key and its CSR take about 0.13 ms (EC P-256: ``python -m bench.certificates``), about what
+A key and its CSR take 0.08 to 0.13 ms (EC P-256: ``python -m bench.certificates``), about what
 one message costs, and only when the CSMS asks: they are made on the event loop, in the job the
 CSMS's call set off, never on the path of the charge point's messages. (A worker thread would
 be a greenlet in a Locust process, where gevent patches threading, and would never run.)
@@ -62,8 +62,8 @@ class Identity:
 
     def tls_context(self, fleet: ssl.SSLContext) -> ssl.SSLContext:
         """A TLS client context that trusts what the fleet's context ``fleet`` trusts and
-        presents this chain and its key; made once per chain (2 ms, as long as one made from
-        files takes: ``python -m bench.certificates``)."""
+        presents this chain and its key; made once per chain (1.3 ms, no longer than one made
+        from files: ``python -m bench.certificates``)."""
         if self.context is None:
             assert self.key is not None and self.chain
             self.context = _client_context(fleet, self.key, self.chain)
