@@ -24,11 +24,13 @@ from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.ocpp201.dialect import OCPP201
-from swarm.station import certificates, identity
+from swarm.station import certificates, identity, pki
 from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import CONFIG as CONFIG16
 from tests.test_commands import booted, command
+from tests.test_credentials import renew
+from tests.test_credentials import station as charge_point
 from tests.test_reservations201 import station
 from tests.test_station201 import CONFIG as CONFIG201
 from tests.test_station201 import Csms201
@@ -458,3 +460,60 @@ def test_the_csms_signs_with_a_ca_given_by_file(tmp_path) -> None:
             return csms.central.authority.root_pem
 
     assert run(main()) == pem(ca)  # what GET /ca gives
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_certificate_near_expiry_is_renewed_by_the_station(version: str) -> None:
+    """A03: a CSMS that signs certificates valid 3 s sees the station ask for a new one about
+    every 2 s (a third of the lifetime before it expires), each checked and taken."""
+    ident = "CP-1" if version == "1.6" else "CS-1"
+
+    async def main():
+        async with Csms(CsmsConfig(port=0, certificate_lifetime=3)) as csms:
+            cp = charge_point(version, ident, csms.url, [])
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: cp.state is State.ACCEPTED and ident in csms.connections)
+                first = await renew(csms, version, cp)
+                serials = {first}
+
+                def renewed_twice() -> bool:
+                    serials.add(cp.identity.chain[0].serial_number)
+                    return len(serials) >= 3
+
+                await until(renewed_twice, timeout=10)
+                return csms.stats
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    stats = run(main())
+    assert stats["SignCertificate"] >= 3 and stats["received.invalid"] == 0
+    assert stats["answered.CertificateSigned"] >= stats["SignCertificate"] - 1
+
+
+@pytest.mark.timeout(30)
+def test_a_renewal_the_csms_leaves_unanswered_is_asked_again_a_few_times(monkeypatch) -> None:
+    """2.0.1 A02.FR.17-19's way: without a CertificateSigned, the renewal is asked again after a
+    wait that doubles, RENEW_REPEATS times, then no more (until the next boot)."""
+    monkeypatch.setattr(pki, "RENEW_WAIT", 0.1)
+
+    async def main():
+        async with Csms(CsmsConfig(port=0, certificate_lifetime=3)) as csms:
+            cp = charge_point("2.0.1", "CS-1", csms.url, [])
+            task = asyncio.create_task(cp.run())
+            try:
+                await until(lambda: cp.state is State.ACCEPTED and "CS-1" in csms.connections)
+                await renew(csms, "2.0.1", cp)
+                csms.central.send = lambda *call: None  # signs, but sends no chain back
+                asked = 2 + pki.RENEW_REPEATS  # the first, the renewal, the repeats
+                await until(lambda: csms.stats["SignCertificate"] == asked, timeout=10)
+                await asyncio.sleep(1.0)
+                return csms.stats["SignCertificate"], asked
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    sent, asked = run(main())
+    assert sent == asked

@@ -16,8 +16,9 @@ certificates: about a millisecond).
 
 Their certificates follow 2.0.1's certificate properties (A00.FR.501-514): EC P-256 keys, ECDSA
 with SHA-256, a serial number, O and CN in the subject, a Key Usage restricting each to what it
-does (roots sign certificates, the firmware signing certificate signs firmware), and no Extended
-Key Usage, which A00.FR.514 advises against for compatibility with ISO 15118.
+does (roots sign certificates, the firmware signing certificate signs firmware, a charge
+point's signs its TLS handshakes), and no Extended Key Usage, which A00.FR.514 advises against
+for compatibility with ISO 15118.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Authority:
             .not_valid_before(now - min(_BACKDATE, lifetime / 10))
             .not_valid_after(now + lifetime)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(digital_signature=True), critical=True)
             .sign(self.key, hashes.SHA256())
         )
         return certificate.public_bytes(Encoding.PEM).decode()

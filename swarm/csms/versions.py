@@ -85,18 +85,12 @@ class Central:
     ) -> None:
         """A charge point answered a call of the CSMS's own: a password it Accepted is its
         password from now on (1.6 ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables
-        SecurityCtrlr.BasicAuthPassword)."""
-        password = None
-        if action == "ChangeConfiguration":
-            if payload["key"].lower() == "authorizationkey" and answer["status"] == "Accepted":
-                password = payload["value"]
-        elif action == "SetVariables":
-            for asked, result in zip(
-                payload["setVariableData"], answer["setVariableResult"], strict=False
-            ):
-                where = (asked["component"]["name"], asked["variable"]["name"])
-                if where == _BASIC_AUTH_PASSWORD and result["attributeStatus"] == "Accepted":
-                    password = asked["attributeValue"]
+        SecurityCtrlr.BasicAuthPassword). An answer that does not say so clearly (one that
+        breaks its schema) changes nothing."""
+        try:
+            password = _accepted_password(action, payload, answer)
+        except (KeyError, TypeError, AttributeError):
+            return
         if password is not None:
             self.passwords[charge_point_id] = password
 
@@ -138,3 +132,19 @@ def primary_error_code(code: str) -> str:
 def by_subprotocol(central: Central) -> dict[str, Version]:
     """Every version of :data:`ANSWERS` by its subprotocol, its answers bound to ``central``."""
     return {dialect.subprotocol: Version(dialect, answers(central)) for dialect, answers in ANSWERS}
+
+
+def _accepted_password(action: str, payload: dict[str, Any], answer: dict[str, Any]) -> str | None:
+    """The password a charge point's ``answer`` to the CSMS's ``action`` Accepted, if any."""
+    password = None
+    if action == "ChangeConfiguration":
+        if payload["key"].lower() == "authorizationkey" and answer["status"] == "Accepted":
+            password = payload["value"]
+    elif action == "SetVariables":
+        for asked, result in zip(
+            payload["setVariableData"], answer["setVariableResult"], strict=False
+        ):
+            where = (asked["component"]["name"], asked["variable"]["name"])
+            if where == _BASIC_AUTH_PASSWORD and result["attributeStatus"] == "Accepted":
+                password = asked["attributeValue"]
+    return password if isinstance(password, str) else None

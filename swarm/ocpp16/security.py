@@ -73,8 +73,9 @@ class Security(Pki):
         """ChangeConfiguration of AuthorizationKey (A01) or SecurityProfile (A05); None for
         any other key.
 
-        An AuthorizationKey of 16 to 20 bytes in hexadecimal digits is Accepted and is the
-        password of the next connection, to which a charge point at profile 1 or 2 goes at once.
+        An AuthorizationKey of 16 to 20 bytes in hexadecimal digits is Accepted, and is the
+        password of every connection that carries one (profiles 1 and 2, or wherever the fleet
+        sends a password): the charge point then reconnects with it at once.
         A SecurityProfile is Accepted when higher and its prerequisites are met
         (:func:`~swarm.station.credentials.raise_refusal`); the charge point then reconnects
         with it, and goes back to the old one should that connect fail (A05.FR.08). Either
@@ -87,7 +88,7 @@ class Security(Pki):
                 return _REJECTED
             self.configuration.set("AuthorizationKey", value)
             self._security_event(RECONFIGURED)
-            if self._security_profile() in credentials.PASSWORD_PROFILES:
+            if self._sends_password():
                 self._reconnect()
             return _ACCEPTED
         if key != "securityprofile":
@@ -101,8 +102,7 @@ class Security(Pki):
             current,
             new,
             secure=self.url.startswith("wss:"),
-            # The fleet's password travels in the connect options' Authorization header.
-            password=bool(self._password()) or "additional_headers" in self.config.connect_options,
+            password=self._has_password(),
             csms_root=bool(self._installed(self.csms_root)),
             certificate=own,
         )

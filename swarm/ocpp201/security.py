@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import CERTIFICATE_ENTRIES
-from swarm.station import certificates, credentials
+from swarm.station import certificates
 from swarm.station.pki import Pki
 
 STATION_CERTIFICATE = "ChargingStationCertificate"
@@ -65,5 +65,10 @@ class Security(Pki):
     def _password_changed(self) -> None:
         """A SetVariables set BasicAuthPassword: the station reconnects with it (A01)."""
         self._security_event("ReconfigurationOfSecurityParameters")
-        if self._security_profile() in credentials.PASSWORD_PROFILES:
+        if self._sends_password():
             self._reconnect()
+
+    def _security_profile(self) -> int:
+        """The fleet's, but 1 for none: 2.0.1's profiles start at 1 (a station without a
+        password sends the one its CSMS sets)."""
+        return max(1, self.config.security_profile)

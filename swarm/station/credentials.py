@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from swarm.station.config import ChargePointConfig
     from swarm.station.identity import Identity
 
-AUTHORIZATION_KEY = re.compile(r"[0-9A-Fa-f]{32,40}")
+AUTHORIZATION_KEY = re.compile(r"(?:[0-9A-Fa-f]{2}){16,20}")
 """A 1.6 AuthorizationKey (Security Whitepaper, edition 3, 7): 16 to 20 bytes in hexadecimal
 digits. The digits are the password, as written."""
 
@@ -64,6 +64,16 @@ def raise_refusal(
     return None
 
 
+def sends_password(fleet: Mapping[str, Any], profile: int, fleet_profile: int) -> bool:
+    """Whether a station at ``profile`` sends a password, with the fleet's options ``fleet``
+    (which make ``fleet_profile``): at profiles 1 and 2, and wherever the fleet sends one, but
+    once raised to 3."""
+    if profile == 3 and fleet_profile != 3:
+        return False
+    # The fleet's password travels in its options' Authorization header.
+    return profile in PASSWORD_PROFILES or "additional_headers" in fleet
+
+
 def connect_options(
     fleet: Mapping[str, Any],
     charge_point_id: str,
@@ -74,13 +84,14 @@ def connect_options(
     identity: Identity | None,
 ) -> Mapping[str, Any]:
     """The keyword arguments of ``connect()`` for one station: the fleet's (``fleet``, which
-    make ``fleet_profile``), with its own ``password`` at profiles 1 and 2, no password once
-    raised to profile 3, and at profile 3 the chain of its ``identity`` over TLS."""
+    make ``fleet_profile``), with its own ``password`` wherever it sends one
+    (:func:`sends_password`), no password once raised to profile 3, and at profile 3 the
+    chain of its ``identity`` over TLS."""
     options = dict(fleet)
     if profile == 3 and fleet_profile != 3:  # raised: a certificate instead of a password
         options.pop("additional_headers", None)
         options.pop("logger", None)
-    elif password and profile in PASSWORD_PROFILES:
+    elif password and sends_password(fleet, profile, fleet_profile):
         options["additional_headers"] = (
             ("Authorization", authorization(charge_point_id, password)),
         )
@@ -107,7 +118,8 @@ class Credentials:
     def _connect_options(self) -> Mapping[str, Any]:
         password, profile = self._password(), self._security_profile()
         fleet = self.config.security_profile
-        if not password and profile == fleet and (self.identity is None or not self.identity.chain):
+        raised = profile == 3 and fleet != 3
+        if not (password or raised or (self.identity is not None and self.identity.chain)):
             return self.config.connect_options  # the fleet's, as nearly every station has
         return connect_options(
             self.config.connect_options,
@@ -121,6 +133,16 @@ class Credentials:
     def _password(self) -> str | None:
         """The password the CSMS set (A01), None for the fleet's."""
         return None
+
+    def _has_password(self) -> bool:
+        """Whether the station has a password: one the CSMS set, or the fleet's."""
+        return bool(self._password()) or "additional_headers" in self.config.connect_options
+
+    def _sends_password(self) -> bool:
+        """Whether the station's connections carry a password (:func:`sends_password`)."""
+        return sends_password(
+            self.config.connect_options, self._security_profile(), self.config.security_profile
+        )
 
     def _security_profile(self) -> int:
         """The security profile the station connects with: the fleet's unless the CSMS raised

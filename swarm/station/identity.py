@@ -12,7 +12,9 @@ Nothing exists per charge point until the CSMS asks.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 import os
 import ssl
 import tempfile
@@ -35,6 +37,8 @@ from cryptography.x509.oid import NameOID
 
 from swarm.station.certificates import CertificateError, Installed
 
+logger = logging.getLogger(__name__)
+
 PEM_END = "-----END CERTIFICATE-----"
 
 RENEW_BEFORE = timedelta(days=30)
@@ -52,6 +56,8 @@ class Identity:
     key: ec.EllipticCurvePrivateKey | None = None
     chain: tuple[x509.Certificate, ...] = ()
     fallback: int | None = None
+    renewals: int = 0
+    """Renewals asked since the chain in use came (:mod:`swarm.station.pki`)."""
     context: ssl.SSLContext | None = None
     """The TLS context that presents ``chain``, once a connection needed it."""
 
@@ -59,6 +65,7 @@ class Identity:
         """The CSMS signed the pending request: its key and ``chain`` are in use from now (the
         next connection presents them, A02.FR.08)."""
         self.key, self.chain, self.pending, self.context = self.pending, chain, None, None
+        self.renewals = 0
 
     def tls_context(self, fleet: ssl.SSLContext) -> ssl.SSLContext:
         """A TLS client context that trusts what the fleet's context ``fleet`` trusts and
@@ -160,11 +167,27 @@ def _client_context(
         if authorities:
             context.load_verify_locations(cadata=b"".join(authorities))
         else:  # the system's CAs, which a directory of them loads only when one is needed
+            _warn_of_system_cas()
             context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()) + b"".join(
         certificate.public_bytes(Encoding.PEM) for certificate in chain
     )
-    # ssl reads a certificate and its key from a file only: a private one, gone once read.
+    _load_chain(context, pem)
+    return context
+
+
+def _load_chain(context: ssl.SSLContext, pem: bytes) -> None:
+    """Load a PEM of a key and its chain into ``context``. ssl reads them from a file only: on
+    Linux one in memory alone (memfd); elsewhere a private temporary one, gone once read."""
+    if hasattr(os, "memfd_create"):
+        descriptor = os.memfd_create("ocpp-swarm-identity")
+        try:
+            with open(descriptor, "wb", closefd=False) as file:
+                file.write(pem)
+            context.load_cert_chain(f"/proc/self/fd/{descriptor}")
+        finally:
+            os.close(descriptor)
+        return
     descriptor, path = tempfile.mkstemp(suffix=".pem")
     try:
         with os.fdopen(descriptor, "wb") as file:
@@ -172,7 +195,14 @@ def _client_context(
         context.load_cert_chain(path)
     finally:
         os.unlink(path)
-    return context
+
+
+@functools.cache
+def _warn_of_system_cas() -> None:
+    logger.warning(
+        "ocpp-swarm: the charge points' own TLS contexts trust the system's CAs, about 830 KiB"
+        " each: give --ca-file (the CAs of the CSMS) to keep them small"
+    )
 
 
 def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

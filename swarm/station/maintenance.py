@@ -9,7 +9,7 @@ CSMS's ``requestId``:
 
 - a firmware request (2.0.1 UpdateFirmware, 1.6 SignedUpdateFirmware): a signingCertificate
   that leads to no installed ManufacturerRootCertificate is refused, InvalidCertificate, with a
-  security event InvalidFirmwareSigningCertificate (L01.FR.02, .03; 1.6 L01.FR.02, .24). Else
+  security event InvalidFirmwareSigningCertificate (L01.FR.02; 1.6 L01.FR.02, .24). Else
   Downloading at ``retrieveDateTime`` (DownloadScheduled until then), Downloaded,
   SignatureVerified when the request carries a signature (1.6's always does; taken as valid,
   unchecked: the file is never downloaded), InstallScheduled while ``installDateTime`` is
@@ -84,6 +84,8 @@ _UNDER_WAY = frozenset(
 """Statuses of an update still running, which a lost connection ends."""
 _WAIT_POLL = 1.0
 """Seconds between two looks of an install waiting for the last transaction to end."""
+EVENTS_KEPT = 100
+"""Security events queued at most; the oldest go first."""
 _TECH_INFO = 255
 """The longest techInfo of a SecurityEventNotification."""
 _ACCEPTED = {"status": "Accepted"}
@@ -296,7 +298,7 @@ class Maintenance:
             return
         when = meter.timestamp()
         event: Event = (kind, when) if tech_info is None else (kind, when, tech_info[:_TECH_INFO])
-        self._security_events += (event,)
+        self._queue_events(event)
         if self.state is State.ACCEPTED:
             self._soon(self._send_security_events)
 
@@ -308,9 +310,14 @@ class Maintenance:
             return
         when = meter.timestamp()
         if not self._reboot:
-            self._security_events += (("ResetOrReboot", when), *_POWERED_UP)
+            self._queue_events(("ResetOrReboot", when), *_POWERED_UP)
         if firmware_updated:
-            self._security_events += (("FirmwareUpdated", when),)
+            self._queue_events(("FirmwareUpdated", when))
+
+    def _queue_events(self, *events: Event) -> None:
+        """Queue ``events``, keeping the last :data:`EVENTS_KEPT`: a charge point that cannot
+        send them (refused, Pending) must not grow without end."""
+        self._security_events = (*self._security_events, *events)[-EVENTS_KEPT:]
 
     async def _send_security_events(self, session: OcppSession) -> None:
         """Send the queued events in order, while booted. One whose CALL a lost connection cut

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 RENEW = Key(Timer.RENEW)
 
+RENEW_WAIT = 60.0
+"""Seconds before a renewal the CSMS has not answered with a certificate is asked again, twice
+as long each time (2.0.1's CertSigningWaitMinimum)."""
+RENEW_REPEATS = 3
+"""How often it is asked again (CertSigningRepeatTimes); then not before the next boot."""
+
 _ACCEPTED = {"status": "Accepted"}
 
 
@@ -103,9 +109,10 @@ class Pki:
 
     def _on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Accepted once the chain is checked (for the key of the pending request, this
-        station's identity, valid, leading to an installed CSMS root); its renewal is then due a
-        month before it expires (A03). Else Rejected (NoRequest without a pending request,
-        InvalidCertificate), and a security event for a chain that does not check."""
+        station's identity, valid, leading to an installed CSMS root); its renewal is then due
+        as :meth:`~swarm.station.identity.Identity.renew_at` says (A03). Else Rejected
+        (NoRequest without a pending request, InvalidCertificate), and a security event for a
+        chain that does not check."""
         pending = self.identity.pending if self.identity is not None else None
         if pending is None:
             refusal = "no SignCertificate waits for a chain"
@@ -130,11 +137,18 @@ class Pki:
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
     async def _on_renewal(self, session: OcppSession | None, key: Key) -> None:
-        """The certificate nears expiry: a new key and CSR, unless a request waits already."""
-        if session is not None and self.identity is not None and self.identity.pending is None:
-            await self._request_certificate(session)
+        """The certificate nears expiry: a new key and CSR. Asked again after
+        :data:`RENEW_WAIT`, doubling, until a CertificateSigned re-arms it for the new one."""
+        identity = self.identity
+        if session is None or identity is None or identity.renewals > RENEW_REPEATS:
+            return
+        identity.renewals += 1
+        await self._request_certificate(session)
+        wait = RENEW_WAIT * 2 ** (identity.renewals - 1)
+        self._timers[key] = asyncio.get_running_loop().time() + wait
 
     def _booted(self, interval: float) -> None:
         super()._booted(interval)
         if self.identity is not None and self.identity.chain:  # a boot clears the timers
+            self.identity.renewals = 0
             self._timers[RENEW] = asyncio.get_running_loop().time() + self._until_renewal()

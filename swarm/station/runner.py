@@ -39,11 +39,11 @@ from swarm.protocol.rpc import (
     InvalidAnswer,
     OcppSession,
     describe_close,
-    open_session,
 )
 from swarm.protocol.samples import OUTBOX, WEBSOCKET, Sample, SampleSink
-from swarm.station import arrivals, schedule
+from swarm.station import arrivals, connecting, schedule
 from swarm.station.config import ChargePointConfig
+from swarm.station.connecting import Connecting
 from swarm.station.connector import Connector, Status
 from swarm.station.credentials import Credentials
 from swarm.station.firmware import Update
@@ -67,7 +67,7 @@ Job = Callable[[OcppSession], Awaitable[None]]
 _BOOT_STATES = {"Pending": State.PENDING, "Rejected": State.REJECTED}
 
 
-class Station(Sessions, Credentials, Vocabulary):
+class Station(Sessions, Connecting, Credentials, Vocabulary):
     """One virtual charging station. :meth:`run` is its whole life; cancel the task to stop it."""
 
     # A fleet holds 15,000 of them: slots take a tenth of the memory of an instance dict.
@@ -155,30 +155,10 @@ class Station(Sessions, Credentials, Vocabulary):
             while True:
                 self.state = State.CONNECTING
                 profile = self._security_profile()
-                try:
-                    session = self._session = await self._meanwhile(
-                        open_session(
-                            self.url,
-                            self.sink,
-                            dialect=self.dialect,
-                            call_timeout=self.config.call_timeout,
-                            connect_timeout=self.config.connect_timeout,
-                            handler=self.handle_call,
-                            check_answers=(
-                                self.dialect.schemas.check_answer if self.config.validate else None
-                            ),
-                            ping_interval=self._ping_interval(),
-                            dead_after=self.config.dead_after,
-                            **self._connect_options(),
-                        )
-                    )
-                except Exception as exc:
-                    working = False  # reported by open_session
-                    self._connect_failed(exc)
-                else:
-                    working = await self._operate(session)
-                    if working:
-                        self._profile_works(profile)
+                session = await self._connect()
+                working = session is not None and await self._operate(session)
+                if working:
+                    self._profile_works(profile)
                 # The backoff grows until a boot is accepted (or the station is back), not
                 # merely until a connect succeeds: a CSMS that accepts and drops connections
                 # must see it grow too.
@@ -194,13 +174,6 @@ class Station(Sessions, Credentials, Vocabulary):
             if self._session is not None and not self._session.closed:
                 await self._session.close()
 
-    def _backoff(self, failures: int) -> float:
-        """The pause before the next connect after ``failures`` in a row (1 after a booted
-        connection is lost): uniform in [min, min(max, min * 2**failures)], full jitter, so
-        that a fleet that lost its connections together spreads out as it comes back."""
-        ceiling = self.config.reconnect_min * 2.0 ** min(failures, 30)
-        return self._rng.uniform(self.config.reconnect_min, min(self.config.reconnect_max, ceiling))
-
     async def _operate(self, session: OcppSession) -> bool:
         """Boot (or come back) and work on one connection until it is lost. Returns whether it
         got to work: a boot accepted, or the station back. Never raises but to cancel."""
@@ -212,8 +185,8 @@ class Station(Sessions, Credentials, Vocabulary):
         resuming = self._lost_at is not None and not self._reboot
         try:
             if resuming:
-                # What CSMS calls set off goes on, but an abort meant for the old connection.
-                self._jobs[:] = [job for job in self._jobs if job is not _abort]
+                # What CSMS calls set off goes on, but a drop meant for the old connection.
+                self._jobs[:] = [job for job in self._jobs if job not in connecting.DROPS]
                 self.state = State.ACCEPTED
                 await self._resume(session, loop.time() - self._lost_at)
             else:
@@ -391,28 +364,6 @@ class Station(Sessions, Credentials, Vocabulary):
         while self._jobs:
             await self._jobs.pop(0)(session)
 
-    def drop(self) -> None:
-        """Lose the connection, as a station whose network fails: no close handshake, then a
-        reconnect after the backoff and a new boot. Reported as a ``dropped`` WebSocket event,
-        not a failure. Once booted, it waits for the CALL in flight, so that none fails for it.
-        """
-        session = self._session
-        if session is None or session.closed or self._dropping:
-            return
-        self._dropping = "dropped"
-        if self.state is State.ACCEPTED:
-            self._soon(_abort)
-        else:
-            session.abort()
-
-    def _reconnect(self) -> None:
-        """Close the connection once the current answer is sent, and connect again after the
-        usual pause, with what the CSMS just changed: a password (A01), a security profile
-        (A05). Reported as a ``reconnect`` WebSocket event, not a failure."""
-        if self._session is not None and not self._dropping:
-            self._dropping = "reconnect"
-            self._soon(_close)
-
     def _soon(self, job: Job) -> None:
         """Run ``job`` in the station's loop: after the current answer is sent."""
         self._jobs.append(job)
@@ -537,11 +488,3 @@ def whole_seconds(interval: float) -> int:
     """An interval as a configuration value of whole seconds holds it: at least 1 but for 0
     (off), at most a 32-bit integer's."""
     return max(1, min(round(interval), 2**31 - 1)) if interval else 0
-
-
-async def _abort(session: OcppSession) -> None:
-    session.abort()
-
-
-async def _close(session: OcppSession) -> None:
-    await session.close()
