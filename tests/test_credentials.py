@@ -51,6 +51,28 @@ RENEWALS = {
 }
 KEY = "4F43415F4F4354545F61646D696E5F74657374AB"
 """An AuthorizationKey: 20 bytes in hexadecimal digits."""
+PASSWORD = "a-new-password-of-24-chr"
+"""A BasicAuthPassword: 16 to 40 characters."""
+
+
+def set_password(version: str) -> tuple[str, dict, str]:
+    """The CSMS's call that sets a new password in ``version``, and that password."""
+    if version == "1.6":
+        return "ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY}, KEY
+    item = {
+        "component": {"name": "SecurityCtrlr"},
+        "variable": {"name": "BasicAuthPassword"},
+        "attributeValue": PASSWORD,
+    }
+    return "SetVariables", {"setVariableData": [item]}, PASSWORD
+
+
+def asking_for_client_certificates(config: CsmsConfig, pki: Pki) -> CsmsConfig:
+    """``config``, its CSMS asking for a client certificate of ``pki``'s authority, and taking
+    a connection without one."""
+    config.ssl_context.load_verify_locations(cadata=pki.authority.root_pem)
+    config.ssl_context.verify_mode = ssl.CERT_OPTIONAL
+    return config
 
 
 # The rules, as plain functions.
@@ -242,11 +264,7 @@ def test_a_raised_profile_3_presents_the_certificate_and_a_lower_one_is_rejected
     and presents it."""
 
     async def main():
-        config = pki.csms(client_ca=False)
-        # A CSMS that asks for a client certificate, and takes a connection without one.
-        config.ssl_context.load_verify_locations(cadata=pki.authority.root_pem)
-        config.ssl_context.verify_mode = ssl.CERT_OPTIONAL
-        async with Csms(config) as csms:
+        async with Csms(asking_for_client_certificates(pki.csms(client_ca=False), pki)) as csms:
             cp = station(
                 "1.6",
                 "CP-1",
@@ -293,9 +311,9 @@ def test_a_raised_profile_that_cannot_connect_falls_back_to_the_old_one(pki: Pki
     connect fails, and the station connects at profile 2 again."""
 
     async def main():
-        config = pki.csms(client_ca=False, password="secret-{id}")
-        config.ssl_context.load_verify_locations(cadata=pki.authority.root_pem)
-        config.ssl_context.verify_mode = ssl.CERT_OPTIONAL
+        config = asking_for_client_certificates(
+            pki.csms(client_ca=False, password="secret-{id}"), pki
+        )
         fleet = Security(SecurityConfig(password="secret-{id}", ca_file=str(pki.server_ca)))
         async with Csms(config) as csms:
             cp = station(
@@ -383,7 +401,6 @@ def test_1_6_a_new_authorization_key_is_the_password_of_the_next_connection() ->
 @pytest.mark.timeout(30)
 def test_2_0_1_a_new_basic_auth_password_is_the_password_of_the_next_connection() -> None:
     fleet = Security(SecurityConfig(password="fleet-{id}"))
-    password = "a-new-password-of-24-chr"
 
     async def main():
         async with scripted_csms(answer_everything, protocol="ocpp2.0.1") as (url, script):
@@ -398,20 +415,15 @@ def test_2_0_1_a_new_basic_auth_password_is_the_password_of_the_next_connection(
             task = asyncio.create_task(cp.run())
             try:
                 await until(lambda: cp.state is State.ACCEPTED)
-                item = {
-                    "component": {"name": "SecurityCtrlr"},
-                    "variable": {"name": "BasicAuthPassword"},
-                    "attributeValue": password,
-                }
-                call = [2, "s1", "SetVariables", {"setVariableData": [item]}]
-                await script.connections[-1].send(json.dumps(call))
+                action, payload, _ = set_password("2.0.1")
+                await script.connections[-1].send(json.dumps([2, "s1", action, payload]))
                 await until(lambda: len(script.connections) == 2 and cp.state is State.ACCEPTED)
                 return [basic_password(c) for c in script.connections]
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    assert run(main()) == ["fleet-CS-1", password]
+    assert run(main()) == ["fleet-CS-1", PASSWORD]
 
 
 @pytest.mark.timeout(30)
@@ -422,17 +434,7 @@ def test_the_embedded_csms_takes_the_password_it_set_and_no_longer_the_old_one(
     """A01.FR.03: once a charge point accepted a new password, the CSMS takes that one only."""
     ident = "CP-1" if version == "1.6" else "CS-1"
     fleet = Security(SecurityConfig(password="fleet-{id}"))
-    if version == "1.6":
-        change = ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY})
-        new = KEY
-    else:
-        new = "a-new-password-of-24-chr"
-        item = {
-            "component": {"name": "SecurityCtrlr"},
-            "variable": {"name": "BasicAuthPassword"},
-            "attributeValue": new,
-        }
-        change = ("SetVariables", {"setVariableData": [item]})
+    *change, new = set_password(version)
 
     async def main():
         async with Csms(CsmsConfig(port=0, password="fleet-{id}")) as csms:
@@ -534,21 +536,9 @@ def test_without_memfd_the_key_goes_through_a_private_file_that_is_then_gone(
 @pytest.mark.parametrize(
     ("action", "payload", "answer"),
     [
-        ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY}, {}),
-        ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY}, {"status": 7}),
-        (
-            "SetVariables",
-            {
-                "setVariableData": [
-                    {
-                        "component": {"name": "SecurityCtrlr"},
-                        "variable": {"name": "BasicAuthPassword"},
-                        "attributeValue": "a-new-password-of-24-chr",
-                    }
-                ]
-            },
-            {"setVariableResult": ["junk"]},
-        ),
+        (*set_password("1.6")[:2], {}),
+        (*set_password("1.6")[:2], {"status": 7}),
+        (*set_password("2.0.1")[:2], {"setVariableResult": ["junk"]}),
     ],
 )
 def test_an_answer_that_breaks_its_schema_changes_no_password(action, payload, answer) -> None:

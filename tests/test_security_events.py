@@ -16,7 +16,7 @@ from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.protocol.security import Security, SecurityConfig, client_context
 from swarm.station.maintenance import EVENTS_KEPT
 from tests.scripted import run, until
-from tests.test_credentials import KEY, Pki, station
+from tests.test_credentials import Pki, set_password, station
 from tests.test_station201 import CONFIG as CONFIG201
 
 
@@ -36,15 +36,7 @@ def test_security_events_of_a_refused_handshake_and_a_new_password(version: str)
     refused = (
         "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
     )
-    if version == "1.6":
-        change = ("ChangeConfiguration", {"key": "AuthorizationKey", "value": KEY})
-    else:
-        item = {
-            "component": {"name": "SecurityCtrlr"},
-            "variable": {"name": "BasicAuthPassword"},
-            "attributeValue": "a-new-password-of-24-chr",
-        }
-        change = ("SetVariables", {"setVariableData": [item]})
+    *change, _ = set_password(version)
 
     async def main():
         async with Csms(CsmsConfig(port=0, password="other-{id}")) as csms:
