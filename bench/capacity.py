@@ -1,11 +1,12 @@
 """Capacity of one process: charge points held, memory per charge point, connect rate, and
-messages per second at saturation; the swarm in Locust against the raw one-hop client.
+messages per second at saturation; the swarm in Locust against the lean client.
 
     python -m bench.capacity                        # 15,000 charge points, then saturation
     python -m bench.capacity --charge-points 5000 --saturation-charge-points 1000
-    python -m bench.capacity --no-201               # the raw client and the 1.6 swarm only
+    python -m bench.capacity --no-201               # the lean client and the 1.6 swarm only
 
-One embedded CSMS process serves each client in turn, each a fresh process: the raw client, the
+One embedded CSMS process serves each client in turn, each a fresh process: the lean client
+(:mod:`bench.lean_client`), the
 swarm in Locust, and the swarm in Locust with ``--ocpp-version 2.0.1`` (every charge point a 2.0.1
 station; ``--no-201`` skips it, a third quicker):
 
@@ -13,8 +14,8 @@ station; ``--no-201`` skips it, a third quicker):
    seconds (30), held for ``--duration`` seconds. It prints how many booted, how long the
    connects took, how many failed, the messages per second and failures in the window, and the
    process's resident memory before the first start and at the end: the growth per charge
-   point is the memory figure (the raw client's is the floor: a websockets connection and a
-   task).
+   point is the memory figure (the lean client's is the floor: a socket, websockets' protocol
+   state and a few attributes).
 2. **saturation**: fewer charge points, each heartbeating as fast as the answers come back
    (``--saturation-interval``), to find how many messages per second one process carries, and
    what the CSMS's own CPU was meanwhile (when it is at a whole core, the CSMS is the limit).
@@ -29,11 +30,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.latency import RAW, SWARM, SWARM_201, VERSION_BAR, CpuRecorder, run_client
+from bench.latency import LEAN, SWARM, SWARM_201, VERSION_BAR, CpuRecorder, run_client
 from bench.measure import Result, log
 from swarm.csms import CsmsProcess
 
-CLIENTS = (("bench.raw_client", "1.6"), ("bench.locust_client", "1.6"))
+CLIENTS = (("bench.lean_client", "1.6"), ("bench.locust_client", "1.6"))
 CLIENTS_201 = (("bench.locust_client", "2.0.1"),)
 
 
@@ -135,7 +136,7 @@ def main() -> int:
     if rates:
         print(
             f"\nconnect: {options.connect_charge_points:,} charge points started at each rate"
-            " (Locust starts a second's worth at once, the raw client one at a time)\n"
+            " (Locust starts a second's worth at once, the lean client one at a time)\n"
         )
         print(
             f"{'spawn rate':>10} {'client':<20} {'booted':>7} {'connect':>8} {'CPs/s':>6}"
@@ -152,7 +153,7 @@ def main() -> int:
     def of(results: list[tuple[Result, float]], client: str) -> Result:
         return next(result for result, _ in results if result.client == client)
 
-    raw, swarm = of(held, RAW), of(held, SWARM)
+    raw, swarm = of(held, LEAN), of(held, SWARM)
     held_ok = (
         swarm.charge_points == options.charge_points
         and swarm.failures == swarm.connect_failures == 0
@@ -164,21 +165,21 @@ def main() -> int:
         f" {'ok' if held_ok else 'MISSED'}"
     )
     print(
-        f"memory per charge point, swarm in Locust / raw client: {swarm.kib_per_charge_point:.1f}"
+        f"memory per charge point, swarm in Locust / lean client: {swarm.kib_per_charge_point:.1f}"
         f" / {raw.kib_per_charge_point:.1f} KiB"
         f" = {swarm.kib_per_charge_point / raw.kib_per_charge_point:.2f}x"
         f" (bar: < {options.kib_bar:g} KiB) {'ok' if kib_ok else 'MISSED'}"
     )
     print(
-        f"connect rate, swarm in Locust / raw client: {swarm.charge_points / swarm.connect_s:.0f}"
+        f"connect rate, swarm in Locust / lean client: {swarm.charge_points / swarm.connect_s:.0f}"
         f" / {raw.charge_points / raw.connect_s:.0f} charge points per second (started at"
         f" {options.spawn_rate:g}/s)"
     )
     raw_rate, swarm_rate = (
-        r.messages / r.window_s for r in (of(saturated, RAW), of(saturated, SWARM))
+        r.messages / r.window_s for r in (of(saturated, LEAN), of(saturated, SWARM))
     )
     print(
-        f"messages per second at saturation, swarm in Locust / raw client: {swarm_rate:.0f}"
+        f"messages per second at saturation, swarm in Locust / lean client: {swarm_rate:.0f}"
         f" / {raw_rate:.0f} = {swarm_rate / raw_rate:.2f}x"
     )
     version_ok = True

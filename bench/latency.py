@@ -1,17 +1,19 @@
-"""Latency and CPU per message: the swarm in Locust against a raw one-hop client, same run.
+"""Latency and CPU per message: the swarm in Locust against the lean client, same run.
 
     make bench                      # python -m bench.latency
     python -m bench.latency --charge-points 2000 --interval 1 --duration 20 --rounds 2
-    python -m bench.latency --no-201   # the three 1.6 clients only: about 40 % quicker
+    python -m bench.latency --no-201   # the four 1.6 clients only: about a third quicker
 
-One embedded CSMS process serves five clients in turn, each a fresh process with the same load
+One embedded CSMS process serves six clients in turn, each a fresh process with the same load
 (N charge points, one Heartbeat each per interval, started at the same rate):
 
-1. the raw one-hop client (the baseline: own framing, websockets and uvloop, nothing else);
-2. the swarm's engine and charge points without Locust;
-3. the swarm inside Locust, its figures read from Locust's own stats;
-4. and 5. the same two with ``--ocpp-version 2.0.1``: every charge point a 2.0.1 station
-   (skipped with ``--no-201``). The raw client speaks 1.6 only.
+1. the lean client (the baseline: websockets' sans-I/O protocol on uvloop, callbacks only);
+2. a task per connection on websockets' asyncio ``Connection`` (the baseline that was: it shows
+   what a task and a ``Connection`` cost per message);
+3. the swarm's engine and charge points without Locust;
+4. the swarm inside Locust, its figures read from Locust's own stats;
+5. and 6. the same two with ``--ocpp-version 2.0.1``: every charge point a 2.0.1 station
+   (skipped with ``--no-201``). The first two speak 1.6 only.
 
 It prints each client's median, p95, p99 and CPU per 1,000 messages, the CSMS's CPU in the same
 window, and the ratios of the swarm in Locust to the baseline against the bar: median within
@@ -34,10 +36,11 @@ import psutil
 from bench.measure import Result, log
 from swarm.csms import CsmsProcess
 
-CLIENTS = ("bench.raw_client", "bench.engine_client", "bench.locust_client")
+CLIENTS = ("bench.lean_client", "bench.raw_client", "bench.engine_client", "bench.locust_client")
 CLIENTS_201 = ("bench.engine_client", "bench.locust_client")
 """The clients run again with ``--ocpp-version 2.0.1``."""
-RAW, ENGINE, SWARM = "raw one-hop client", "swarm engine, no Locust", "swarm in Locust"
+LEAN, TASK = "lean client", "task per connection"
+ENGINE, SWARM = "swarm engine, no Locust", "swarm in Locust"
 ENGINE_201, SWARM_201 = "2.0.1 engine, no Locust", "2.0.1 in Locust"
 VERSION_BAR = 1.25
 """A 2.0.1 station's cost, CPU per message and memory per charge point, over a 1.6 charge
@@ -143,13 +146,13 @@ def main() -> int:
         values = sorted(getattr(r, attribute) for r, _ in results if r.client == client)
         return values[len(values) // 2]
 
-    raw_median, raw_cpu = figure(RAW, "median_ms"), figure(RAW, "cpu_per_1k")
+    raw_median, raw_cpu = figure(LEAN, "median_ms"), figure(LEAN, "cpu_per_1k")
     swarm_median, swarm_cpu = figure(SWARM, "median_ms"), figure(SWARM, "cpu_per_1k")
     reported_median = figure(SWARM, "locust_median_ms")
     median_bar = max(1.5 * raw_median, raw_median + 1.0)
     median_ok, cpu_ok = swarm_median <= median_bar, swarm_cpu <= 1.5 * raw_cpu
     print(
-        f"\nmedian, swarm in Locust / raw client: {swarm_median:.2f} / {raw_median:.2f} ms"
+        f"\nmedian, swarm in Locust / lean client: {swarm_median:.2f} / {raw_median:.2f} ms"
         f" = {swarm_median / raw_median:.2f}x (bar: <= {median_bar:.2f} ms)"
         f" {'ok' if median_ok else 'MISSED'}"
     )
@@ -158,7 +161,7 @@ def main() -> int:
         " where the median rounds to 0 it shows the minimum instead"
     )
     print(
-        f"CPU per 1k msgs, swarm in Locust / raw client: {swarm_cpu:.3f} / {raw_cpu:.3f} s"
+        f"CPU per 1k msgs, swarm in Locust / lean client: {swarm_cpu:.3f} / {raw_cpu:.3f} s"
         f" = {swarm_cpu / raw_cpu:.2f}x (bar: <= 1.50x) {'ok' if cpu_ok else 'MISSED'}"
     )
     version_ok = True

@@ -1,7 +1,10 @@
-"""The baseline: a raw asyncio client with its own framing, one loop hop from frame to timestamp.
+"""A task per connection on websockets' asyncio ``Connection``: what the baseline once was.
 
 One task per connection sends a Heartbeat, awaits ``recv()`` and stamps the time when the task
-resumes: the least a client on websockets and uvloop can do. No Locust, no gevent, no swarm code.
+resumes. No Locust, no gevent, no swarm code. It costs more than the lean client
+(:mod:`bench.lean_client`, the baseline now) for what a task and a ``Connection`` do per message:
+a future to await, a task step to resume, an async context manager around each send, a sleep's
+timer and future; ``python -m bench.latency`` shows by how much.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ async def main() -> None:
     await asyncio.sleep(options.duration)
     window.close()
     result = Result.from_times(
-        "raw one-hop client", counts["booted"], times, counts["failures"], window
+        "task per connection", counts["booted"], times, counts["failures"], window
     )
     result.connect_s, result.connect_failures = connect_s, counts["connect_failures"]
     result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
