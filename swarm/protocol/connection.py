@@ -6,9 +6,14 @@ import time
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
 from websockets.protocol import State
+
+OPENED = Response(101, "Switching Protocols", Headers())
+"""What a connection keeps of its handshake's response once open: one for every connection."""
 
 
 class TimedConnection(ClientConnection):
@@ -31,7 +36,12 @@ class TimedConnection(ClientConnection):
         on_message: Callable[[bytes, Opcode, float], None],
         on_lost: Callable[[ConnectionClosed], None],
     ) -> None:
-        """Deliver messages to ``on_message`` and the loss of the connection to ``on_lost``."""
+        """Deliver messages to ``on_message`` and the loss of the connection to ``on_lost``.
+
+        The handshake is over: its request and response, 4 KiB of headers a connection would
+        keep to its end, are let go (``response`` stays a Response, which tells frames from the
+        handshake's answer)."""
+        self.request, self.response = None, OPENED
         self._on_message, self._on_lost = on_message, on_lost
         early, self._early = self._early or [], None
         for message in early:

@@ -129,10 +129,9 @@ class Station(Sessions, Connecting, Credentials, Vocabulary):
         self._rng = rng or random
         self._session: OcppSession | None = None
         self._jobs: list[Job] = []
-        self._requests: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(
-            maxlen=100
-        )
-        """CALLs a scenario asked for: sent once accepted, kept across reconnects."""
+        self._requests: collections.deque[tuple[str, dict[str, Any]]] | None = None
+        """CALLs a scenario asked for: sent once accepted, kept across reconnects (the last
+        100); None until the first (an empty deque is 760 bytes a charge point)."""
         self._timers: dict[Key, float] = {}
         self._boot_asked = False
         self._dropping: str | None = None
@@ -441,6 +440,8 @@ class Station(Sessions, Connecting, Credentials, Vocabulary):
             payload["data"] = data
         # A bad one is the scenario's error, at once.
         self.dialect.schemas.validate("DataTransfer", payload)
+        if self._requests is None:
+            self._requests = collections.deque(maxlen=100)
         self._requests.append(("DataTransfer", payload))
         if self._session is not None and self.state is State.ACCEPTED:
             self._session.wake()
