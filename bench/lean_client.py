@@ -22,7 +22,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from bench.measure import BOOT_LIMIT, Result, Window, client_arguments, log, rss_kib
+from bench.measure import client_arguments, measure_counted, rss_kib
 from swarm.eventloop import run
 
 BOOT = json.dumps(
@@ -118,19 +118,7 @@ async def main() -> None:
         else:
             transports.append(transport)
         await asyncio.sleep(1 / options.spawn_rate)
-    while counts["booted"] < options.charge_points and time.monotonic() - started < BOOT_LIMIT:
-        await asyncio.sleep(0.05)
-    connect_s = time.monotonic() - started
-    await asyncio.sleep(options.warmup)
-    log(f"lean: {counts['booted']} booted, measuring {options.duration:g} s")
-    times.clear()
-    counts["failures"] = 0
-    window = Window()
-    await asyncio.sleep(options.duration)
-    window.close()
-    result = Result.from_times("lean client", counts["booted"], times, counts["failures"], window)
-    result.connect_s, result.connect_failures = connect_s, counts["connect_failures"]
-    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
+    result = await measure_counted("lean client", options, times, counts, started, rss_base)
     for transport in transports:
         transport.abort()
     result.emit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import resource
 import sys
@@ -121,6 +122,33 @@ class Window:
         self.seconds = time.monotonic() - self._monotonic
         self.cpu = cpu_seconds() - self._cpu
         return self
+
+
+async def measure_counted(
+    client: str,
+    options: argparse.Namespace,
+    times: list[float],
+    counts: dict[str, int],
+    started: float,
+    rss_base: int,
+) -> Result:
+    """The window of an asyncio client that counts its own charge points: wait for them to boot
+    (``counts["booted"]``, from ``started``, a ``time.monotonic()``), warm up, then measure
+    ``times`` and ``counts["failures"]`` over ``--duration`` seconds."""
+    while counts["booted"] < options.charge_points and time.monotonic() - started < BOOT_LIMIT:
+        await asyncio.sleep(0.05)
+    connect_s = time.monotonic() - started
+    await asyncio.sleep(options.warmup)
+    log(f"{client}: {counts['booted']} booted, measuring {options.duration:g} s")
+    times.clear()
+    counts["failures"] = 0
+    window = Window()
+    await asyncio.sleep(options.duration)
+    window.close()
+    result = Result.from_times(client, counts["booted"], times, counts["failures"], window)
+    result.connect_s, result.connect_failures = connect_s, counts["connect_failures"]
+    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
+    return result
 
 
 def client_arguments(description: str, *, ocpp_version: bool = False) -> argparse.Namespace:

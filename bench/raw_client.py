@@ -15,7 +15,7 @@ import time
 
 from websockets.asyncio.client import connect
 
-from bench.measure import BOOT_LIMIT, Result, Window, client_arguments, log, rss_kib
+from bench.measure import client_arguments, measure_counted, rss_kib
 from swarm.eventloop import run
 
 
@@ -63,21 +63,7 @@ async def main() -> None:
         url = f"{options.url}/RAW-{i:06d}"
         tasks.append(asyncio.create_task(charge_point(url, options.interval, times, counts)))
         await asyncio.sleep(1 / options.spawn_rate)
-    while counts["booted"] < options.charge_points and time.monotonic() - started < BOOT_LIMIT:
-        await asyncio.sleep(0.05)
-    connect_s = time.monotonic() - started
-    await asyncio.sleep(options.warmup)
-    log(f"raw: {counts['booted']} booted, measuring {options.duration:g} s")
-    times.clear()
-    counts["failures"] = 0
-    window = Window()
-    await asyncio.sleep(options.duration)
-    window.close()
-    result = Result.from_times(
-        "task per connection", counts["booted"], times, counts["failures"], window
-    )
-    result.connect_s, result.connect_failures = connect_s, counts["connect_failures"]
-    result.rss_base_kib, result.rss_kib = rss_base, rss_kib()
+    result = await measure_counted("task per connection", options, times, counts, started, rss_base)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

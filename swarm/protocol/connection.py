@@ -38,9 +38,10 @@ class TimedConnection(ClientConnection):
     ) -> None:
         """Deliver messages to ``on_message`` and the loss of the connection to ``on_lost``.
 
-        The handshake is over: its request and response, 4 KiB of headers a connection would
-        keep to its end, are let go (``response`` stays a Response, which tells frames from the
-        handshake's answer)."""
+        The handshake is over: the connection lets its request and response go, headers it
+        would keep to its end (2.2 KiB a charge point: ``python -m bench.memory``; websockets'
+        parser still holds the response). ``response`` stays a Response, which tells frames
+        from the handshake's answer."""
         self.request, self.response = None, OPENED
         self._on_message, self._on_lost = on_message, on_lost
         early, self._early = self._early or [], None
