@@ -163,7 +163,8 @@ CLOSING = "ocpp-swarm: closing the charge points and writing the run's folder"
 
 
 def ctrl_c_twice(proc: Child) -> None:
-    """Ctrl-C, and again as the run ends (as impatient users do)."""
+    """Ctrl-C, and again as the run ends (as impatient users do); then wait for it to end,
+    which on a busy machine takes a few seconds (a third would abort it)."""
     time.sleep(0.5)  # see stop()
     proc.process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + 10
@@ -171,6 +172,9 @@ def ctrl_c_twice(proc: Child) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         proc.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 30
+    while proc.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 USERS = 10
