@@ -362,18 +362,9 @@ async def _calls(csms: Csms, request: Request) -> Any:
     payload = call.get("payload", {})
     if not isinstance(payload, dict):
         raise _bad("payload must be a JSON object")
-    share = _number(call, "share", 1.0)
-    rate = _number(call, "rate", None)
-    timeout = _number(call, "timeout", 30.0)
+    pace = _pace(call)
     try:
-        result = await csms.campaign(
-            action,
-            payload,
-            share=share,
-            charge_point_ids=call.get("charge_points"),
-            rate=rate,
-            timeout=timeout,
-        )
+        result = await csms.campaign(action, payload, **pace)
     except ValueError as err:
         raise _bad(str(err)) from None
     logger.info("control API: POST /calls -> %s", json.dumps(result.as_dict()))
@@ -386,24 +377,26 @@ async def _campaign(csms: Csms, request: Request, name: str) -> Any:
         there = ", ".join(security_campaigns.OPTIONS)
         raise _bad(f"no campaign {name[:64]!r}; there are {there}")
     body = _json_body(request, CAMPAIGN_KEYS | options)
-    share = _number(body, "share", 1.0)
-    rate = _number(body, "rate", None)
-    timeout = _number(body, "timeout", 30.0)
+    pace = _pace(body)
     try:
         orders = security_campaigns.orders(
             name, {key: body[key] for key in options if key in body}, csms.central
         )
-        result = await csms.versioned_campaign(
-            orders,
-            share=share,
-            charge_point_ids=body.get("charge_points"),
-            rate=rate,
-            timeout=timeout,
-        )
+        result = await csms.versioned_campaign(orders, **pace)
     except ValueError as err:
         raise _bad(str(err)) from None
     logger.info("control API: POST %s%s -> %s", CAMPAIGNS, name, json.dumps(result.as_dict()))
     return result.as_dict()
+
+
+def _pace(call: dict[str, Any]) -> dict[str, Any]:
+    """Whom a campaign calls and how fast: its keyword arguments from a request's body."""
+    return {
+        "share": _number(call, "share", 1.0),
+        "charge_point_ids": call.get("charge_points"),
+        "rate": _number(call, "rate", None),
+        "timeout": _number(call, "timeout", 30.0),
+    }
 
 
 def _number(call: dict[str, Any], key: str, default: float | None) -> Any:

@@ -70,8 +70,12 @@ def sends_password(fleet: Mapping[str, Any], profile: int, fleet_profile: int) -
     once raised to 3."""
     if profile == 3 and fleet_profile != 3:
         return False
-    # The fleet's password travels in its options' Authorization header.
-    return profile in PASSWORD_PROFILES or "additional_headers" in fleet
+    return profile in PASSWORD_PROFILES or fleet_password(fleet)
+
+
+def fleet_password(fleet: Mapping[str, Any]) -> bool:
+    """Whether the fleet's options ``fleet`` send a password: in an Authorization header."""
+    return "additional_headers" in fleet
 
 
 def connect_options(
@@ -136,7 +140,7 @@ class Credentials:
 
     def _has_password(self) -> bool:
         """Whether the station has a password: one the CSMS set, or the fleet's."""
-        return bool(self._password()) or "additional_headers" in self.config.connect_options
+        return bool(self._password()) or fleet_password(self.config.connect_options)
 
     def _sends_password(self) -> bool:
         """Whether the station's connections carry a password (:func:`sends_password`)."""
