@@ -82,6 +82,10 @@ class Authority:
             raise ValueError("the certificate is not a CA's (BasicConstraints ca)")
         return cls(certificate, key)
 
+    def key_pem(self) -> bytes:
+        """Its private key, PEM, unencrypted: for a file only its own processes read."""
+        return _private_pem(self.key)
+
     def sign(
         self, csr_pem: str, charge_point_id: str, lifetime: datetime.timedelta = ISSUED_FOR
     ) -> str:
@@ -150,6 +154,25 @@ class Manufacturer:
         )
         return cls(root, certificate, key)
 
+    def to_pem(self) -> bytes:
+        """The root, the firmware signing certificate and its private key (unencrypted), PEM,
+        in one file's bytes, which :meth:`from_pem` reads."""
+        return (self.root_pem + self.signing_pem).encode() + _private_pem(self._signing_key)
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> Manufacturer:
+        """The manufacturer that :meth:`to_pem` wrote; ValueError if it is not that."""
+        try:
+            certificates = x509.load_pem_x509_certificates(data)
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a manufacturer's root, certificate and key: {exc}") from None
+        if len(certificates) != 2 or not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("not a manufacturer's root, certificate and EC key")
+        if _spki(key.public_key()) != _spki(certificates[1].public_key()):
+            raise ValueError("the key is not the firmware signing certificate's")
+        return cls(certificates[0], certificates[1], key)
+
     def sign(self, image: bytes) -> str:
         """The signature of a firmware ``image`` by the signing certificate's key: ECDSA with
         SHA-256 (DER), base64, as the signature field of a firmware says (at most 800
@@ -204,6 +227,12 @@ def _key_usage(
         crl_sign=crl_sign,
         encipher_only=False,
         decipher_only=False,
+    )
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 

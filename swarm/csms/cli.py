@@ -2,6 +2,8 @@
 
 ``main`` parses the options, then runs the CSMS (and with ``--control-port`` its control API)
 until SIGINT, SIGTERM or, for a child process (:mod:`swarm.csms.process`), the end of stdin.
+With ``--workers N`` over 1, the process is the front of N CSMS processes
+(:mod:`swarm.csms.front`), each started by this command line with the hidden ``--worker``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
 
 from swarm import eventloop
-from swarm.csms import control
+from swarm.csms import control, front
 from swarm.csms.config import BOOT_POLICIES, CsmsConfig
 from swarm.csms.server import Csms
 
@@ -31,6 +34,13 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {value}")
     return value
 
 
@@ -127,11 +137,45 @@ def _parser() -> argparse.ArgumentParser:
         " a month before it expires, a third of its life before if it lives under three months",
     )
     parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="processes that serve the charge points, all on --port (SO_REUSEPORT: the kernel"
+        " spreads the connections); the control API commands them all",
+    )
+    parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help="stop when standard input reaches end of file (when run by a parent process)",
     )
+    # A front's workers: SO_REUSEPORT, the control API on loopback with the front's routes,
+    # the front's manufacturer (a file it wrote).
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--manufacturer", help=argparse.SUPPRESS)
     return parser
+
+
+FRONT_ONLY = frozenset({"help", "port", "workers", "control_port", "exit_with_stdin", "worker"})
+"""Options the front gives its workers values of its own for, or none."""
+
+
+def worker_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The options of ``args`` a front's workers take as they are: those set to other than
+    their default, but for :data:`FRONT_ONLY`, each as ``--name=value``."""
+    argv = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in FRONT_ONLY:
+            continue
+        value = getattr(args, action.dest)
+        if value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if action.nargs == 0:
+            argv.append(flag)
+        else:
+            argv += [f"{flag}={item}" for item in (value if isinstance(value, list) else [value])]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--client-ca needs --tls-cert and --tls-key")
     if (args.ca_cert is None) != (args.ca_key is None):
         parser.error("--ca-cert and --ca-key go together")
+    if args.workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        parser.error("--workers over 1 needs SO_REUSEPORT, which this system lacks")
     try:
         config = CsmsConfig(
             host=args.host,
@@ -162,21 +208,39 @@ def main(argv: list[str] | None = None) -> int:
             ca_cert=args.ca_cert,
             ca_key=args.ca_key,
             certificate_lifetime=args.certificate_lifetime,
+            manufacturer_file=args.manufacturer,
+            reuse_port=args.worker,
         )
     except ValueError as exc:
         message = str(exc).replace("ca_cert, ca_key", "--ca-cert, --ca-key")
         parser.error(message.replace("certificate_lifetime", "--certificate-lifetime"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    who = " worker %(process)d" if args.worker else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(name)s{who} %(message)s")
     # Refused handshakes and closing notices would otherwise be logged at INFO.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(
-            _run(config, control_port=args.control_port, exit_with_stdin=args.exit_with_stdin)
-        )
+        return eventloop.run(_main(parser, args, config))
     return 0
 
 
-async def _run(config: CsmsConfig, *, control_port: int | None, exit_with_stdin: bool) -> None:
+async def _main(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: CsmsConfig
+) -> int:
+    stopping = _stopping(args.exit_with_stdin)
+    if args.workers > 1:
+        return await front.run(
+            config,
+            worker_args(parser, args),
+            count=args.workers,
+            control_port=args.control_port,
+            stopping=stopping,
+        )
+    await _run(config, args.control_port, stopping, worker=args.worker)
+    return 0
+
+
+def _stopping(exit_with_stdin: bool) -> asyncio.Event:
+    """An event set on SIGINT, SIGTERM and (with ``exit_with_stdin``) the end of stdin."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -186,9 +250,18 @@ async def _run(config: CsmsConfig, *, control_port: int | None, exit_with_stdin:
         threading.Thread(
             target=_wait_for_stdin_eof, args=(loop, stopping.set), name="stdin-eof", daemon=True
         ).start()
+    return stopping
+
+
+async def _run(
+    config: CsmsConfig, control_port: int | None, stopping: asyncio.Event, *, worker: bool
+) -> None:
+    """Serve until ``stopping`` is set; a front's worker serves its control API on loopback."""
     async with Csms(config) as csms:
         control_server = None
-        if control_port is not None:
+        if worker:
+            control_server = await front.serve_worker_control(csms)
+        elif control_port is not None:
             control_server = await control.serve_control(csms, config.host, control_port)
         logger.info(
             "CSMS listening on %s (boot %s, heartbeat interval %d s, validation %s)",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from swarm.protocol.security import Passwords, server_context
 
 if TYPE_CHECKING:
-    from swarm.csms.authority import Authority
+    from swarm.csms.authority import Authority, Manufacturer
 
 BOOT_POLICIES = ("accept", "pending", "reject")
 
@@ -61,10 +61,16 @@ class CsmsConfig:
     # Seconds a certificate it signs is valid: short ones make the fleet renew them (a month
     # before they expire, a third of their life before for those that live less than three).
     certificate_lifetime: float = 365 * 86400.0
+    # The firmware manufacturer it plays, from a file Manufacturer.to_pem wrote (the front of
+    # several processes shares its own so), or none given: one made at start.
+    manufacturer_file: str | None = None
+    # Listen with SO_REUSEPORT: one of several processes sharing the port (swarm.csms.front).
+    reuse_port: bool = False
     # Loaded by __post_init__, so that a file that does not load is refused at once.
     ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
     passwords: Passwords = field(default_factory=Passwords, init=False, repr=False, compare=False)
     authority: Authority | None = field(default=None, init=False, repr=False, compare=False)
+    manufacturer: Manufacturer | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -102,3 +108,14 @@ class CsmsConfig:
             except ValueError as exc:
                 raise ValueError(f"ca_cert, ca_key: {exc}") from None
             object.__setattr__(self, "authority", authority)
+        if self.manufacturer_file:
+            from swarm.csms.authority import Manufacturer
+
+            try:
+                with open(self.manufacturer_file, "rb") as file:
+                    manufacturer = Manufacturer.from_pem(file.read())
+            except OSError as exc:
+                raise ValueError(f"manufacturer_file: cannot read it: {exc.strerror}") from None
+            except ValueError as exc:
+                raise ValueError(f"manufacturer_file: {exc}") from None
+            object.__setattr__(self, "manufacturer", manufacturer)

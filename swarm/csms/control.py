@@ -77,7 +77,7 @@ import heapq
 import ipaddress
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
@@ -135,9 +135,19 @@ class Request:
     body: bytes
 
 
+Handler = Callable[[Request], Awaitable[Any]]
+"""What answers a request read whole: its JSON-ready answer, or HttpError."""
+
+
 async def serve_control(csms: Csms, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
     """Serve the control API of ``csms`` on ``host:port`` (0 picks a free port) in this loop."""
-    server = await asyncio.start_server(partial(_serve, csms), host, port, limit=MAX_HEAD)
+    return await serve(partial(answer, csms), host, port)
+
+
+async def serve(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+    """Serve ``handler``'s answers over HTTP as the control API is served, on ``host:port``:
+    one request per connection, read whole and bounded in size and time, every answer JSON."""
+    server = await asyncio.start_server(partial(_serve, handler), host, port, limit=MAX_HEAD)
     if not _is_loopback(host):
         logger.warning(
             "the control API listens on %s without authentication: whoever reaches it can"
@@ -161,7 +171,9 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-async def _serve(csms: Csms, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve(
+    handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         headers: tuple[str, ...] = ()
         try:
@@ -170,7 +182,7 @@ async def _serve(csms: Csms, reader: asyncio.StreamReader, writer: asyncio.Strea
                     request = await _read_request(reader, writer)
             except TimeoutError:
                 raise HttpError(HTTPStatus.REQUEST_TIMEOUT, "request not read in time") from None
-            status, body = HTTPStatus.OK, await _route(csms, request)
+            status, body = HTTPStatus.OK, await handler(request)
         except HttpError as err:
             status, body, headers = err.status, {"error": err.message}, err.headers
         except Exception:
@@ -218,7 +230,21 @@ async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     return Request(method, target.partition("?")[0], headers, body)
 
 
-async def _route(csms: Csms, request: Request) -> Any:
+async def answer(csms: Csms, request: Request) -> Any:
+    """The answer of ``csms`` to ``request`` (:func:`route`), logged if it changed anything."""
+    body = await route(csms, request)
+    note(request, body)
+    return body
+
+
+def note(request: Request, body: Any) -> None:
+    """Log the answer to a request that changed something (any method but GET)."""
+    if request.method != "GET":
+        logger.info("control API: %s %s -> %s", request.method, request.path, json.dumps(body))
+
+
+async def route(csms: Csms, request: Request) -> Any:
+    """The answer of ``csms`` to ``request``, its JSON-ready body; HttpError for a bad one."""
     campaign = request.path.startswith(CAMPAIGNS)
     allowed = ("POST",) if campaign else ROUTES.get(request.path)
     if allowed is None:
@@ -291,7 +317,6 @@ async def _disconnects(csms: Csms, request: Request) -> Any:
         )
     except ValueError as err:
         raise _bad(str(err)) from None
-    logger.info("control API: POST /disconnects -> %d closed", closed)
     return {"closed": closed}
 
 
@@ -312,8 +337,6 @@ def _faults(csms: Csms, request: Request) -> Any:
             raise _bad(str(err)) from None
     elif request.method == "DELETE":
         csms.clear_faults()
-    if request.method != "GET":
-        logger.info("control API: %s /faults -> %s", request.method, _faults_now(csms))
     return _faults_now(csms)
 
 
@@ -335,7 +358,6 @@ async def _frames(csms: Csms, request: Request) -> Any:
         )
     except ValueError as err:
         raise _bad(str(err)) from None
-    logger.info("control API: POST /frames %s -> sent %d", kind, sent)
     return {"sent": sent}
 
 
@@ -350,7 +372,6 @@ async def _restart(csms: Csms, request: Request) -> Any:
         raise _bad(str(err)) from None
     except RuntimeError as err:
         raise HttpError(HTTPStatus.CONFLICT, str(err)) from None
-    logger.info("control API: POST /restart -> %d closed, down %g s", closed, down)
     return {"closed": closed, "down": down}
 
 
@@ -367,7 +388,6 @@ async def _calls(csms: Csms, request: Request) -> Any:
         result = await csms.campaign(action, payload, **pace)
     except ValueError as err:
         raise _bad(str(err)) from None
-    logger.info("control API: POST /calls -> %s", json.dumps(result.as_dict()))
     return result.as_dict()
 
 
@@ -385,7 +405,6 @@ async def _campaign(csms: Csms, request: Request, name: str) -> Any:
         result = await csms.versioned_campaign(orders, **pace)
     except ValueError as err:
         raise _bad(str(err)) from None
-    logger.info("control API: POST %s%s -> %s", CAMPAIGNS, name, json.dumps(result.as_dict()))
     return result.as_dict()
 
 

@@ -88,6 +88,8 @@ class Csms(Campaigns, FaultInjection):
         self.central = versions.Central(self.config)
         if self.config.authority is not None:
             self.central.authority = self.config.authority
+        if self.config.manufacturer is not None:
+            self.central.manufacturer = self.config.manufacturer
         self.central.send = self._send_later
         self._versions = versions.by_subprotocol(self.central)
         self._later: set[asyncio.Task[Any]] = set()
@@ -131,6 +133,7 @@ class Csms(Campaigns, FaultInjection):
             # asyncio's default of 100 drops SYNs when a fleet connects at once, and a dropped
             # SYN costs the charge point a 1 s retransmit. The kernel caps it at somaxconn.
             backlog=4096,
+            reuse_port=config.reuse_port or None,
         )
 
     async def stop(self) -> None:

@@ -54,6 +54,9 @@ class Central:
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
     """Passwords the CSMS set (A01), by charge point id: from then on the only ones it takes
     from them (A01.FR.03)."""
+    learned: dict[str, str] | None = field(default=None, repr=False)
+    """In a worker of several processes (:mod:`swarm.csms.front`), the passwords it set since
+    the front last took them to the others; None, not kept, in a CSMS of its own."""
     _clock_second: int = field(default=-1, init=False, repr=False)
     _clock_text: str = field(default="", init=False, repr=False)
 
@@ -93,6 +96,8 @@ class Central:
             return
         if password is not None:
             self.passwords[charge_point_id] = password
+            if self.learned is not None:
+                self.learned[charge_point_id] = password
 
     def now(self) -> str:
         """The current UTC time, ``2024-01-31T12:00:00Z``."""
