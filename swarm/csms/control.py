@@ -1,8 +1,9 @@
 """The embedded CSMS's control API: JSON over HTTP, to command the fleet and make the CSMS fail.
 
 ``python -m swarm.csms --control-port 8900`` serves it on the CSMS's ``--host`` (loopback by
-default). It has no authentication: anyone who can reach it can command the fleet. One request
-per connection; every answer is JSON::
+default); with ``--workers N``, the front serves it for the N processes alike
+(:mod:`swarm.csms.front`). It has no authentication: anyone who can reach it can command the
+fleet. One request per connection; every answer is JSON::
 
     GET  /charge-points  -> {"connected": [the first 1,000 ids, sorted], "count": n,
                              "truncated": n > 1,000}

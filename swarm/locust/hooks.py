@@ -37,7 +37,7 @@ from swarm.locust import webui
 from swarm.locust.checks import check
 from swarm.locust.context import context
 from swarm.locust.interrupts import Interrupts
-from swarm.locust.options import add_arguments
+from swarm.locust.options import add_arguments, embedded_csms_workers
 from swarm.locust.results import RunFolder
 from swarm.locust.swarm import Swarm
 from swarm.locust.workers import WATCH_INTERVAL, Workers
@@ -163,16 +163,21 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
 
 
 def start_embedded_csms(environment: Environment) -> None:
-    """Without ``--host``, start the embedded CSMS as a child process and make it the host."""
+    """Without ``--host``, start the embedded CSMS as a child process and make it the host: in
+    as many processes as :func:`~swarm.locust.options.embedded_csms_workers` says."""
     if environment.host is not None:
         return
-    csms = context(environment).csms = CsmsProcess.start(["--control-port", "0"])
+    workers = embedded_csms_workers(environment.parsed_options)
+    args = ["--control-port", "0"] + (["--workers", str(workers)] if workers > 1 else [])
+    csms = context(environment).csms = CsmsProcess.start(args, timeout=30.0)
     environment.host = csms.url
     if environment.parsed_options is not None:
         environment.parsed_options.host = csms.url
     logger.info(
-        "ocpp-swarm: no --host given, started the embedded CSMS at %s (control API: %s)",
+        "ocpp-swarm: no --host given, started the embedded CSMS at %s (processes: %d,"
+        " control API: %s)",
         csms.url,
+        workers,
         csms.control_url,
     )
 

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,34 @@ def share(text: str) -> float:
     return value
 
 
+def csms_workers(text: str) -> int:
+    """An argparse type: processes of the embedded CSMS, 1 or more (over 1 where the system
+    has SO_REUSEPORT)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the embedded CSMS runs in 1 process or more")
+    if value > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: over 1 needs SO_REUSEPORT, which this system lacks"
+        )
+    return value
+
+
+def embedded_csms_workers(options: Any) -> int:
+    """How many processes the embedded CSMS runs in: ``--csms-workers``, or one per Locust
+    process (``--processes``; -1 is one per CPU), where the system can share a port."""
+    chosen = getattr(options, "csms_workers", 0)
+    if chosen:
+        return chosen
+    processes = getattr(options, "processes", None) or 1
+    if processes == -1:
+        processes = os.cpu_count() or 1
+    return max(1, processes) if hasattr(socket, "SO_REUSEPORT") else 1
+
+
 class WebUiGroup:
     """An argument group whose options the web UI shows too, and whose help gives defaults.
 
@@ -112,6 +141,14 @@ def add_arguments(parser: Any) -> None:
         include_in_web_ui=False,
         help="Control API (http://HOST:PORT) of a `python -m swarm.csms` given as --host, for"
         " scenarios that command the CSMS; the embedded CSMS's is used without --host",
+    )
+    group.add_argument(
+        "--csms-workers",
+        type=csms_workers,
+        default=0,
+        metavar="N",
+        include_in_web_ui=False,
+        help="Processes of the embedded CSMS; default one per Locust process (--processes)",
     )
     add_security_arguments(parser)
 
