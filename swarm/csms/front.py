@@ -30,6 +30,7 @@ import heapq
 import itertools
 import json
 import logging
+from collections.abc import Awaitable
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -50,6 +51,7 @@ CONNECT_TIMEOUT = 5.0
 COUNTS = ("targeted", "answered", "callerrors", "timed_out", "disconnected")
 """The counts of a campaign's result."""
 RESTARTING = "the CSMS is restarting already"
+"""The error of a restart asked while one runs (409), as one CSMS says it."""
 
 
 async def run(
@@ -85,13 +87,13 @@ async def _serve(
     exited = asyncio.ensure_future(running.exited())
     stopped = asyncio.ensure_future(stopping.wait())
     try:
-        await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         exited.cancel()
         stopped.cancel()
         if control_server is not None:
             control_server.close()
-    if stopped.done() and not stopped.cancelled():
+    if stopped in done:
         return 0
     logger.error("%s; the others stop", exited.result())
     return 1
@@ -162,7 +164,7 @@ class FrontControl:
             self._restarting = False
         return {"closed": sum(answer["closed"] for answer in answers), "down": answers[0]["down"]}
 
-    async def _with_passwords(self, asking: Any) -> list[Any]:
+    async def _with_passwords(self, asking: Awaitable[list[Any]]) -> list[Any]:
         """Await ``asking`` (a campaign), handing the passwords learned meanwhile round, and
         those learned by its end."""
         task = asyncio.ensure_future(asking)
