@@ -22,13 +22,15 @@ from typing import Any
 
 import psutil
 import pytest
+from cryptography import x509
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from swarm.csms import CsmsProcess, main
 from swarm.locust.options import add_arguments, embedded_csms_workers
 from swarm.protocol import ocppj
-from tests.fleet import FakeChargePoint, accept
+from swarm.station import identity
+from tests.fleet import FakeChargePoint, accept, eventually
 from tests.scripted import run
 from tests.test_control import http
 from tests.test_locust import locust_run
@@ -244,6 +246,30 @@ def test_one_certificate_authority_for_all(front: CsmsProcess) -> None:
         given = [arg.partition("=")[2] for arg in worker.cmdline() if "--ca-key=" in arg]
         assert len(given) == 1 and not os.path.exists(os.path.dirname(given[0]))
         assert not any("PRIVATE KEY" in arg for arg in worker.cmdline())
+
+
+def test_certificates_signed_at_either_worker_chain_to_the_one_root(front: CsmsProcess) -> None:
+    ids = [f"SIGN-{i:02d}" for i in range(20)]
+
+    async def body() -> None:
+        root = x509.load_pem_x509_certificate(
+            (await get(f"{front.control_url}/ca"))["certificate"].encode()
+        )
+        async with booted(front.url, ids) as fakes:
+            for fake in fakes:
+                _, csr = identity.request("ocpp-swarm", fake.id)
+                await fake.ws.send(ocppj.call_frame("sign", "SignCertificate", {"csr": csr}))
+            await eventually(lambda: all(fake.calls for fake in fakes), timeout=10)
+            for fake in fakes:
+                [[_, _, action, payload]] = fake.calls
+                assert action == "CertificateSigned"
+                certificate = x509.load_pem_x509_certificate(payload["certificateChain"].encode())
+                certificate.verify_directly_issued_by(root)
+            parts = [await get(f"{url}/stats") for url in worker_controls(front)]
+            # 2**-19 that one worker signed all.
+            assert all(part.get("SignCertificate", 0) > 0 for part in parts), parts
+
+    run(body(), timeout=30)
 
 
 def test_restart_closes_every_connection_and_listens_again(front: CsmsProcess) -> None:
