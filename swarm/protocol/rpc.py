@@ -1,4 +1,4 @@
-"""OCPP-J remote procedure calls over a websockets client connection, timed at the frame.
+"""OCPP-J remote procedure calls over a WebSocket client connection, timed at the frame.
 
 :func:`open_session` connects and returns an :class:`OcppSession`. The session sends CALLs one
 at a time (OCPP 1.6: one CALL in flight per direction), correlates answers by unique id, enforces
@@ -27,12 +27,11 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import CloseCode, Opcode
 
 from swarm.protocol import ocppj
-from swarm.protocol.connection import TimedConnection
+from swarm.protocol.connection import Connection, connect
 from swarm.protocol.dialect import Dialect
 
 from .samples import (
@@ -142,7 +141,7 @@ class OcppSession:
 
     def __init__(
         self,
-        connection: TimedConnection,
+        connection: Connection,
         sink: SampleSink,
         *,
         dialect: Dialect,
@@ -303,9 +302,7 @@ class OcppSession:
 
     def abort(self) -> None:
         """Drop the connection at once, with no close handshake, as a failing network would."""
-        transport = self.connection.transport
-        if transport is not None:
-            transport.abort()
+        self.connection.abort()
 
     async def close(self) -> None:
         """Close the WebSocket with a normal closure and wait for the close handshake."""
@@ -492,20 +489,16 @@ async def open_session(
     Reports the connect time (TCP, TLS and opening handshake) as a ``WebSocket connect``
     sample, a failure if it raises. ``handler``, ``check_answers``, ``ping_interval`` and
     ``dead_after`` go to the session.
-    ``connect_kwargs`` go to websockets' ``connect()``:
-    ``host`` and ``port`` to skip name resolution, ``ssl``, and so on.
+    ``connect_kwargs`` go to :func:`~swarm.protocol.connection.connect`: ``host`` and ``port``
+    to skip name resolution, ``local_addr``, ``ssl``, ``additional_headers`` and ``logger``.
     """
     started = time.perf_counter()
     try:
         connection = await connect(
             url,
-            subprotocols=[dialect.subprotocol],  # type: ignore[list-item]
-            compression=None,  # 14 KiB instead of 64 KiB per connection, and OCPP frames are small
-            proxy=None,  # else every connect scans the environment for proxy settings
+            subprotocol=dialect.subprotocol,
             open_timeout=connect_timeout,
-            ping_interval=None,  # the session pings, without a task of its own
             close_timeout=CLOSE_TIMEOUT,
-            create_connection=TimedConnection,
             **connect_kwargs,
         )
     except Exception as exc:
@@ -516,7 +509,6 @@ async def open_session(
         )
         raise
     elapsed = (time.perf_counter() - started) * 1000
-    assert isinstance(connection, TimedConnection)
     if connection.subprotocol != dialect.subprotocol:
         refused = f"the CSMS did not accept subprotocol {dialect.subprotocol}"
         sink(Sample(WEBSOCKET, "connect", elapsed, refused))
