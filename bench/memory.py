@@ -62,9 +62,8 @@ EMPTY_DICT = sys.getsizeof({})
 
 # Parts of a connection, of a charge point's state, of a Locust user: labels of owned()'s groups.
 SESSION = "OcppSession: slots, lock, bound callbacks"
-CONNECTION = "websockets' ClientConnection: attributes, futures"
-PROTOCOL = "websockets' ClientProtocol: parser, reader, logger"
-HANDSHAKE = "the handshake's request and response, kept"
+CONNECTION = "the Connection: slots, bound callbacks"
+PROTOCOL = "websockets' ClientProtocol: parser, reader, the response"
 TRANSPORT = "uvloop's transport object"
 STATION = "the station object: slots, small values"
 CONNECTORS = "connectors (0 and 1)"
@@ -168,7 +167,6 @@ def connection_groups(session: Any) -> list[tuple[str, Sequence[object]]]:
     connection = session.connection
     return [
         (SESSION, [session]),
-        (HANDSHAKE, [connection.request, connection.response]),
         (PROTOCOL, [connection.protocol]),
         (TRANSPORT, [connection.transport]),
         (CONNECTION, [connection]),
@@ -382,15 +380,13 @@ def _environment(options: argparse.Namespace, user_class: type) -> tuple[Any, An
 def _users(options: argparse.Namespace) -> dict[str, Any]:
     import gevent
 
-    from swarm.locust.user import ChargePointUser, Swarm
+    from swarm.engine import Engine
+    from swarm.locust.user import ChargePointUser
 
     class IdleUser(ChargePointUser):
-        """The swarm's user, but for the charge point it would start."""
+        """The swarm's user: its engine starts no charge point."""
 
-        def on_start(self) -> None:
-            swarm = Swarm.of(self.environment)
-            self.charge_point_id = swarm.charge_point_id(next(swarm.serials))
-
+    Engine.start_charge_point = lambda *_: None  # type: ignore[method-assign]
     environment, runner = _environment(options, IdleUser)
     n = options.charge_points
     base, started = rss_kib(), time.monotonic()
@@ -495,7 +491,7 @@ def rows(figures: Mapping[str, Mapping[str, Any]], n: int, sample: int) -> list[
         *_split(
             connection,
             engine["parts"],
-            (SESSION, CONNECTION, PROTOCOL, HANDSHAKE, TRANSPORT),
+            (SESSION, CONNECTION, PROTOCOL, TRANSPORT),
             walked.format("engine"),
         ),
         Row(

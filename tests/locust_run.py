@@ -37,7 +37,7 @@ from typing import Any
 
 import gevent
 from gevent import monkey
-from locust import events
+from locust import constant, events, task
 from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.log import setup_logging
@@ -54,12 +54,26 @@ class RunChargePoint(ChargePointUser):
     pass
 
 
+class TaskChargePoint(ChargePointUser):
+    """A user with a task of its own: it runs in a greenlet."""
+
+    wait_time = constant(0.5)
+
+    @task
+    def transfer(self) -> None:
+        self.data_transfer("swarm-test", "ping")
+
+
 def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m tests.locust_run", description=__doc__)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--spawn-rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--host", default=None, help="ws:// URL; absent = the embedded CSMS")
+    parser.add_argument("--with-task", action="store_true", help="users with a task of their own")
+    parser.add_argument(
+        "--down-to", type=int, help="after --seconds, stop users down to this many; report"
+    )
     return parser.parse_known_args(argv)
 
 
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(options.loglevel, options.logfile)
     options.host = args.host
     environment = Environment(
-        user_classes=[RunChargePoint],
+        user_classes=[TaskChargePoint if args.with_task else RunChargePoint],
         events=events,
         host=args.host,
         parsed_options=options,
@@ -121,12 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     csms = context(environment).csms
     started = time.monotonic()
     census: dict[str, int] = {}
+    users: dict[str, int] = {}
     try:
         runner.start(args.users, spawn_rate=args.spawn_rate)
         gevent.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         swarm = Swarm.of(environment)
         swarm.flush()
         census = swarm.engine.census()
+        users["users"] = runner.user_count
+        users["running greenlets"] = sum(1 for greenlet in runner.user_greenlets if greenlet)
+        if args.down_to is not None:
+            runner.start(args.down_to, spawn_rate=1000)
+            deadline = time.monotonic() + 10
+            while len(swarm.engine) > args.down_to and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            users["users after"] = runner.user_count
+            users["charge points after"] = len(swarm.engine)
     finally:
         runner.quit()
         events.quitting.fire(environment=environment, reverse=True)
@@ -140,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "stats": _stats(environment),
         "errors": _errors(environment),
+        "users": users,
     }
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     sys.stdout.flush()

@@ -247,6 +247,26 @@ def test_library_run_against_the_embedded_csms() -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("with_task", [False, True], ids=["hold only", "a task of its own"])
+def test_a_user_runs_a_greenlet_only_for_tasks_of_its_own(with_task: bool) -> None:
+    # A user whose only task is hold runs none: Locust counts it all the same, and a ramp-down
+    # stops its charge point as it stops a user with a greenlet.
+    flags = ["--with-task"] if with_task else []
+    proc, result = locust_run("--users", 6, "--spawn-rate", 100, "--down-to", 2, *flags, seconds=3)
+    assert result["states"]["accepted"] == 6, result["states"]
+    assert result["users"] == {
+        "users": 6,
+        "running greenlets": 6 if with_task else 0,
+        "users after": 2,
+        "charge points after": 2,
+    }
+    assert result["errors"] == [], result["errors"]
+    if with_task:
+        assert result["stats"]["OCPP DataTransfer"]["requests"] >= 6
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
 # b. Charge point ids are unique across the worker processes of one master.
 
 
