@@ -93,3 +93,78 @@ def test_multiple_of_tenths_is_checked_in_decimal() -> None:
     error = error_of("RemoteStartTransaction", {"idTag": "T", "chargingProfile": profile})
     assert error.code == ocppj.PROPERTY_CONSTRAINT_VIOLATION
     assert "multipleOf" in error.description
+
+
+# The compiled check lets only the valid through sooner: it must never pass what jsonschema
+# refuses. Held to jsonschema's verdict on every schema of both versions, both directions,
+# for a payload made from the schema and for each way of breaking each of its properties.
+
+
+def example(schema: dict, root: dict) -> object:
+    """A payload that fits ``schema``: required properties only, the first of each choice."""
+    if "$ref" in schema:
+        return example(root["definitions"][schema["$ref"].rpartition("/")[2]], root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {key: example(properties[key], root) for key in schema.get("required", [])}
+    if kind == "array":
+        return [example(schema["items"], root)] * max(1, schema.get("minItems", 1))
+    if kind == "string":
+        return "x" * max(1, schema.get("minLength", 1))
+    if kind == "integer":
+        return max(1, schema.get("minimum", 1))
+    if kind == "number":
+        return 1.5 if schema.get("minimum", 0) <= 1.5 else schema["minimum"]
+    assert kind == "boolean", schema
+    return True
+
+
+def breakages(schema: dict, root: dict, payload: object) -> list[object]:
+    """Payloads that differ from ``payload`` in one place: a wrong type, a value out of its
+    bounds or enum, a property missing or added, every optional property present."""
+    if "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].rpartition("/")[2]]
+    found: list[object] = [None, "x", 7, 1.5, True, [], {}, -1, 10**12, "x" * 2000, 1.0]
+    if isinstance(payload, dict):
+        properties = schema.get("properties", {})
+        found.append({**payload, "unknown": 1})
+        full = {**payload, **{k: example(v, root) for k, v in properties.items()}}
+        found.append(full)
+        for key, value in full.items():
+            found.append({k: v for k, v in full.items() if k != key})
+            found += [{**full, key: broken} for broken in breakages(properties[key], root, value)]
+    elif isinstance(payload, list) and payload:
+        found += [[broken] for broken in breakages(schema["items"], root, payload[0])]
+        found.append(payload * (schema.get("maxItems", 1) + 1))
+    return found
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_the_compiled_check_never_passes_what_jsonschema_refuses(version: str) -> None:
+    from ocpp.messages import get_validator
+
+    from swarm.protocol.schemas import Schemas, compile_schema
+
+    checked = refused = 0
+    for action in sorted(Schemas(version).actions):
+        for message_type in (ocppj.CALL, ocppj.CALLRESULT):
+            try:
+                validator = get_validator(message_type, action, version)
+            except OSError:  # a request with no response schema, or the other way round
+                continue
+            compiled = compile_schema(validator.schema)
+            payload = example(validator.schema, validator.schema)
+            for candidate in [payload, *breakages(validator.schema, validator.schema, payload)]:
+                try:
+                    compiled(candidate)
+                    passed = True
+                except Exception:
+                    passed = False
+                expected = validator.is_valid(candidate)
+                assert passed == expected, (version, action, message_type, candidate)
+                checked += 1
+                refused += not expected
+    assert refused > checked // 4  # the breakages break

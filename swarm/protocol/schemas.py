@@ -4,16 +4,23 @@ A :class:`Schemas` holds one version's. Its :meth:`~Schemas.validate` checks a C
 with ``response=True``, a CALLRESULT's) and raises :class:`swarm.protocol.ocppj.FrameError` with
 the OCPP-J error code a CALLERROR answering it carries; :meth:`~Schemas.check_answer` checks a
 CALLRESULT the same way, with a description fit to count by.
+
+Every message of a load test is checked, so the check is compiled: each schema becomes Python
+code (``fastjsonschema``, draft 4 as the ``ocpp`` package reads every version's), 10 to 30 times
+quicker than ``jsonschema``. A payload it refuses is checked again with ``jsonschema``, whose
+verdict and first violation are the ones reported: the compiled check only lets the valid
+through sooner (``tests/test_schemas.py`` holds the two to the same verdicts).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 from ocpp.messages import get_validator
@@ -38,7 +45,7 @@ class Schemas:
     alone, so asking for anything else would get (or poison) a different validator.
     """
 
-    __slots__ = ("_decimal", "_validators", "actions", "version")
+    __slots__ = ("_compiled", "_decimal", "_validators", "actions", "version")
 
     def __init__(self, version: str, *, decimal: frozenset[tuple[int, str]] = frozenset()) -> None:
         self.version = version
@@ -47,6 +54,10 @@ class Schemas:
         self._decimal = decimal
         # Validators by action, one dict per direction: a lookup on the hot path, nothing more.
         self._validators: dict[int, dict[str, Draft4Validator]] = {
+            ocppj.CALL: {},
+            ocppj.CALLRESULT: {},
+        }
+        self._compiled: dict[int, dict[str, Callable[[Any], Any]]] = {
             ocppj.CALL: {},
             ocppj.CALLRESULT: {},
         }
@@ -83,6 +94,13 @@ class Schemas:
     ) -> ValidationError | None:
         """The first violation of the schema, or None when ``payload`` fits it."""
         message_type = ocppj.CALLRESULT if response else ocppj.CALL
+        compiled = self._compiled[message_type].get(action)
+        if compiled is not None:
+            try:
+                compiled(payload)
+                return None
+            except fastjsonschema.JsonSchemaException:
+                pass  # jsonschema has the last word, and says what is wrong
         validator = self._validators[message_type].get(action)
         if validator is None:
             validator = self._load(message_type, action)
@@ -104,7 +122,19 @@ class Schemas:
         except OSError:
             raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
         self._validators[message_type][action] = validator
+        if (message_type, action) not in self._decimal:  # Decimal payloads: jsonschema's alone
+            self._compiled[message_type][action] = compile_schema(validator.schema)
         return validator
+
+
+def compile_schema(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    """``schema`` as a compiled check, read as draft 4 (as the ``ocpp`` package reads it,
+    whatever its ``$schema`` says) and with formats unchecked (as ``Draft4Validator`` without a
+    format checker does). Raises ``fastjsonschema.JsonSchemaException`` for a payload it
+    refuses."""
+    return fastjsonschema.compile(
+        {**schema, "$schema": "http://json-schema.org/draft-04/schema#"}, use_formats=False
+    )
 
 
 def _actions(version: str) -> frozenset[str]:
