@@ -5,7 +5,8 @@ messages per second at saturation; the swarm in Locust against the lean client.
     python -m bench.capacity --charge-points 5000 --saturation-charge-points 1000
     python -m bench.capacity --no-201               # the lean client and the 1.6 swarm only
 
-One embedded CSMS process serves each client in turn, each a fresh process: the lean client
+One embedded CSMS, over two processes (``--workers 2``: one alone would be the limit at
+saturation), serves each client in turn, each a fresh process: the lean client
 (:mod:`bench.lean_client`), the
 swarm in Locust, and the swarm in Locust with ``--ocpp-version 2.0.1`` (every charge point a 2.0.1
 station; ``--no-201`` skips it, a third quicker):
@@ -18,12 +19,17 @@ station; ``--no-201`` skips it, a third quicker):
    state and a few attributes).
 2. **saturation**: fewer charge points, each heartbeating as fast as the answers come back
    (``--saturation-interval``), to find how many messages per second one process carries, and
-   what the CSMS's own CPU was meanwhile (when it is at a whole core, the CSMS is the limit).
+   what the CSMS's own CPU was meanwhile, its processes together (the machine's other core is
+   what it has).
+3. **a whole machine** (:mod:`bench.machine`): the swarm through Locust's command line, 15,000
+   charge points in one process, then 30,000 over ``--processes 2``, against the CSMS over two
+   processes (``--machine-processes none`` skips it).
 
 ``--check`` exits 1 unless the swarm held every charge point with no failure and grew by less
 than ``--kib-bar`` KiB per charge point (20), carried at least 0.8x the lean client's messages
-per second at saturation, and unless the 2.0.1 swarm held every charge point too, with no more
-than 1.25x the memory per charge point of the 1.6 swarm.
+per second at saturation, unless the 2.0.1 swarm held every charge point too, with no more
+than 1.25x the memory per charge point of the 1.6 swarm, and unless :mod:`bench.machine`'s bars
+hold.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bench import machine
 from bench.latency import LEAN, SWARM, SWARM_201, VERSION_BAR, CpuRecorder, run_client
 from bench.measure import Result, log
 from swarm.csms import CsmsProcess
@@ -66,6 +73,7 @@ def main() -> int:
         action="store_false",
         help="skip the 2.0.1 swarm (the other clients, ratios and bars stay)",
     )
+    machine.arguments(parser)
     parser.add_argument("--check", action="store_true", help="exit 1 when a bar is missed")
     options = parser.parse_args()
     saturation = argparse.Namespace(
@@ -93,8 +101,8 @@ def main() -> int:
         phase_options.warmup, phase_options.duration = 1.0, 3.0
         phases.append((f"connect at {rate:g}/s", phase_options, []))
     clients = CLIENTS + CLIENTS_201 if options.ocpp201 else CLIENTS
-    with CsmsProcess.start([]) as csms:
-        recorder = CpuRecorder(csms.pid)
+    with CsmsProcess.start(["--workers", "2"], timeout=60) as csms:
+        recorder = CpuRecorder(csms.pid, children=True)
         try:
             for phase, phase_options, results in phases:
                 for module, version in clients:
@@ -104,6 +112,7 @@ def main() -> int:
                     results.append((result, recorder.between(result.window_start, end)))
         finally:
             recorder.stop()
+    machine_rows = machine.measure(options)
 
     print(
         f"\nhold: {options.charge_points:,} charge points started at {options.spawn_rate:g}/s,"
@@ -217,7 +226,8 @@ def main() -> int:
             f"messages per second at saturation, 2.0.1 / 1.6 in Locust: {rate_201:.0f}"
             f" / {swarm_rate:.0f} = {rate_201 / swarm_rate:.2f}x"
         )
-    passed = held_ok and kib_ok and saturation_ok and version_ok
+    machine_ok = machine.report(machine_rows, options) if machine_rows else True
+    passed = held_ok and kib_ok and saturation_ok and version_ok and machine_ok
     return 0 if passed or not options.check else 1
 
 

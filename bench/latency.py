@@ -25,6 +25,7 @@ for information). ``--check`` exits 1 when a bar is missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -48,10 +49,12 @@ point's, both in Locust."""
 
 
 class CpuRecorder:
-    """Samples a process's CPU time twice a second, to read it over any window afterwards."""
+    """Samples a process's CPU time twice a second, to read it over any window afterwards;
+    with ``children``, its children's too (a CSMS over several processes)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, children: bool = False) -> None:
         self._process = psutil.Process(pid)
+        self._children = children
         self._samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -59,8 +62,15 @@ class CpuRecorder:
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            times = self._process.cpu_times()
-            self._samples.append((time.time(), times.user + times.system))
+            processes = [self._process]
+            if self._children:
+                processes += self._process.children(recursive=True)
+            cpu = 0.0
+            for process in processes:
+                with contextlib.suppress(psutil.Error):  # one that has just ended
+                    times = process.cpu_times()
+                    cpu += times.user + times.system
+            self._samples.append((time.time(), cpu))
 
     def between(self, start: float, end: float) -> float:
         inside = [cpu for at, cpu in self._samples if start <= at <= end]

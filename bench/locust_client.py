@@ -38,6 +38,8 @@ def main() -> None:
             "0",
             "--serial-prefix",
             "LOC-",
+            "--results-dir",
+            "",  # no run folder: its pictures would take the end of the run
         ]
     )
     environment = Environment(
