@@ -53,6 +53,8 @@ class Row:
     window_s: int
     csms_cpu: float
     """The CSMS's CPU time in the window over the window, its processes together."""
+    failed: dict[str, int]
+    """Failures by request type and name."""
 
 
 def run(processes: int, options: argparse.Namespace, url: str, recorder: CpuRecorder) -> Row:
@@ -90,15 +92,21 @@ def run(processes: int, options: argparse.Namespace, url: str, recorder: CpuReco
         if row["type"].startswith("OCPP") and start < int(row["second"]) <= end
     )
     boots = [int(row["second"]) for row in seconds if row["name"] == "BootNotification"]
+    failed: dict[str, int] = {}
+    for row in seconds:
+        if int(row["failures"]):
+            name = f"{row['type']} {row['name']}"
+            failed[name] = failed.get(name, 0) + int(row["failures"])
     return Row(
         processes=processes,
         charge_points=charge_points,
         booted=summary["fleet"]["peak"]["accepted"],
-        failures=sum(int(row["failures"]) for row in seconds),
+        failures=sum(failed.values()),
         messages_per_s=carried / options.machine_duration,
         last_boot_s=max(boots, default=first) - first,
         window_s=options.machine_duration,
         csms_cpu=recorder.between(float(start), float(end)) / options.machine_duration,
+        failed=failed,
     )
 
 
@@ -161,6 +169,10 @@ def report(rows: list[Row], options: argparse.Namespace) -> bool:
             f" {row.last_boot_s:>8.0f}s {row.failures:>6} {row.messages_per_s:>7.0f}"
             f" {scale:>5.2f}x {row.csms_cpu:>8.0%}  {'ok' if held and scaled else 'MISSED'}"
         )
+    for row in rows:
+        if row.failed:
+            failed = ", ".join(f"{name} {count}" for name, count in sorted(row.failed.items()))
+            print(f"failures of {row.processes} process(es): {failed}")
     print(
         f"bars: every charge point booted, no failure; N processes carry >= {SCALING_BAR:g} N"
         " times one's messages per second"
