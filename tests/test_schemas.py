@@ -146,11 +146,15 @@ def breakages(schema: dict, root: dict, payload: object) -> list[object]:
 def test_the_compiled_check_never_passes_what_jsonschema_refuses(version: str) -> None:
     from ocpp.messages import get_validator
 
-    from swarm.protocol.schemas import Schemas, compile_schema
+    from swarm.ocpp201.dialect import OCPP201
+    from swarm.protocol.schemas import compile_schema
 
+    schemas = OCPP16.schemas if version == "1.6" else OCPP201.schemas
     checked = refused = 0
-    for action in sorted(Schemas(version).actions):
+    for action in sorted(schemas.actions):
         for message_type in (ocppj.CALL, ocppj.CALLRESULT):
+            if (message_type, action) in schemas.decimal:
+                continue  # checked by jsonschema alone, in Decimal
             try:
                 validator = get_validator(message_type, action, version)
             except OSError:  # a request with no response schema, or the other way round

@@ -45,13 +45,13 @@ class Schemas:
     alone, so asking for anything else would get (or poison) a different validator.
     """
 
-    __slots__ = ("_compiled", "_decimal", "_validators", "actions", "version")
+    __slots__ = ("_compiled", "_validators", "actions", "decimal", "version")
 
     def __init__(self, version: str, *, decimal: frozenset[tuple[int, str]] = frozenset()) -> None:
         self.version = version
         self.actions = _actions(version)
         """Every action of the version, of either side: those it has a request schema for."""
-        self._decimal = decimal
+        self.decimal = decimal
         # Validators by action, one dict per direction: a lookup on the hot path, nothing more.
         self._validators: dict[int, dict[str, Draft4Validator]] = {
             ocppj.CALL: {},
@@ -104,7 +104,7 @@ class Schemas:
         validator = self._validators[message_type].get(action)
         if validator is None:
             validator = self._load(message_type, action)
-        if (message_type, action) in self._decimal:
+        if (message_type, action) in self.decimal:
             payload = json.loads(json.dumps(payload), parse_float=Decimal)
         if validator.is_valid(payload):
             return None
@@ -116,13 +116,13 @@ class Schemas:
         # The action becomes part of a file path: only a plain name may reach the file system.
         if not (action.isascii() and action.isalnum()):
             raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action[:64]!r}")
-        parse_float = Decimal if (message_type, action) in self._decimal else float
+        parse_float = Decimal if (message_type, action) in self.decimal else float
         try:
             validator = get_validator(message_type, action, self.version, parse_float=parse_float)
         except OSError:
             raise ocppj.FrameError(ocppj.NOT_IMPLEMENTED, f"unknown action {action!r}") from None
         self._validators[message_type][action] = validator
-        if (message_type, action) not in self._decimal:  # Decimal payloads: jsonschema's alone
+        if (message_type, action) not in self.decimal:  # Decimal payloads: jsonschema's alone
             self._compiled[message_type][action] = compile_schema(validator.schema)
         return validator
 
