@@ -63,7 +63,7 @@ EMPTY_DICT = sys.getsizeof({})
 # Parts of a connection, of a charge point's state, of a Locust user: labels of owned()'s groups.
 SESSION = "OcppSession: slots, lock, bound callbacks"
 CONNECTION = "the Connection: slots, bound callbacks"
-PROTOCOL = "websockets' ClientProtocol: parser, reader, the response"
+PROTOCOL = "ClientProtocol: parser, reader, the response"
 TRANSPORT = "uvloop's transport object"
 STATION = "the station object: slots, small values"
 CONNECTORS = "connectors (0 and 1)"
