@@ -129,11 +129,13 @@ class Schemas:
 
 def compile_schema(schema: dict[str, Any]) -> Callable[[Any], Any]:
     """``schema`` as a compiled check, read as draft 4 (as the ``ocpp`` package reads it,
-    whatever its ``$schema`` says) and with formats unchecked (as ``Draft4Validator`` without a
-    format checker does). Raises ``fastjsonschema.JsonSchemaException`` for a payload it
-    refuses."""
+    whatever its ``$schema`` says), with formats unchecked (as ``Draft4Validator`` without a
+    format checker does) and no defaults filled in: it never changes the payload. Raises
+    ``fastjsonschema.JsonSchemaException`` for a payload it refuses."""
     return fastjsonschema.compile(
-        {**schema, "$schema": "http://json-schema.org/draft-04/schema#"}, use_formats=False
+        {**schema, "$schema": "http://json-schema.org/draft-04/schema#"},
+        use_formats=False,
+        use_default=False,
     )
 
 
