@@ -88,13 +88,20 @@ async def fleet(
             async with asyncio.timeout(5):
                 await ws.recv()
             fakes.append(FakeChargePoint(charge_point_id, ws, reply))
-        tasks = [asyncio.create_task(fake.run()) for fake in fakes]
-        try:
+        async with running(fakes):
             yield fakes
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def running(fakes: list[FakeChargePoint]) -> AsyncIterator[None]:
+    """Run each of ``fakes`` while the block runs; cancel them after it."""
+    tasks = [asyncio.create_task(fake.run()) for fake in fakes]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

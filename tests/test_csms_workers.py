@@ -30,7 +30,7 @@ from swarm.csms import CsmsProcess, main
 from swarm.locust.options import add_arguments, embedded_csms_workers
 from swarm.protocol import ocppj
 from swarm.station import identity
-from tests.fleet import FakeChargePoint, accept, eventually
+from tests.fleet import FakeChargePoint, accept, eventually, running
 from tests.scripted import run
 from tests.test_control import http
 from tests.test_locust import locust_run
@@ -109,13 +109,8 @@ async def booted(
                 return FakeChargePoint(charge_point_id, ws, accept)
 
         fakes = await asyncio.gather(*map(boot, ids))
-        tasks = [asyncio.create_task(fake.run()) for fake in fakes]
-        try:
+        async with running(fakes):
             yield fakes
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def credentials(charge_point_id: str, password: str | None) -> dict[str, str]:
