@@ -34,8 +34,8 @@ class ChargePointUser(User):
     it starts the charge point, stopping it closes the charge point's WebSocket.
 
     A subclass's own tasks run at its own ``wait_time``, in the user's greenlet: they replace
-    :meth:`hold`, which is the task only of a user that has none. Such a user runs no greenlet
-    (see :meth:`start`).
+    :meth:`hold`, which is the task only of a user that has none. A user with none runs no
+    greenlet (see :meth:`start`).
     """
 
     abstract = True

@@ -77,10 +77,6 @@ class Connection(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
 
     @property
-    def open(self) -> bool:
-        return self.protocol.state is State.OPEN
-
-    @property
     def close_exc(self) -> ConnectionClosed:
         """How the connection closed; only once it has."""
         return self.protocol.close_exc
