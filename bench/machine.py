@@ -10,8 +10,9 @@ against one embedded CSMS
 spread over as many processes as the largest row has (``python -m swarm.csms --workers N``),
 from two loopback source addresses (one has 28,000 ports to a CSMS). What it reads is the run
 folder's: the fleet's peak of accepted charge points (``summary.json``), every failed request of
-the run, and the OCPP round trips per second over ``--machine-duration`` seconds that end 5 s
-before the run does (``timeline.csv``, every round trip by the second).
+the run (``locust_failures.csv``, by request and error), and the OCPP round trips per second
+over ``--machine-duration`` seconds that end 5 s before the run does (``timeline.csv``, every
+round trip by the second).
 
 ``--check`` exits 1 unless every row booted all its charge points with no failure, and each row
 carried at least 0.9x its share of messages per second: N processes at least 0.9 N times what
@@ -54,7 +55,7 @@ class Row:
     csms_cpu: float
     """The CSMS's CPU time in the window over the window, its processes together."""
     failed: dict[str, int]
-    """Failures by request type and name."""
+    """Failures by request and error, as Locust counted them."""
 
 
 def run(processes: int, options: argparse.Namespace, url: str, recorder: CpuRecorder) -> Row:
@@ -83,6 +84,11 @@ def run(processes: int, options: argparse.Namespace, url: str, recorder: CpuReco
         summary = json.loads(runs[-1].read_text())
         with open(runs[-1].parent / "timeline.csv", newline="") as timeline:
             seconds = list(csv.DictReader(timeline))
+        with open(runs[-1].parent / "locust_failures.csv", newline="") as failures:
+            failed = {
+                f"{row['Method']} {row['Name']}: {row['Error']}": int(row["Occurrences"])
+                for row in csv.DictReader(failures)
+            }
     first = min(int(row["second"]) for row in seconds)
     end = max(int(row["second"]) for row in seconds) - TAIL
     start = end - options.machine_duration
@@ -92,11 +98,6 @@ def run(processes: int, options: argparse.Namespace, url: str, recorder: CpuReco
         if row["type"].startswith("OCPP") and start < int(row["second"]) <= end
     )
     boots = [int(row["second"]) for row in seconds if row["name"] == "BootNotification"]
-    failed: dict[str, int] = {}
-    for row in seconds:
-        if int(row["failures"]):
-            name = f"{row['type']} {row['name']}"
-            failed[name] = failed.get(name, 0) + int(row["failures"])
     return Row(
         processes=processes,
         charge_points=charge_points,
@@ -171,8 +172,9 @@ def report(rows: list[Row], options: argparse.Namespace) -> bool:
         )
     for row in rows:
         if row.failed:
-            failed = ", ".join(f"{name} {count}" for name, count in sorted(row.failed.items()))
-            print(f"failures of {row.processes} process(es): {failed}")
+            print(f"failures of {row.processes} process(es):")
+            for what, count in sorted(row.failed.items(), key=lambda item: -item[1]):
+                print(f"  {count:>6}  {what}")
     print(
         f"bars: every charge point booted, no failure; N processes carry >= {SCALING_BAR:g} N"
         " times one's messages per second"
