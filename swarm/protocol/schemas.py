@@ -99,8 +99,8 @@ class Schemas:
             try:
                 compiled(payload)
                 return None
-            except fastjsonschema.JsonSchemaException:
-                pass  # jsonschema has the last word, and says what is wrong
+            except Exception:  # a refusal, or anything odd: jsonschema has the last word
+                pass
         validator = self._validators[message_type].get(action)
         if validator is None:
             validator = self._load(message_type, action)
