@@ -8,7 +8,8 @@ engine keeps the two apart (see DESIGN.md, threading rules):
 - the gevent side only controls: :meth:`Engine.start_charge_point` and
   :meth:`Engine.stop_charge_point` hop into the loop with ``call_soon_threadsafe``;
 - the loop never calls gevent or Locust: samples go into a deque (thread-safe appends and pops)
-  that the gevent side empties with :meth:`Engine.drain`, in batches.
+  that the gevent side empties with :meth:`Engine.drain`, in batches; so do the frame traces
+  of charge points that failed (:meth:`Engine.drain_traces`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.protocol import ocppj
 from swarm.protocol.samples import Sample
+from swarm.protocol.trace import Trace, Tracer
 from swarm.station.config import ChargePointConfig
 from swarm.station.runner import Station
 from swarm.station.state import State
@@ -58,9 +60,15 @@ class Engine:
     Thread-safe: every public method may be called from any thread (in Locust, the gevent hub).
     """
 
-    def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
+    def __init__(
+        self,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         self._loop = (loop_factory or eventloop.loop_factory())()
         self._samples: deque[Sample] = deque()
+        self.tracer = tracer or Tracer(0)
+        """Traces the charge points' frames (:mod:`swarm.protocol.trace`); none by default."""
         self._charge_points: dict[str, tuple[Station, asyncio.Task[None]]] = {}
         self._running = False
         self._finished = False
@@ -132,6 +140,10 @@ class Engine:
         samples = self._samples
         return [samples.popleft() for _ in range(len(samples))]
 
+    def drain_traces(self) -> list[Trace]:
+        """Take every frame trace handed in so far."""
+        return self.tracer.drain()
+
     def census(self) -> dict[str, int]:
         """Charge points per state (by :class:`State` value), ``charging``: those with a
         transaction running, and per OCPP version (``version 1.6``, ``version 2.0.1``, for the
@@ -175,7 +187,8 @@ class Engine:
             logger.warning("charge point %s is running already", charge_point_id)
             return
         station = STATIONS[version_of(charge_point_id, config.versions)]
-        charge_point = station(charge_point_id, url, config, self._samples.append)
+        trace = self.tracer.trace(charge_point_id)
+        charge_point = station(charge_point_id, url, config, self._samples.append, trace=trace)
         task = self._loop.create_task(charge_point.run(), name=charge_point_id)
         self._charge_points[charge_point_id] = (charge_point, task)
         task.add_done_callback(lambda _: self._forget(charge_point_id, task))

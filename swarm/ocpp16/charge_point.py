@@ -26,6 +26,7 @@ from swarm.ocpp16.smart_charging import SmartCharging
 from swarm.ocpp16.transactions import Transactions
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
+from swarm.protocol.trace import FrameTrace
 from swarm.station.config import ChargePointConfig
 from swarm.station.runner import Station, call_quietly, whole_seconds
 from swarm.station.schedule import Key, Timer
@@ -58,8 +59,9 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         sink: SampleSink,
         *,
         rng: random.Random | None = None,
+        trace: FrameTrace | None = None,
     ) -> None:
-        super().__init__(charge_point_id, url, config, sink, rng=rng)
+        super().__init__(charge_point_id, url, config, sink, rng=rng, trace=trace)
         self.configuration = Configuration(number_of_connectors=config.connectors)
         ping = whole_seconds(config.ping_interval)
         if ping != self.configuration.int_value("WebSocketPingInterval"):  # a key's default

@@ -33,6 +33,7 @@ from swarm.ocpp201.smart_charging import SmartCharging
 from swarm.ocpp201.transactions import ID_TOKEN_TYPE, Transactions
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, OcppSession
 from swarm.protocol.samples import SampleSink
+from swarm.protocol.trace import FrameTrace
 from swarm.station.config import ChargePointConfig
 from swarm.station.runner import Station, call_quietly, whole_seconds
 from swarm.station.schedule import Key, Timer
@@ -72,8 +73,9 @@ class ChargePoint(
         sink: SampleSink,
         *,
         rng: random.Random | None = None,
+        trace: FrameTrace | None = None,
     ) -> None:
-        super().__init__(charge_point_id, url, config, sink, rng=rng)
+        super().__init__(charge_point_id, url, config, sink, rng=rng, trace=trace)
         self.device_model = DeviceModel(evses=config.connectors)
         ping = whole_seconds(config.ping_interval)
         if ping != self.device_model.int_value("OCPPCommCtrlr", "WebSocketPingInterval"):

@@ -26,6 +26,8 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from swarm.protocol.trace import FrameTrace
+
 MessageHandler = Callable[[bytes, Opcode, float], None]
 """Takes a complete message: ``(data, opcode, perf_counter() when its last frame was read)``."""
 
@@ -57,12 +59,17 @@ class Connection(asyncio.Protocol):
         "on_pong",
         "protocol",
         "subprotocol",
+        "trace",
         "transport",
     )
 
-    def __init__(self, protocol: ClientProtocol, close_timeout: float) -> None:
+    def __init__(
+        self, protocol: ClientProtocol, close_timeout: float, trace: FrameTrace | None = None
+    ) -> None:
         self.protocol = protocol
         self.close_timeout = close_timeout
+        self.trace = trace
+        """Records every message sent and received, if set."""
         self.transport: asyncio.Transport | None = None
         self.subprotocol: Subprotocol | None = None
         self.on_pong: Callable[[], None] | None = None
@@ -98,8 +105,11 @@ class Connection(asyncio.Protocol):
         if self.protocol.state is not State.OPEN:
             await self.wait_closed()
             raise self.close_exc
-        self.protocol.send_text(text.encode())
+        data = text.encode()
+        self.protocol.send_text(data)
         self._flush()
+        if self.trace is not None:
+            self.trace.record(True, data, time.perf_counter())
         if self._drained is not None:
             await asyncio.shield(self._drained)
 
@@ -218,6 +228,8 @@ class Connection(asyncio.Protocol):
             if opcode is Opcode.PONG and self.on_pong is not None:
                 self.on_pong()
             return
+        if self.trace is not None:
+            self.trace.record(False, data, arrived)
         if self._on_message is not None:
             self._on_message(data, opcode, arrived)
         else:
@@ -257,14 +269,15 @@ async def connect(
     local_addr: tuple[str, int] | None = None,
     additional_headers: HeadersLike = (),
     logger: logging.Logger | None = None,
+    trace: FrameTrace | None = None,
 ) -> Connection:
     """Open a WebSocket to ``url`` offering ``subprotocol``, within ``open_timeout`` seconds.
 
     ``host`` and ``port`` are where to connect instead of the URL's (an address resolved
     already), ``local_addr`` the address to connect from, ``ssl`` the TLS context of a
     ``wss://`` URL (by default the system's CAs); ``additional_headers`` go into the opening
-    handshake's request, and ``logger`` logs it at DEBUG. The CSMS may not have taken the
-    subprotocol: see :attr:`Connection.subprotocol`.
+    handshake's request, ``logger`` logs it at DEBUG, and ``trace`` records the messages. The
+    CSMS may not have taken the subprotocol: see :attr:`Connection.subprotocol`.
 
     Raises what the connect raised: an :class:`OSError`, :class:`TimeoutError`, or one of
     websockets' :class:`~websockets.exceptions.InvalidHandshake`.
@@ -280,7 +293,7 @@ async def connect(
         subprotocols=[Subprotocol(subprotocol)],
         logger=logger or logging.getLogger("websockets.client"),
     )
-    connection = Connection(protocol, close_timeout)
+    connection = Connection(protocol, close_timeout, trace)
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(open_timeout):

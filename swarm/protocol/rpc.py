@@ -490,7 +490,8 @@ async def open_session(
     sample, a failure if it raises. ``handler``, ``check_answers``, ``ping_interval`` and
     ``dead_after`` go to the session.
     ``connect_kwargs`` go to :func:`~swarm.protocol.connection.connect`: ``host`` and ``port``
-    to skip name resolution, ``local_addr``, ``ssl``, ``additional_headers`` and ``logger``.
+    to skip name resolution, ``local_addr``, ``ssl``, ``additional_headers``, ``logger`` and
+    ``trace``.
     """
     started = time.perf_counter()
     try:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import random
 
     from swarm.protocol.samples import SampleSink
+    from swarm.protocol.trace import FrameTrace
     from swarm.station.config import ChargePointConfig
 
 Job = Callable[[OcppSession], Awaitable[None]]
@@ -30,6 +31,7 @@ class Connecting:
 
     url: str
     sink: SampleSink
+    trace: FrameTrace | None
     config: ChargePointConfig
     state: State
     _rng: random.Random
@@ -57,6 +59,7 @@ class Connecting:
                     ),
                     ping_interval=self._ping_interval(),
                     dead_after=self.config.dead_after,
+                    trace=self.trace,
                     **options,
                 )
             )

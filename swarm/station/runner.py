@@ -41,6 +41,7 @@ from swarm.protocol.rpc import (
     describe_close,
 )
 from swarm.protocol.samples import OUTBOX, WEBSOCKET, Sample, SampleSink
+from swarm.protocol.trace import FrameTrace
 from swarm.station import arrivals, connecting, schedule
 from swarm.station.config import ChargePointConfig
 from swarm.station.connecting import Connecting
@@ -93,6 +94,7 @@ class Station(Sessions, Connecting, Credentials, Vocabulary):
         "outbox",
         "sink",
         "state",
+        "trace",
         "url",
     )
 
@@ -104,6 +106,7 @@ class Station(Sessions, Connecting, Credentials, Vocabulary):
         sink: SampleSink,
         *,
         rng: random.Random | None = None,
+        trace: FrameTrace | None = None,
     ) -> None:
         if not 0 < len(charge_point_id) <= 25:
             raise ValueError(
@@ -112,7 +115,9 @@ class Station(Sessions, Connecting, Credentials, Vocabulary):
         self.id = charge_point_id
         self.url = url
         self.config = config
-        self.sink = sink
+        self.trace = trace
+        """Records the frames of its connections, and is triggered by its failed samples."""
+        self.sink = sink if trace is None else trace.watching(sink)
         self.state = State.CONNECTING
         self.heartbeat_interval: float | None = None
         """The interval in force once booted."""
