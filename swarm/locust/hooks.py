@@ -3,7 +3,8 @@
 
 - ``init_command_line_parser``: the swarm's options and the thresholds;
 - ``init``: refuse bad options, and a ``--host`` where nothing listens, with one line (exit
-  code 2); take over Ctrl-C (:mod:`swarm.locust.interrupts`); then set up this process for its
+  code 2); serve live metrics (:mod:`swarm.locust.metrics`, :mod:`swarm.locust.otel`); take
+  over Ctrl-C (:mod:`swarm.locust.interrupts`); then set up this process for its
   role, one function each: a lone process (:func:`start_alone`), a master
   (:func:`start_master`) or a worker (:func:`start_worker`);
 - ``report_to_master`` and ``worker_report``: workers send their fleet's status and their
@@ -33,7 +34,7 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from swarm.csms.process import CsmsProcess
-from swarm.locust import webui
+from swarm.locust import metrics, otel, webui
 from swarm.locust.checks import check
 from swarm.locust.context import context
 from swarm.locust.interrupts import Interrupts
@@ -93,12 +94,17 @@ def check_options(environment: Environment) -> tuple[Security, list[thresholds.T
     """Refuse bad command-line input before any user starts, with one line and exit code 2.
 
     Returns the security settings (their files loaded, once: a certificate that does not load
-    stops the run now) and the thresholds to check at the end.
+    stops the run now) and the thresholds to check at the end. With ``--prometheus-port``, the
+    master or a process on its own starts serving ``/metrics``: a port it cannot listen on is
+    refused the same way.
     """
     runner = environment.runner
     options = environment.parsed_options
     try:
-        return check(options, environment.host, worker=isinstance(runner, WorkerRunner))
+        checked = check(options, environment.host, worker=isinstance(runner, WorkerRunner))
+        if not isinstance(runner, WorkerRunner):
+            metrics.serve(environment, master=isinstance(runner, MasterRunner))
+        return checked
     except ValueError as exc:
         logger.error("ocpp-swarm: %s", exc)
         # Workers connected so far quit too, rather than wait out Locust's 60 s timeout. Not
@@ -115,6 +121,7 @@ def start_alone(
     """A process on its own runs the charge points and writes the run's folder."""
     start_embedded_csms(environment)
     start_swarm(environment, security)
+    otel.export_fleet(environment)
     open_run_folder(environment, checks)
     gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
@@ -135,6 +142,7 @@ def start_master(
     environment.events.worker_report.add_listener(
         lambda data, **_: state.timeline.take(data.get(TIMELINE_KEY, ()))
     )
+    otel.export_fleet(environment)
     open_run_folder(environment, checks, workers.lost)
     gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
@@ -144,6 +152,7 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
     """A worker runs charge points for its master: it reports its fleet with its stats, drops
     connections when the master says so, and quits with the process that forked it."""
     swarm = start_swarm(environment, security)
+    metrics.report_from_worker(environment)
     if getattr(environment.parsed_options, "processes", None):
         gevent.spawn(_quit_with_parent, runner, _LAUNCHER)
     runner.register_message(

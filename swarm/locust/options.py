@@ -83,6 +83,17 @@ def csms_workers(text: str) -> int:
     return value
 
 
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535, or 0 for none."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is from 1 to 65535 (0: none)")
+    return value
+
+
 def embedded_csms_workers(options: Any) -> int:
     """How many processes the embedded CSMS runs in: ``--csms-workers``, or one per Locust
     process (``--processes``; -1 is one per CPU), where the system can share a port."""
@@ -127,7 +138,7 @@ def add_arguments(parser: Any) -> None:
     _add_fleet_arguments(parser)
     _add_charging_arguments(parser)
     _add_connection_arguments(parser)
-    group = WebUiGroup(parser, "ocpp-swarm run", "Where the run's results go")
+    group = WebUiGroup(parser, "ocpp-swarm run", "Where the run's results and live metrics go")
     group.add_argument(
         "--results-dir",
         default="results",
@@ -149,6 +160,15 @@ def add_arguments(parser: Any) -> None:
         metavar="N",
         include_in_web_ui=False,
         help="Processes of the embedded CSMS; default one per Locust process (--processes)",
+    )
+    group.add_argument(
+        "--prometheus-port",
+        type=port,
+        default=0,
+        metavar="PORT",
+        include_in_web_ui=False,
+        help="Serve live metrics for Prometheus at http://<this host>:PORT/metrics, from the"
+        " master or a process on its own; 0 (default): none",
     )
     add_security_arguments(parser)
 
