@@ -4,8 +4,8 @@ stats (a master, or a process on its own; never a worker) serves ``/metrics`` on
 
 - ``ocpp_swarm_request_duration_seconds``: per request type and name (Locust's, e.g.
   ``OCPP``/``Heartbeat``), a histogram of the round trips, :data:`BUCKETS_MS` apart;
-- ``ocpp_swarm_requests_total`` and ``ocpp_swarm_failures_total``, the failures also by their
-  text (``error``): at most :data:`MAX_ERRORS` texts, the rest counted under ``other``;
+- ``ocpp_swarm_requests_total`` and ``ocpp_swarm_failures_total``, per type and name too, the
+  failures also per text (``error``): at most :data:`MAX_ERRORS` texts, the rest ``other``;
 - ``ocpp_swarm_csms_calls_total``: the calls the CSMS sent that the charge points answered, by
   request type (``CSMS``, ``CSMS201``) and action;
 - ``ocpp_swarm_charge_points`` by state, ``ocpp_swarm_charge_points_by_version`` by OCPP
@@ -71,14 +71,13 @@ Key = tuple[str, str]
 
 
 class _Row:
-    """One request type and name's sums: requests, failures, the bucket counts and the sum of
-    the round trips (milliseconds) of those that have one."""
+    """One request type and name's sums: requests, and the bucket counts and the sum of the
+    round trips (milliseconds) of those that have one."""
 
-    __slots__ = ("buckets", "count", "failures", "total")
+    __slots__ = ("buckets", "count", "total")
 
     def __init__(self) -> None:
         self.count = 0
-        self.failures = 0
         self.total = 0.0
         self.buckets = [0] * (len(BUCKETS_MS) + 1)  # the last: over the last bound (+Inf)
 
@@ -111,7 +110,6 @@ class RequestCounts:
             row.buckets[bisect_left(BUCKETS_MS, response_time)] += 1
             row.total += response_time
         if exception:  # what Locust counts as a failure
-            row.failures += 1
             text = exception if isinstance(exception, str) else repr(exception)
             self._count_error(request_type, name, text, 1)
 
@@ -129,7 +127,7 @@ class RequestCounts:
         """What was counted since the last drain, as msgpack takes it; counting starts over."""
         data = {
             "rows": [
-                [request_type, name, row.count, row.failures, row.total, row.buckets]
+                [request_type, name, row.count, row.total, row.buckets]
                 for (request_type, name), row in self.rows.items()
             ],
             "errors": [[*key, count] for key, count in self.errors.items()],
@@ -141,12 +139,11 @@ class RequestCounts:
         """Add a worker's :meth:`drain` to these counts."""
         if not data:
             return
-        for request_type, name, count, failures, total, buckets in data.get("rows", ()):
+        for request_type, name, count, total, buckets in data.get("rows", ()):
             row = self.rows.get((request_type, name))
             if row is None:
                 row = self.rows[request_type, name] = _Row()
             row.count += count
-            row.failures += failures
             row.total += total
             for index, bucket in enumerate(buckets[: len(row.buckets)]):
                 row.buckets[index] += bucket
