@@ -53,6 +53,7 @@ class Spec:
 
 
 MASTER_PORT = free_port()
+STORM_PORT = free_port()
 
 SPECS: dict[str, Spec] = {
     # Longest first, so that the short ones fill the gaps.
@@ -96,6 +97,13 @@ SPECS: dict[str, Spec] = {
         45,
     ),
     "reconnect_storm": Spec("scenarios/reconnect_storm.py", "-u 30 -r 30 -t 8s --storm-at 3", 45),
+    # Over two workers: the master has each drop its share (a message of the swarm's own).
+    "reconnect_storm_workers": Spec(
+        "scenarios/reconnect_storm.py",
+        f"--processes 2 --master-bind-port {STORM_PORT} --master-port {STORM_PORT}"
+        " -u 30 -r 30 -t 8s --storm-at 3",
+        50,
+    ),
     "reconnect_storm_csms": Spec(
         "scenarios/reconnect_storm.py",
         "-u 30 -r 30 -t 8s --storm-at 3 --storm-by csms --ocpp-version 1.6,2.0.1",
@@ -419,6 +427,13 @@ def test_reconnect_storm_by_the_swarm(runs: dict[str, Run]) -> None:
     assert failures(summary, "WebSocket", "dropped") == 0
     assert requests(summary, "OCPP", "BootNotification") == 60
     assert_back_after_the_storm(runs["reconnect_storm"].folder)
+    assert summary["fleet"]["final"]["states"]["accepted"] == 30  # all back
+
+
+def test_reconnect_storm_by_the_swarm_over_workers(runs: dict[str, Run]) -> None:
+    summary = clean(runs["reconnect_storm_workers"])
+    assert requests(summary, "WebSocket", "dropped") == 30
+    assert requests(summary, "OCPP", "BootNotification") == 60
     assert summary["fleet"]["final"]["states"]["accepted"] == 30  # all back
 
 

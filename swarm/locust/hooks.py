@@ -155,9 +155,8 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
     metrics.report_from_worker(environment)
     if getattr(environment.parsed_options, "processes", None):
         gevent.spawn(_quit_with_parent, runner, _LAUNCHER)
-    runner.register_message(
-        DROP_MESSAGE, lambda message, **_: swarm.engine.drop_connections(message.data)
-    )
+    # Locust calls a message's listener with keywords: environment= and msg=.
+    runner.register_message(DROP_MESSAGE, lambda msg, **_: swarm.engine.drop_connections(msg.data))
 
     timeline = context(environment).timeline
 
