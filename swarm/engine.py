@@ -144,6 +144,17 @@ class Engine:
         """Take every frame trace handed in so far."""
         return self.tracer.drain()
 
+    def end_traces(
+        self, timeout: float = 1.0, sleep: Callable[[float], object] = time.sleep
+    ) -> None:
+        """Have every trace that awaits its next frames handed in now (a test ends), and wait
+        for that, at most ``timeout`` seconds in steps of ``sleep``."""
+        done: list[bool] = []
+        self._hop(lambda: (self.tracer.end_all(), done.append(True)))
+        deadline = time.monotonic() + timeout
+        while self._running and not self._finished and not done and time.monotonic() < deadline:
+            sleep(0.005)
+
     def census(self) -> dict[str, int]:
         """Charge points per state (by :class:`State` value), ``charging``: those with a
         transaction running, and per OCPP version (``version 1.6``, ``version 2.0.1``, for the
@@ -191,11 +202,13 @@ class Engine:
         charge_point = station(charge_point_id, url, config, self._samples.append, trace=trace)
         task = self._loop.create_task(charge_point.run(), name=charge_point_id)
         self._charge_points[charge_point_id] = (charge_point, task)
-        task.add_done_callback(lambda _: self._forget(charge_point_id, task))
+        task.add_done_callback(lambda _: self._forget(charge_point_id, charge_point, task))
 
-    def _forget(self, charge_point_id: str, task: asyncio.Task[None]) -> None:
+    def _forget(self, charge_point_id: str, station: Station, task: asyncio.Task[None]) -> None:
         if self._charge_points.get(charge_point_id, (None, None))[1] is task:
             del self._charge_points[charge_point_id]
+        if station.trace is not None:
+            station.trace.end()
         if not task.cancelled() and task.exception() is not None:
             logger.error("charge point %s failed", charge_point_id, exc_info=task.exception())
 

@@ -9,7 +9,8 @@
   (:func:`start_master`) or a worker (:func:`start_worker`);
 - ``report_to_master`` and ``worker_report``: workers send their fleet's status and their
   timeline's seconds to the master, which sums the statuses of the workers still connected,
-  adds their seconds together, and logs and records each worker it loses;
+  adds their seconds together, and logs and records each worker it loses; workers send the
+  frame traces of their charge points that failed in messages of their own (``TRACES_MESSAGE``);
 - ``test_stop`` and ``quitting``: report what is left; ``quitting`` also closes every
   connection, closes the timeline's last seconds, stops the embedded CSMS and finishes the
   run's folder.
@@ -41,6 +42,7 @@ from swarm.locust.interrupts import Interrupts
 from swarm.locust.options import add_arguments, embedded_csms_workers
 from swarm.locust.results import RunFolder
 from swarm.locust.swarm import Swarm
+from swarm.locust.traces import TRACES_MESSAGE, from_message, to_message
 from swarm.locust.workers import WATCH_INTERVAL, Workers
 from swarm.protocol.security import Security
 from swarm.report import thresholds
@@ -120,9 +122,12 @@ def start_alone(
 ) -> None:
     """A process on its own runs the charge points and writes the run's folder."""
     start_embedded_csms(environment)
-    start_swarm(environment, security)
+    swarm = start_swarm(environment, security)
     otel.export_fleet(environment)
     open_run_folder(environment, checks)
+    run = context(environment).run
+    if run is not None:
+        swarm.on_traces = run.traces.take
     gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
 
@@ -144,6 +149,11 @@ def start_master(
     )
     otel.export_fleet(environment)
     open_run_folder(environment, checks, workers.lost)
+    run = state.run
+    runner.register_message(
+        TRACES_MESSAGE,
+        lambda msg, **_: run.traces.take(from_message(msg.data)) if run is not None else None,
+    )
     gevent.spawn(keep_time, environment)
     add_web_ui_tab(environment)
 
@@ -157,6 +167,7 @@ def start_worker(environment: Environment, runner: WorkerRunner, security: Secur
         gevent.spawn(_quit_with_parent, runner, _LAUNCHER)
     # Locust calls a message's listener with keywords: environment= and msg=.
     runner.register_message(DROP_MESSAGE, lambda msg, **_: swarm.engine.drop_connections(msg.data))
+    swarm.on_traces = lambda handed: runner.send_message(TRACES_MESSAGE, to_message(handed))
 
     timeline = context(environment).timeline
 
@@ -236,7 +247,8 @@ def add_web_ui_tab(environment: Environment) -> None:
         state = context(environment)
         base_path = getattr(environment.parsed_options, "web_base_path", None) or ""
         webui.check_start_form(environment.web_ui, environment)
-        webui.add_fleet_tab(environment.web_ui, state.fleet)
+        traced = lambda: state.run.traces.traced if state.run is not None else {}  # noqa: E731
+        webui.add_fleet_tab(environment.web_ui, state.fleet, traced)
         webui.add_dashboard(environment.web_ui, state.timeline, base_path)
 
 
@@ -261,6 +273,9 @@ def _quit_with_parent(runner: WorkerRunner, parent: int) -> None:
 def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     swarm = context(environment).swarm
     if swarm is not None:
+        # A worker's last report to its master follows: what a test's last failures left
+        # in the traces goes with it.
+        swarm.engine.end_traces(sleep=gevent.sleep)
         swarm.flush()
 
 

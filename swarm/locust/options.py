@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.protocol.security import SecurityConfig
+from swarm.protocol.trace import DEFAULT_FRAMES
 from swarm.station.config import ChargePointConfig
 from swarm.station.versions import parse_versions
 
@@ -54,6 +55,17 @@ def ocpp_versions(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return str(text)
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a count is 0 or more")
+    return value
 
 
 def share(text: str) -> float:
@@ -169,6 +181,30 @@ def add_arguments(parser: Any) -> None:
         include_in_web_ui=False,
         help="Serve live metrics for Prometheus at http://<this host>:PORT/metrics, from the"
         " master or a process on its own; 0 (default): none",
+    )
+    group.add_argument(
+        "--trace-frames",
+        type=count,
+        default=DEFAULT_FRAMES,
+        metavar="N",
+        include_in_web_ui=False,
+        help="Frames each charge point keeps, for the trace the run's folder gets when it"
+        " fails (traces/); 0: no traces",
+    )
+    group.add_argument(
+        "--trace-limit",
+        type=count,
+        default=100,
+        metavar="N",
+        include_in_web_ui=False,
+        help="Charge points traced at most in a run, the first to fail",
+    )
+    group.add_argument(
+        "--trace-all",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="Write every frame of every charge point to traces/, failed or not (small runs)",
     )
     add_security_arguments(parser)
 

@@ -12,8 +12,9 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   maximum latency, at the samples' own resolution (see :mod:`swarm.report.timeline`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
   ended, before its users stopped) with its charge points per OCPP version, CALLERRORs and CSMS
-  calls, the workers a master lost, the thresholds' outcomes;
+  calls, the workers a master lost, the thresholds' outcomes, the charge points traced;
 - ``thresholds.xml``: the thresholds as JUnit XML, when any are given;
+- ``traces/``: the frames of the charge points that failed (see :mod:`swarm.locust.traces`);
 - ``latency.png`` and ``fleet.png``: the pictures (``python -m swarm.report`` redraws them).
 """
 
@@ -36,6 +37,7 @@ from locust import stats as locust_stats
 from locust.env import Environment
 from locust.html import get_html_report, process_html_filename
 
+from swarm.locust import traces
 from swarm.locust.options import swarm_options
 from swarm.report import plots, thresholds
 from swarm.report.fleet import STATES, FleetStatus
@@ -105,6 +107,11 @@ class RunFolder:
         self._timeline_rows.writerow(TIMELINE_COLUMNS)
         self._greenlets = [gevent.spawn(self._csv.stats_writer), gevent.spawn(self._record)]
         options = environment.parsed_options
+        tracer = traces.tracer(options)
+        self.traces = traces.TraceFolder(
+            path / traces.FOLDER, tracer.limit, every_frame=tracer.every_frame
+        )
+        """Where the frame traces go (see :mod:`swarm.locust.traces`)."""
         if options is not None and not options.html_file:
             options.html_file = str(path / "report.html")  # Locust writes it before quitting
 
@@ -189,6 +196,13 @@ class RunFolder:
         self._timeline_file.close()
         self._csv.close_files()
         self._write_final_csv()
+        self.traces.close()
+        if self.traces.refused:
+            logger.info(
+                "ocpp-swarm: %d frame traces left out, of charge points past --trace-limit %d",
+                self.traces.refused,
+                self.traces.limit,
+            )
         stats = self.environment.stats
         outcomes = thresholds.evaluate(self.checks, stats, self.peak["accepted"])
         ended = datetime.now(UTC)
@@ -270,6 +284,7 @@ class RunFolder:
                 for o in outcomes
             ],
             "passed": all(o.passed for o in outcomes) if outcomes else None,
+            "traced": list(self.traces.traced),
         }
 
 

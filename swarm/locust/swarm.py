@@ -1,5 +1,6 @@
 """The swarm in one Locust process that runs users: its engine, the pump that hands the
-engine's samples to Locust, the charge points' serial numbers and their connect settings.
+engine's samples to Locust (and its frame traces to :attr:`Swarm.on_traces`), the charge
+points' serial numbers and their connect settings.
 
 One per process (a lone one, or each worker), made by the ``init`` listener
 (:mod:`swarm.locust.hooks`); a master has none: its workers hold the charge points.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,10 +20,12 @@ from locust.env import Environment
 
 from swarm import limits
 from swarm.engine import Engine
+from swarm.locust import traces
 from swarm.locust.context import context
 from swarm.locust.host import check_scheme, is_secure, resolve_host
 from swarm.locust.options import config_from_options, security_from_options
 from swarm.protocol.security import Security, SecurityConfig, SecurityError
+from swarm.protocol.trace import Trace
 from swarm.report.fleet import FleetCounters, FleetStatus
 from swarm.station.config import ChargePointConfig
 
@@ -45,7 +49,9 @@ class Swarm:
         if security is not None:
             self._use(security)
         self._refused_charge_point = False
-        self.engine = Engine()
+        self.engine = Engine(tracer=traces.tracer(environment.parsed_options))
+        self.on_traces: Callable[[list[Trace]], None] | None = None
+        """Takes the frame traces the charge points hand in; None: they are dropped."""
         self.serials = itertools.count(1)
         """Serial numbers of this process's charge points."""
         self.capacity = limits.capacity()
@@ -185,6 +191,9 @@ class Swarm:
                 exception=sample.error,
                 context={},
             )
+        handed = self.engine.drain_traces()
+        if handed and self.on_traces is not None:
+            self.on_traces(handed)
 
     def stop(self) -> None:
         """Close every charge point's WebSocket, stop the engine, report the last samples."""

@@ -5,13 +5,13 @@ fields: the form shows the message, and nothing starts. The options are listed i
 the swarm adds them (those users change most first), not sorted by name.
 
 The tab is the fleet's live dashboard. Above its table (the fleet's states, versions, CALLERRORs
-and CSMS calls, now) it draws the last 15 minutes second by second: charge points per state,
-failures and CSMS calls per second, and each action's latency percentiles at the samples' own
-resolution (:mod:`swarm.report.timeline`). The table uses Locust's own extension points: a tab
-and its table go into the page's template arguments, and the rows ride along in the
-``extended_stats`` of the ``/stats/requests`` answer that the page polls every few seconds.
-The charts are ``static/dashboard.js``, which the page loads (a script tag added to it) and
-which polls ``ocpp-swarm/timeline``.
+and CSMS calls, now, and the charge points whose frames were traced) it draws the last 15
+minutes second by second: charge points per state, failures and CSMS calls per second, and each
+action's latency percentiles at the samples' own resolution (:mod:`swarm.report.timeline`). The
+table uses Locust's own extension points: a tab and its table go into the page's template
+arguments, and the rows ride along in the ``extended_stats`` of the ``/stats/requests`` answer
+that the page polls every few seconds. The charts are ``static/dashboard.js``, which the page
+loads (a script tag added to it) and which polls ``ocpp-swarm/timeline``.
 """
 
 from __future__ import annotations
@@ -74,8 +74,13 @@ def rows(status: FleetStatus) -> list[dict[str, Any]]:
     return result
 
 
-def add_fleet_tab(web_ui: WebUI, fleet: Callable[[], FleetStatus]) -> None:
-    """Add the tab to ``web_ui``; ``fleet`` gives the fleet's current status."""
+def add_fleet_tab(
+    web_ui: WebUI,
+    fleet: Callable[[], FleetStatus],
+    traced: Callable[[], dict[str, int]] = dict,
+) -> None:
+    """Add the tab to ``web_ui``; ``fleet`` gives the fleet's current status, ``traced`` the
+    charge points traced so far with their failures (:mod:`swarm.locust.traces`)."""
     web_ui.template_args["extended_tabs"] = [{"title": "Charge points", "key": TAB}]
     web_ui.template_args["extended_tables"] = [{"key": TAB, "structure": TABLE}]
 
@@ -83,7 +88,8 @@ def add_fleet_tab(web_ui: WebUI, fleet: Callable[[], FleetStatus]) -> None:
     def add_rows(response: Response) -> Response:
         if request.path.endswith("/stats/requests") and response.is_json:
             body = response.get_json()
-            body["extended_stats"] = [{"key": TAB, "data": rows(fleet())}]
+            traces = [{"what": "traced", "item": cp, "count": n} for cp, n in traced().items()]
+            body["extended_stats"] = [{"key": TAB, "data": rows(fleet()) + traces}]
             response.set_data(json.dumps(body))
         return response
 

@@ -99,12 +99,18 @@ class Tracer:
         self.traced: set[str] = set()
         """The charge points that handed in a trace."""
         self._out: deque[Trace] = deque()
+        self._following: set[FrameTrace] = set()  # triggered, awaiting their next frames
 
     def trace(self, charge_point_id: str) -> FrameTrace | None:
         """A new trace for a charge point; None when tracing is off."""
         if not (self.frames or self.every_frame):
             return None
         return FrameTrace(charge_point_id, self)
+
+    def end_all(self) -> None:
+        """Hand in now every trace that awaits its next frames (a test ends)."""
+        for trace in list(self._following):
+            trace.end()
 
     def drain(self) -> list[Trace]:
         """Take every trace handed in so far."""
@@ -207,15 +213,22 @@ class FrameTrace:
             return
         if self._failures is None:
             self._failures = []
+            self._tracer._following.add(self)
             self._left = AFTER
             self._timer = asyncio.get_running_loop().call_later(FOLLOW, self._hand_in)
         self._failures.append(failure)
+
+    def end(self) -> None:
+        """The charge point stopped: a trace that awaits its next frames is handed in now."""
+        if self._failures is not None:
+            self._hand_in()
 
     def _hand_in(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         failures, self._failures = self._failures or [], None
+        self._tracer._following.discard(self)
         frames = self._frames()
         if frames:
             self._handed = frames[-1].number
