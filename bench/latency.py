@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import psutil
 
@@ -82,7 +83,11 @@ class CpuRecorder:
 
 
 def run_client(
-    module: str, url: str, options: argparse.Namespace, ocpp_version: str = "1.6"
+    module: str,
+    url: str,
+    options: argparse.Namespace,
+    ocpp_version: str = "1.6",
+    extra: Sequence[str] = (),
 ) -> Result:
     command = [
         sys.executable, "-m", module, "--url", url,
@@ -92,6 +97,7 @@ def run_client(
     ]  # fmt: skip
     if ocpp_version != "1.6":
         command += ["--ocpp-version", ocpp_version]
+    command += extra
     timeout = options.charge_points / options.spawn_rate + options.warmup + options.duration + 120
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -5,7 +5,7 @@ Two readings of the same samples: the exact percentiles of the response times Lo
 rounds times under 100 ms to whole milliseconds, so it cannot show a sub-millisecond median).
 The CPU time is the whole process's, Locust's own bookkeeping included. ``--ocpp-version 2.0.1``
 runs the swarm with ``--ocpp-version 2.0.1``: every charge point a 2.0.1 station, its round trips
-of request type ``OCPP201``.
+of request type ``OCPP201``; ``--trace-frames`` is the swarm's option (its default: traces on).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from locust.env import Environment
 from bench.measure import Result, Window, client_arguments, log, rss_kib, wait_for_boots
 from swarm.locust.user import ChargePointUser, Swarm
 from swarm.protocol.samples import OCPP, OCPP201
+from swarm.protocol.trace import DEFAULT_FRAMES
 
 
 class BenchChargePoint(ChargePointUser):
@@ -27,7 +28,7 @@ class BenchChargePoint(ChargePointUser):
 
 
 def main() -> None:
-    options = client_arguments(__doc__, ocpp_version=True)
+    options = client_arguments(__doc__, ocpp_version=True, trace_frames=True)
     locust_options = parse_options(
         [
             "--ocpp-version",
@@ -40,6 +41,8 @@ def main() -> None:
             "LOC-",
             "--results-dir",
             "",  # no run folder: its pictures would take the end of the run
+            "--trace-frames",
+            str(options.trace_frames),
         ]
     )
     environment = Environment(
@@ -80,6 +83,8 @@ def main() -> None:
     window.close()
     entry = environment.stats.get("Heartbeat", OCPP if options.ocpp_version == "1.6" else OCPP201)
     client = "swarm" if options.ocpp_version == "1.6" else options.ocpp_version
+    if options.trace_frames != DEFAULT_FRAMES:
+        client += f" --trace-frames {options.trace_frames}"
     result = Result.from_times(f"{client} in Locust", booted, times, entry.num_failures, window)
     result.locust_median_ms = entry.median_response_time
     result.connect_s, result.connect_failures = connect_s, connect_failures

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from swarm.protocol.trace import DEFAULT_FRAMES
 from swarm.station.versions import VERSIONS
 
 
@@ -151,9 +152,12 @@ async def measure_counted(
     return result
 
 
-def client_arguments(description: str, *, ocpp_version: bool = False) -> argparse.Namespace:
+def client_arguments(
+    description: str, *, ocpp_version: bool = False, trace_frames: bool = False
+) -> argparse.Namespace:
     """The options every client takes, so the orchestrator drives them alike; with
-    ``ocpp_version``, ``--ocpp-version`` too (the swarm's clients: the raw client speaks 1.6)."""
+    ``ocpp_version``, ``--ocpp-version`` too (the swarm's clients: the raw client speaks 1.6);
+    with ``trace_frames``, the swarm's ``--trace-frames``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="CSMS base URL, ws://host:port")
     parser.add_argument("--charge-points", type=int, default=2000)
@@ -168,6 +172,10 @@ def client_arguments(description: str, *, ocpp_version: bool = False) -> argpars
     if ocpp_version:
         parser.add_argument(
             "--ocpp-version", choices=VERSIONS, default="1.6", help="every charge point's version"
+        )
+    if trace_frames:
+        parser.add_argument(
+            "--trace-frames", type=int, default=DEFAULT_FRAMES, help="as the swarm's option"
         )
     return parser.parse_args()
 

@@ -34,15 +34,17 @@ def test_the_ring_keeps_the_last_frames_numbered_and_timed() -> None:
         beats(trace, range(1, 11))
         trace.record(False, b'[3,"10",{"currentTime":"2026-12-02T00:00:00Z"}]', time.perf_counter())
         trace.failed(FAILED)
+        beats(trace, range(11, 10 + tracing.AFTER))
         assert tracer.drain() == []  # the next frames are awaited
-        beats(trace, range(11, 15))
+        beats(trace, range(10 + tracing.AFTER, 11 + tracing.AFTER))
         (handed,) = tracer.drain()
         assert handed.charge_point_id == "CP-1"
         assert [text for _, text in handed.failures] == ["OCPP Heartbeat: CallTimeout"]
         # The last 4 frames by then: those after the failure push the older ones out.
-        assert [frame.number for frame in handed.frames] == [12, 13, 14, 15]
+        last = 11 + tracing.AFTER
+        assert [frame.number for frame in handed.frames] == list(range(last - 3, last + 1))
         assert [frame.text for frame in handed.frames] == [
-            (HEARTBEAT % n).decode() for n in range(11, 15)
+            (HEARTBEAT % n).decode() for n in range(last - 4, last)
         ]
         assert all(frame.direction == SENT for frame in handed.frames)
         assert all(before <= frame.at <= time.time() for frame in handed.frames)
@@ -198,7 +200,7 @@ def test_a_charge_point_whose_csms_stops_answering_hands_in_the_frames_of_its_ti
                 await ws.send(answer(frame, {}))
 
     config = ChargePointConfig(heartbeat_interval=0.2, authorize_interval=0, call_timeout=0.5)
-    engine = Engine(tracer=Tracer(frames=16))
+    engine = Engine(tracer=Tracer(frames=32))
     with in_thread(lambda: scripted_csms(mute_after_boot)) as ((url, _), _):
         engine.start()
         try:

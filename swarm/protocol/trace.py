@@ -31,17 +31,17 @@ DEFAULT_FRAMES = 32
 """Frames a charge point keeps by default."""
 
 FRAME_BYTES = 52
-"""Room in a ring per frame it keeps, 15 bytes of header included: a Heartbeat (25 bytes of
+"""Room in a ring per frame it keeps, its 10 bytes of header included: a Heartbeat (25 bytes of
 text) and its answer (about 55) fit in two frames' room; larger frames take more, and the ring
 then holds fewer of them."""
 
 TEXT_LIMIT = 512
 """Bytes of a frame's text kept; its length says how long it was."""
 
-AFTER = 4
+AFTER = 6
 """Frames recorded after a failure before its trace is handed in."""
 
-FOLLOW = 2.0
+FOLLOW = 5.0
 """Seconds after a failure at which its trace is handed in, whatever came meanwhile."""
 
 SENT, RECEIVED = "sent", "received"
@@ -49,9 +49,13 @@ SENT, RECEIVED = "sent", "received"
 WITHHELD = '{"withheld":"it may carry a secret"}'
 """The payload recorded for a frame that names a secret."""
 
-_HEADER = struct.Struct("<H?dI")  # bytes kept (first: the ring reads it to drop a frame),
-# sent, perf_counter() time, length
-_pack, _HEADER_SIZE = _HEADER.pack, _HEADER.size
+# A frame in the ring: its header, the length of a frame not kept whole, the text kept. The
+# header's first two bytes are the bytes kept and two flags (the ring reads them to drop the
+# oldest frame), then the perf_counter() time it was sent or read.
+_HEADER = struct.Struct("<Hd")
+_LENGTH = struct.Struct("<I")
+_SENT, _CUT, _KEPT = 1 << 14, 1 << 15, (1 << 14) - 1  # TEXT_LIMIT < 1 << 14
+_pack, _pack_length, _HEADER_SIZE = _HEADER.pack, _LENGTH.pack, _HEADER.size
 _SECRET = re.compile(rb"(?i)authorizationkey|basicauthpassword|apnpassword")
 
 
@@ -170,20 +174,28 @@ class FrameTrace:
                 data = data[:TEXT_LIMIT]
         else:
             data = _withheld(data)
-        ring = self._ring
-        ring += _pack(len(data), sent, at, length)
+        ring, kept, tracer = self._ring, len(data), self._tracer
+        if not tracer.every_frame:
+            # Room first, then the frame: a ring that never grows past its room is never
+            # reallocated larger (a bytearray over-allocates by an eighth as it grows).
+            count, frames = self._count, tracer.frames
+            size = _HEADER_SIZE + kept + (0 if kept == length else _LENGTH.size)
+            room = frames * FRAME_BYTES - size
+            while count and (count >= frames or len(ring) > room):
+                bits = ring[0] | ring[1] << 8  # the oldest frame's
+                del ring[: _HEADER_SIZE + (bits & _KEPT) + (_LENGTH.size if bits & _CUT else 0)]
+                count -= 1
+            self._count = count + 1
+        if kept == length:
+            ring += _pack(kept | _SENT if sent else kept, at)
+        else:
+            ring += _pack(kept | _CUT | _SENT if sent else kept | _CUT, at)
+            ring += _pack_length(length)
         ring += data
         self._recorded += 1
-        tracer = self._tracer
         if tracer.every_frame:
             self._hand_in()
             return
-        count, frames = self._count + 1, tracer.frames
-        room = frames * FRAME_BYTES
-        while count > frames or (len(ring) > room and count > 1):
-            del ring[: _HEADER_SIZE + (ring[0] | ring[1] << 8)]  # the oldest frame
-            count -= 1
-        self._count = count
         if self._failures is not None:
             self._left -= 1
             if self._left <= 0:
@@ -240,13 +252,21 @@ class FrameTrace:
         number = self._recorded - (1 if self._tracer.every_frame else self._count)
         to_wall = time.time() - time.perf_counter()
         while offset < len(ring):
-            kept, sent, at, length = _HEADER.unpack_from(ring, offset)
+            bits, at = _HEADER.unpack_from(ring, offset)
             offset += _HEADER_SIZE
+            kept = bits & _KEPT
+            if bits & _CUT:
+                (length,) = _LENGTH.unpack_from(ring, offset)
+                offset += _LENGTH.size
+            else:
+                length = kept
             number += 1
             if number > self._handed:
                 text = ring[offset : offset + kept].decode(errors="replace")
                 frames.append(
-                    TracedFrame(number, at + to_wall, SENT if sent else RECEIVED, text, length)
+                    TracedFrame(
+                        number, at + to_wall, SENT if bits & _SENT else RECEIVED, text, length
+                    )
                 )
             offset += kept
         if self._tracer.every_frame:
