@@ -1,17 +1,22 @@
-"""Frame traces in the run's folder (swarm.locust.traces): the writer on its own, and a run of
-two worker processes against a CSMS that answers some Heartbeats with a CALLERROR."""
+"""Frame traces in the run's folder (swarm.locust.traces): the writer on its own, a run of two
+worker processes against a CSMS that answers some Heartbeats with a CALLERROR, and the traced
+charge points in the web UI's tab."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from flask import Flask, jsonify
 
 from swarm.csms import Csms, CsmsConfig
 from swarm.locust.traces import TraceFolder, from_message, to_message
+from swarm.locust.webui import TAB, add_fleet_tab
 from swarm.protocol.trace import RECEIVED, SENT, TEXT_LIMIT, Trace, TracedFrame
+from swarm.report.fleet import FleetCounters
 from tests.scripted import call_in, free_port, in_thread
 from tests.test_locust import LOCUST, child, finished
 
@@ -125,3 +130,15 @@ def test_workers_traces_of_the_charge_points_that_failed_reach_the_masters_folde
         assert sum("failed" in line for line in written) == sum(
             r["charge_point"] == cp for r in rows
         )
+
+
+def test_the_charge_points_tab_names_the_traced_charge_points() -> None:
+    app = Flask(__name__)
+    app.add_url_rule("/stats/requests", "stats", lambda: jsonify({"stats": []}))
+    web_ui = SimpleNamespace(app=app, template_args={})
+    traced = {"CP-0-000003": 2, "CP-1-000001": 1}
+    add_fleet_tab(web_ui, lambda: FleetCounters().status({}), lambda: traced)  # type: ignore[arg-type]
+    (tab,) = app.test_client().get("/stats/requests").get_json()["extended_stats"]
+    assert tab["key"] == TAB
+    rows = [(row["item"], row["count"]) for row in tab["data"] if row["what"] == "traced"]
+    assert rows == list(traced.items())
