@@ -36,6 +36,9 @@ PUMP_INTERVAL = 0.1
 once per message (it still fires Locust's request event once per sample)."""
 
 
+START_WAIT = 10.0
+"""Seconds a user waits for its process's swarm to start (:meth:`Swarm.started`)."""
+
 Prepared = tuple[str, tuple[ChargePointConfig, ...]]
 """The CSMS URL and the fleet's configs, one per source address."""
 
@@ -68,6 +71,18 @@ class Swarm:
         if swarm is None:
             raise RuntimeError("ocpp-swarm is not started in this process (was events.init fired?)")
         return swarm
+
+    @staticmethod
+    def started(environment: Environment, timeout: float = START_WAIT) -> Swarm:
+        """This process's swarm, once ``init`` has started it: waits up to ``timeout`` seconds.
+
+        A worker connects to its master before Locust fires ``init``: with ``--autostart`` the
+        master may spawn users on it while its ``init`` listener still runs (and yields).
+        """
+        deadline = time.monotonic() + timeout
+        while context(environment).swarm is None and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        return Swarm.of(environment)
 
     def start(self) -> None:
         logger.info("ocpp-swarm: %s", self.capacity)

@@ -86,7 +86,7 @@ class ChargePointUser(User):
         return greenlet
 
     def on_start(self) -> None:
-        swarm = Swarm.of(self.environment)
+        swarm = Swarm.started(self.environment)
         prepared = swarm.prepare(self.environment.host or self.host)
         if prepared is None:
             self._refused()
