@@ -192,7 +192,8 @@ def test_the_reserved_id_token_starts_a_transaction_and_others_are_refused():
         return "RequestStartTransaction", payload
 
     commands = [
-        ("ReserveNow", reserve(1, 1, "T1", seconds=0.5)),
+        # Long enough for the boot and the starts on a busy machine; the expiry counts from now.
+        ("ReserveNow", reserve(1, 1, "T1", seconds=2.0)),
         ("ReserveNow", reserve(2, 2, "T3", groupIdToken=token("G1"))),
         start(1, "T2", 1),  # c2: Rejected, reserved for T1
         start(2, "T5", 2),  # c3: Rejected, no group given
@@ -205,7 +206,7 @@ def test_the_reserved_id_token_starts_a_transaction_and_others_are_refused():
         events = csms.actions("TransactionEvent")
         return sum(e["eventType"] == "Started" for e in events) == 2
 
-    cp = run(station(csms, done, linger=0.6))  # past the first reservation's expiry
+    cp = run(station(csms, done, linger=2.1))  # past the first reservation's expiry
     answers = [csms.results[f"c{n}"]["status"] for n in range(6)]
     assert answers == ["Accepted"] * 2 + ["Rejected"] * 2 + ["Accepted"] * 2
     started = {
