@@ -16,9 +16,10 @@ thread of its own, as the engine's does. The process then ends; the kernel close
   each), idle: the connection as the swarm makes it, with no charge point;
 - ``state``: N 1.6 charge points and N 2.0.1 stations, built and booted, not connected (RSS),
   then another N of each counted by tracemalloc;
-- ``engine``: N charge points booted in the swarm's engine, no Locust;
+- ``engine``: N charge points booted in the swarm's engine, no Locust, their frames traced (as
+  by default: their rings as full as the frames so far make them; ``python -m bench.trace``);
 - ``users``: N of the swarm's Locust users that start no charge point, in a Locust Environment
-  run as a library (as :mod:`bench.locust_client` runs it); then N bare greenlets, asleep;
+  (as :mod:`bench.locust_client` runs it); then N bare greenlets, asleep;
 - ``locust``: N charge points booted in Locust, as :mod:`bench.capacity` holds them: the total.
 
 After its reading a process sizes what each of ``--sample`` charge points (or users) owns, by
@@ -71,6 +72,7 @@ KEY_STORE = "key store: Configuration, values, observer"
 SCHEDULE = "schedule: the _timers dict"
 QUEUES = "queues: outbox, requests deque, jobs"
 TASK = "its task: coroutines, sleep future, timer handle"
+TRACE = "its frame trace: the ring of its last frames"
 USER = "the User object and its attributes"
 TREE = "gevent's greenlet tree: spawning stack"
 GREENLET = "the gevent Greenlet object"
@@ -311,8 +313,9 @@ async def _state(options: argparse.Namespace) -> dict[str, Any]:
 
 def _engine(options: argparse.Namespace) -> dict[str, Any]:
     from swarm.engine import Engine
+    from swarm.protocol.trace import Tracer
 
-    engine, config, n = Engine(), _config(options, "1.6"), options.charge_points
+    engine, config, n = Engine(tracer=Tracer()), _config(options, "1.6"), options.charge_points
     engine.start()
 
     def pause(seconds: float) -> None:
@@ -342,6 +345,7 @@ def _engine(options: argparse.Namespace) -> dict[str, Any]:
             *connection_groups(station._session),
             *state_groups(station),
             (TASK, [task, entry]),
+            (TRACE, [station.trace]),
         ]
 
     done = threading.Event()
@@ -479,8 +483,10 @@ def rows(figures: Mapping[str, Mapping[str, Any]], n: int, sample: int) -> list[
     lean, sessions, state = figures["lean"], figures["sessions"], figures["state"]
     engine, users, total = figures["engine"], figures["users"], figures["locust"]["kib"]
     walked = f"sys.getsizeof of what each of {sample} owns, in the {{}} process"
+    in_engine = walked.format("engine")
     connection, cp_state, user = sessions["kib"], state["rss 1.6"], users["kib"]
-    task = engine["parts"].get(TASK, 0.0)
+    task, trace = engine["parts"].get(TASK, 0.0), engine["parts"].get(TRACE, 0.0)
+    parts = connection + cp_state + task + trace + user
     stack = Row(STACK, users["stack"], "greenlet's _stack_saved, mean of the users' greenlets", 1)
     return [
         Row(
@@ -488,12 +494,7 @@ def rows(figures: Mapping[str, Mapping[str, Any]], n: int, sample: int) -> list[
             connection,
             f"RSS growth of {n:,} OcppSessions, a BootNotification each, no charge point",
         ),
-        *_split(
-            connection,
-            engine["parts"],
-            (SESSION, CONNECTION, PROTOCOL, TRANSPORT),
-            walked.format("engine"),
-        ),
+        *_split(connection, engine["parts"], (SESSION, CONNECTION, PROTOCOL, TRANSPORT), in_engine),
         Row(
             "the charge point's state (1.6)",
             cp_state,
@@ -506,19 +507,20 @@ def rows(figures: Mapping[str, Mapping[str, Any]], n: int, sample: int) -> list[
             (STATION, CONNECTORS, KEY_STORE, SCHEDULE, QUEUES),
             walked.format("state"),
         ),
-        Row("the charge point's task", task, walked.format("engine")),
+        Row("the charge point's task", task, in_engine),
         Row(
             "the Locust user and its greenlet",
             user,
             f"RSS growth of {n:,} of the swarm's users starting no charge point, in Locust",
         ),
         *_split(user, users["parts"], (USER, GREENLET, TREE), walked.format("users"), stack),
-        Row("the rest", total - connection - cp_state - task - user, "the total less the parts"),
+        Row("the charge point's frame trace", trace, in_engine),
+        Row("the rest", total - parts, "the total less the parts"),
         Row(
             "in the loop",
-            engine["kib"] - connection - cp_state - task,
+            engine["kib"] - (parts - user),
             f"RSS growth of {n:,} booted in the engine, no Locust ({engine['kib']:.2f} KiB),"
-            " less the connection, state, task",
+            " less the connection, state, task, trace",
             1,
         ),
         Row("in Locust's process", total - engine["kib"] - user, "the total less engine, user", 1),
