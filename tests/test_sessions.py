@@ -179,7 +179,14 @@ def test_reset_stops_sessions_first():
 
 def test_an_ev_that_is_full_is_suspended_and_draws_nothing():
     config = ChargePointConfig(
-        authorize_interval=0, session_interval=0.05, session_duration=1.0, meter_interval=0.05
+        authorize_interval=0,
+        session_interval=0.05,
+        session_duration=1.0,
+        meter_interval=0.05,
+        charging_power=36000,
+        battery_kwh=(0.01, 0.01),  # 10 Wh: from 50 to 60 % in under 0.2 s
+        arrival_soc=(50, 50),
+        target_soc=(60, 60),
     )
 
     async def main():

@@ -473,7 +473,15 @@ def test_with_tx_stop_point_energy_transfer_a_full_ev_ends_its_transaction():
             ("SetVariables", {"setVariableData": [{**point, "attributeValue": "EnergyTransfer"}]})
         ]
     )
-    config = replace(CONFIG, connectors=1, session_interval=0.1, session_duration=0.6)
+    config = replace(
+        CONFIG,
+        connectors=1,
+        session_interval=0.1,
+        session_duration=0.6,
+        battery_kwh=(0.001, 0.001),  # 1 Wh: from 50 to 60 % in a fraction of a second
+        arrival_soc=(50, 50),
+        target_soc=(60, 60),
+    )
 
     def done(cp):
         ended = [e for e in csms.actions("TransactionEvent") if e["eventType"] == "Ended"]

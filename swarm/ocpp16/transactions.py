@@ -65,9 +65,7 @@ class Transactions:
             "meterStart": int(record.energy_wh),
             "timestamp": meter.timestamp(),
         }
-        transaction = Transaction(
-            None, connector, id_tag, self._ev_power(), asyncio.get_running_loop().time()
-        )
+        transaction = self._plug_in(None, connector, id_tag)
         record.transaction = transaction
         self.outbox.add(Queued("StartTransaction", start, transaction))
         if session is not None and len(self.outbox) == 1:
@@ -240,14 +238,13 @@ class Transactions:
             await self._send_transaction_message(session, transaction, "MeterValues", reading)
             self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
 
-    async def _on_full(self, session: OcppSession | None, key: Key) -> None:
-        record = self.connectors[key.connector]
-        transaction = record.transaction
-        if transaction is not None:
-            meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
-            transaction.full = True
-            if not transaction.limited:
-                await self._set_status(session, key.connector, Status.SUSPENDED_EV)
+    async def _report_charging(
+        self, session: OcppSession | None, transaction: Transaction, status: Status
+    ) -> None:
+        """A session's EV goes Charging, SuspendedEV or SuspendedEVSE: its connector's status."""
+        payload = self._status(transaction.connector)
+        payload["status"] = status
+        await call_quietly(session, "StatusNotification", payload)
 
     async def _on_fault(self, session: OcppSession | None, key: Key) -> None:
         """The connector faults mid-session: Faulted, the session stops, and a while later the

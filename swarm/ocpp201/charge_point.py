@@ -172,7 +172,7 @@ class ChargePoint(
         Timer.AUTHORIZE: _on_authorize,
         Timer.ARRIVAL: Sessions._on_arrival,
         Timer.METER: Transactions._on_meter,
-        Timer.FULL: Transactions._on_full,
+        Timer.POWER: Sessions._on_power,
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,
         Timer.REBOOTED: Transactions._on_rebooted,

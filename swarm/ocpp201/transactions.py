@@ -130,11 +130,8 @@ class Transactions:
     ) -> Transaction:
         """Start a transaction: its TransactionEvent Started, with the EVSE, the reservation
         and the remote start that led to it, and the idToken once ``token`` (authorized)."""
-        loop = asyncio.get_running_loop()
         connector = start.connector
-        transaction = Transaction(
-            self._new_transaction_id(), connector, start.id_tag, self._ev_power(), loop.time()
-        )
+        transaction = self._plug_in(self._new_transaction_id(), connector, start.id_tag)
         self.connectors[connector].transaction = transaction
         profile = start.charging_profile
         if profile is not None:  # the remote start's TxProfile (F01.FR.08)
@@ -276,27 +273,21 @@ class Transactions:
             await self._send_event(session, transaction, updated)
             self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
 
-    async def _on_full(self, session: OcppSession | None, key: Key) -> None:
-        record = self.connectors[key.connector]
-        transaction = record.transaction
-        if transaction is not None:
-            meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
-            transaction.full = True
-            if "EnergyTransfer" in self.device_model.value("TxCtrlr", "TxStopPoint"):
-                # No more energy flows: the transaction ends, and the EV leaves with it.
-                await self._stop_transaction(
-                    session, key.connector, "ChargingStateChanged", "StoppedByEV"
-                )
-                return
-            record.status = Status.SUSPENDED_EV
-            updated = self._event(
-                session,
-                transaction,
-                "Updated",
-                "ChargingStateChanged",
-                {"chargingState": "SuspendedEV"},
+    async def _report_charging(
+        self, session: OcppSession | None, transaction: Transaction, status: Status
+    ) -> None:
+        """A session's EV goes Charging, SuspendedEV or SuspendedEVSE: a TransactionEvent
+        Updated with that chargingState."""
+        stop_points = self.device_model.value("TxCtrlr", "TxStopPoint")
+        if status is Status.SUSPENDED_EV and "EnergyTransfer" in stop_points:
+            # A full EV: no more energy flows, the transaction ends, and the EV leaves with it.
+            await self._stop_transaction(
+                session, transaction.connector, "ChargingStateChanged", "StoppedByEV"
             )
-            await self._send_event(session, transaction, updated)
+            return
+        info = {"chargingState": status.value}
+        updated = self._event(session, transaction, "Updated", "ChargingStateChanged", info)
+        await self._send_event(session, transaction, updated)
 
     async def _on_fault(self, session: OcppSession | None, key: Key) -> None:
         """The connector faults mid-session: Faulted, the transaction ends, and a while later

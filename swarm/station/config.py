@@ -47,7 +47,21 @@ class ChargePointConfig:
     session_duration: float = 1800.0
     """Mean length of a charging session in seconds (each uniform in 0.5x to 1.5x of it)."""
     charging_power: float = 11000.0
-    """Watts an EV draws at most; each session draws a steady 50 to 100 % of it."""
+    """Watts of an EV's maximum AC power at most: each EV's is half to all of it."""
+    battery_kwh: tuple[float, float] = (40.0, 100.0)
+    """Lowest and highest capacity of the EVs' batteries (kWh), uniform between."""
+    arrival_soc: tuple[float, float] = (10.0, 60.0)
+    """Lowest and highest state of charge (%) the EVs arrive with, uniform between."""
+    target_soc: tuple[float, float] = (80.0, 100.0)
+    """Lowest and highest state of charge (%) at which the EVs stop drawing, uniform between."""
+    taper_soc: float = 80.0
+    """State of charge (%) from which an EV's power tapers, to zero at 100 %; 100: never."""
+    single_phase_evs: float = 0.2
+    """Share (0 to 1) of the EVs that charge on one phase; the others take three."""
+    connector_current: float = 32.0
+    """Amperes per phase each connector gives at most (at 230 V per phase)."""
+    connector_phases: int = 3
+    """Phases each connector has: 1 or 3."""
     meter_interval: float = 0.0
     """Seconds between MeterValues in a session; 0 uses MeterValueSampleInterval (60 s)."""
     update_step: float = 3.0
@@ -104,6 +118,7 @@ class ChargePointConfig:
             value = getattr(self, name)
             if not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a finite number above 0, got {value}")
+        self._check_evs()
         if not 0 <= self.faults <= 1:
             raise ValueError(f"faults must be a share from 0 to 1, got {self.faults}")
         if not 0 <= self.update_failures <= 1:
@@ -128,3 +143,32 @@ class ChargePointConfig:
                 raise ValueError(
                     f"id_tags: an idTag is 1 to 20 characters (OCPP IdToken), got {tag!r}"
                 )
+
+    def _check_evs(self) -> None:
+        """The EVs' distributions and the connectors' maxima are usable."""
+        low, high = self.battery_kwh
+        if not 0 < low <= high < math.inf:
+            raise ValueError(f"battery_kwh must be 0 < lowest <= highest kWh, got {low}-{high}")
+        for name in ("arrival_soc", "target_soc"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high <= 100:
+                raise ValueError(
+                    f"{name} must be 0 <= lowest <= highest <= 100 %, got {low}-{high}"
+                )
+        if self.arrival_soc[1] >= 100:
+            raise ValueError("arrival_soc must be below 100 %: a full EV has nothing to charge")
+        if self.target_soc[0] <= 0:
+            raise ValueError("target_soc must be above 0 %")
+        if not 0 <= self.taper_soc <= 100:
+            raise ValueError(f"taper_soc must be from 0 to 100 %, got {self.taper_soc}")
+        if not 0 <= self.single_phase_evs <= 1:
+            raise ValueError(
+                f"single_phase_evs must be a share from 0 to 1, got {self.single_phase_evs}"
+            )
+        if not 6 <= self.connector_current < math.inf:
+            raise ValueError(
+                "connector_current must be 6 A (the least an EV charges at) or more,"
+                f" got {self.connector_current}"
+            )
+        if self.connector_phases not in (1, 3):
+            raise ValueError(f"connector_phases must be 1 or 3, got {self.connector_phases}")

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm.station.ev import EV
 
 
 class Status(enum.StrEnum):
@@ -53,20 +57,32 @@ class Transaction:
     connector: int
     id_tag: str
     power: float
-    """Watts the EV draws while it charges, steady for the session."""
+    """Watts the EV may draw at most now: what the connector gives it, under the charging limit
+    in force. Without an :attr:`ev`, it draws that, steadily."""
     metered_at: float
     """Loop time up to which the connector's energy register has counted this session."""
     full: bool = False
     """The EV is full and draws nothing (SuspendedEV)."""
     limited: bool = False
-    """A charging limit of 0 holds the session (SuspendedEVSE)."""
+    """A charging limit below what the EV accepts holds the session (SuspendedEVSE)."""
     seq_no: int = 0
     """Messages of the transaction made so far (2.0.1's TransactionEvent seqNo)."""
+    ev: EV | None = None
+    """The EV's battery and charging curve: what it draws under :attr:`power`."""
 
     @property
     def drawing(self) -> float:
         """Watts drawn now."""
-        return 0.0 if self.full or self.limited else self.power
+        if self.full or self.limited:
+            return 0.0
+        return self.power if self.ev is None else self.ev.power(self.power)
+
+    @property
+    def status(self) -> Status:
+        """The status its drawing gives: held by a limit, full, or charging."""
+        if self.limited:
+            return Status.SUSPENDED_EVSE
+        return Status.SUSPENDED_EV if self.full else Status.CHARGING
 
 
 @dataclass(slots=True, eq=False)

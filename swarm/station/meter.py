@@ -1,7 +1,8 @@
 """The energy meter: each connector's register counts the power its session draws, over time.
 
-Power is steady within a stretch (a session's ``drawing`` changes only at its events), so the
-register is brought up to date at each event and each reading, never sampled in between.
+Between a session's events its power follows its EV's charging curve (:mod:`swarm.station.ev`),
+whose integral has a closed form; so the register is brought up to date exactly at each event
+and each reading, never sampled in between, and the power read is the power drawn then.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ class Reading(NamedTuple):
 
 def bring_up_to_date(connector: Connector, transaction: Transaction, now: float) -> None:
     """Add the energy ``transaction`` drew since it was last metered to the register."""
-    hours = (now - transaction.metered_at) / 3600
-    connector.energy_wh += transaction.drawing * hours
+    seconds = now - transaction.metered_at
+    if seconds <= 0:
+        return
+    if not (transaction.full or transaction.limited):
+        ev = transaction.ev
+        if ev is None:
+            connector.energy_wh += transaction.power * seconds / 3600
+        else:
+            connector.energy_wh += ev.charge(transaction.power, seconds)
     transaction.metered_at = now
 
 

@@ -22,8 +22,9 @@ class Timer(enum.IntEnum):
     """An EV may arrive (see :mod:`swarm.station.arrivals`)."""
     METER = enum.auto()
     """A session's next meter values."""
-    FULL = enum.auto()
-    """The EV is full and stops drawing."""
+    POWER = enum.auto()
+    """The power a session draws steps: its EV reaches its target, or a charging limit changes
+    (between steps it follows the EV's curve, which readings integrate in closed form)."""
     FAULT = enum.auto()
     """The connector faults mid-session."""
     RECOVER = enum.auto()
@@ -54,11 +55,11 @@ class Key(NamedTuple):
 
 
 SESSION_TIMERS = frozenset(
-    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.FULL, Timer.FAULT, Timer.RECOVER, Timer.REBOOTED}
+    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.POWER, Timer.FAULT, Timer.RECOVER, Timer.REBOOTED}
 )
 """Timers of charging sessions, their arrivals and their connectors: they go on while offline."""
 
-SESSION_ENDS = (Timer.METER, Timer.END, Timer.FULL, Timer.FAULT)
+SESSION_ENDS = (Timer.METER, Timer.END, Timer.POWER, Timer.FAULT)
 """A session's own timers: cleared when it ends."""
 
 HEARTBEAT = Key(Timer.HEARTBEAT)

@@ -1,22 +1,39 @@
-"""Charging sessions on the schedule: when EVs arrive, the power they draw, when they are full,
-when their drivers leave, whether the connector faults meanwhile.
+"""Charging sessions on the schedule: when EVs arrive, what they draw, when they are full or held
+by a charging limit, when their drivers leave, whether the connector faults meanwhile.
 
-What a session says (its start, meter values and stop) is the version's; when it happens is
-the station's, the same in every version.
+What a session says (its start, meter values, charging state and stop) is the version's; when
+it happens is the station's, the same in every version.
+
+Each session's EV (:mod:`swarm.station.ev`) draws the least of its charging curve, its own and
+the charger's maximum, and the charging limit in force (the version's ``_power_limit``). What
+it draws steps only when its EV reaches its target or the limit changes: the station then brings
+the meter up to date, sets the new power and status, and sets a timer for the next step
+(:data:`~swarm.station.schedule.Timer.POWER`); in between, readings integrate the curve exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 from swarm.protocol.rpc import OcppSession
-from swarm.station import arrivals
-from swarm.station.connector import Status, Transaction
+from swarm.station import arrivals, ev, meter
+from swarm.station.connector import Connector, Status, Transaction
 from swarm.station.schedule import SESSION_ENDS, Key, Timer
+
+CHARGING = frozenset({Status.CHARGING, Status.SUSPENDED_EV, Status.SUSPENDED_EVSE})
+"""Statuses of a session that has begun: what it draws moves it between them."""
+
+CLOSE_ENOUGH = 0.01
+"""Seconds of charging left under which an EV is at its target: a timer may fire a little
+before its time (a loop's clock is coarser than the deadlines), and must not fire again."""
 
 
 class Sessions:
-    """The charging sessions of a :class:`~swarm.station.runner.Station`."""
+    """The charging sessions of a :class:`~swarm.station.runner.Station`. The version gives
+    ``_report_charging(session, transaction, status)``, which says that a session's EV goes
+    Charging, SuspendedEV or SuspendedEVSE in its words."""
 
     __slots__ = ()
 
@@ -35,6 +52,15 @@ class Sessions:
             config, self._rng
         )
 
+    def _plug_in(
+        self, transaction_id: int | str | None, connector: int, id_tag: str
+    ) -> Transaction:
+        """The transaction of an EV that plugs in at ``connector`` now, drawn from the fleet's
+        distributions; it draws from now, unlimited until its session begins."""
+        car = ev.arriving(self.config, self._rng)
+        loop = asyncio.get_running_loop()
+        return Transaction(transaction_id, connector, id_tag, car.max_w, loop.time(), ev=car)
+
     def _begin_session(self, transaction: Transaction) -> None:
         """Schedule the meter values of a session that has begun, its end, and what may
         happen before."""
@@ -43,16 +69,90 @@ class Sessions:
         duration = self.config.session_duration * self._rng.uniform(0.5, 1.5)
         self._timers[Key(Timer.METER, connector)] = now + self._meter_interval()
         self._timers[Key(Timer.END, connector)] = now + duration
-        # Some EVs are full before they leave: they stop drawing power (SuspendedEV).
-        full = duration * self._rng.uniform(0.6, 1.2)
-        if full < duration:
-            self._timers[Key(Timer.FULL, connector)] = now + full
+        # What it draws under the limit in force, and when that steps: at once, in the loop.
+        self._timers[Key(Timer.POWER, connector)] = now
         if self._rng.random() < self.config.faults:
             self._timers[Key(Timer.FAULT, connector)] = now + duration * self._rng.uniform(0.1, 0.9)
 
-    def _ev_power(self) -> float:
-        """Watts an arriving EV draws: 50 to 100 % of the charging power."""
-        return self.config.charging_power * self._rng.uniform(0.5, 1.0)
+    async def _on_power(self, session: OcppSession | None, key: Key) -> None:
+        """What a session draws steps (its EV is full, a limit changes): report its status."""
+        record = self.connectors[key.connector]
+        transaction = record.transaction
+        if transaction is not None:
+            status = self._reevaluate(record, transaction)
+            if status is not None:
+                await self._report_charging(session, transaction, status)
+
+    def _limit_changed(self, connector: int) -> None:
+        """The charging limit of ``connector`` (0: of the whole station) changed, as a profile
+        was set or cleared: its sessions draw what it allows from now on, and the statuses that
+        change are reported after the CSMS's call is answered."""
+        records = self.connectors[1:] if connector == 0 else (self.connectors[connector],)
+        for record in records:
+            transaction = record.transaction
+            if transaction is None:
+                continue
+            status = self._reevaluate(record, transaction)
+            if status is not None:
+                self._soon(
+                    lambda session, t=transaction, s=status: self._report_if_current(session, t, s)
+                )
+
+    async def _report_if_current(
+        self, session: OcppSession, transaction: Transaction, status: Status
+    ) -> None:
+        if self.connectors[transaction.connector].transaction is transaction:
+            await self._report_charging(session, transaction, status)
+
+    def _reevaluate(self, record: Connector, transaction: Transaction) -> Status | None:
+        """Bring the meter up to date, then set what the session draws from now on under the
+        limit in force, its status, and the timer of its next step. Returns the new status if
+        it changed (a session not begun yet keeps Preparing)."""
+        car = transaction.ev
+        if car is None:  # a steady draw, set by hand
+            return None
+        now, wall = asyncio.get_running_loop().time(), time.time()
+        meter.bring_up_to_date(record, transaction, now)
+        limit = self._allowed(record.id, wall)
+        transaction.limited = limit is not None and limit < car.min_w
+        transaction.power = car.max_w if limit is None else min(car.max_w, max(limit, 0.0))
+        steps = []
+        if not (transaction.limited or transaction.full):
+            left = car.seconds_to(car.target, transaction.power)
+            if left <= CLOSE_ENOUGH:
+                transaction.full = True
+            elif left < math.inf:
+                steps.append(now + left)
+        change = self._next_change(record.id, wall)
+        if change is not None:
+            steps.append(now + max(0.0, change - wall))
+        key = Key(Timer.POWER, record.id)
+        if steps:
+            self._timers[key] = min(steps)
+        else:
+            self._timers.pop(key, None)
+        status = transaction.status
+        if record.status is status or record.status not in CHARGING:
+            return None
+        record.status = status
+        return status
+
+    def _allowed(self, connector: int, wall: float) -> float | None:
+        """Watts the charging limit allows on ``connector`` at wall-clock time ``wall``; None:
+        no limit."""
+        # Until each version's ChargePoint has _power_limit (the composite schedule), there is
+        # no limit but the zero that 1.6's SmartCharging._limit holds in Transaction.limited.
+        power_limit = getattr(self, "_power_limit", None)
+        if power_limit is not None:
+            return power_limit(connector, wall)
+        transaction = self.connectors[connector].transaction
+        return 0.0 if transaction is not None and transaction.limited else None
+
+    def _next_change(self, connector: int, wall: float) -> float | None:
+        """Wall-clock time of the next change of the limit on ``connector``; None: none."""
+        # As _allowed: none until the version's ChargePoint has _next_limit_change.
+        next_limit_change = getattr(self, "_next_limit_change", None)
+        return None if next_limit_change is None else next_limit_change(connector, wall)
 
     def _end_locally(self, connector: int) -> None:
         """The session on ``connector`` is over here: its timers go, the connector is free."""
