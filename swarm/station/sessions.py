@@ -26,8 +26,9 @@ CHARGING = frozenset({Status.CHARGING, Status.SUSPENDED_EV, Status.SUSPENDED_EVS
 """Statuses of a session that has begun: what it draws moves it between them."""
 
 CLOSE_ENOUGH = 0.01
-"""Seconds of charging left under which an EV is at its target: a timer may fire a little
-before its time (a loop's clock is coarser than the deadlines), and must not fire again."""
+"""Seconds of charging left under which an EV is at its target, the energy of those seconds
+counted at once: a timer may fire a little before its time (a loop's clock is coarser than the
+deadlines), and must not fire again and again."""
 
 
 class Sessions:
@@ -119,7 +120,8 @@ class Sessions:
         steps = []
         if not (transaction.limited or transaction.full):
             left = car.seconds_to(car.target, transaction.power)
-            if left <= CLOSE_ENOUGH:
+            if left <= CLOSE_ENOUGH:  # the last instant's energy at once: the register is exact
+                record.energy_wh += car.charge(transaction.power, left)
                 transaction.full = True
             elif left < math.inf:
                 steps.append(now + left)
