@@ -205,7 +205,7 @@ def test_charging_profiles_are_stored_reported_and_cleared():
                 script, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": tx}, "b"
             )
             schedule = await command(
-                script, "GetCompositeSchedule", {"connectorId": 1, "duration": 600}, "c"
+                script, "GetCompositeSchedule", {"connectorId": 1, "duration": 4000}, "c"
             )
             cleared = await command(script, "ClearChargingProfile", {"id": 1}, "d")
             again = await command(script, "ClearChargingProfile", {"id": 1}, "e")
@@ -218,10 +218,16 @@ def test_charging_profiles_are_stored_reported_and_cleared():
     assert set_ == {"status": "Accepted"}
     assert no_tx == {"status": "Rejected"}  # a TxProfile needs a transaction
     assert schedule["status"] == "Accepted"
-    assert schedule["chargingSchedule"]["duration"] == 600
-    assert schedule["chargingSchedule"]["chargingSchedulePeriod"][1]["limit"] == 21.4
-    assert (cleared, again, none) == (
-        {"status": "Accepted"},
-        {"status": "Unknown"},
-        {"status": "Rejected"},
-    )
+    assert schedule["chargingSchedule"]["duration"] == 4000
+    # Without startSchedule, the profile runs from the start of charging: here, from now.
+    # Past its 3600 s, the connector's own maximum (32 A) holds.
+    assert schedule["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+        {"startPeriod": 1800, "limit": 21.4, "numberPhases": 3},
+        {"startPeriod": 3600, "limit": 32.0, "numberPhases": 3},
+    ]
+    assert (cleared, again) == ({"status": "Accepted"}, {"status": "Unknown"})
+    assert none["status"] == "Accepted"  # no profile: the connector's own maximum
+    assert none["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 32.0, "numberPhases": 3}
+    ]

@@ -423,7 +423,7 @@ def test_clear_charging_profile_by_id_or_criteria():
     assert clear({}) == "Unknown"
 
 
-def test_get_charging_profiles_reports_them_and_composite_schedules_are_rejected():
+def test_get_charging_profiles_reports_them_and_composite_schedules_combine_them():
     def get(request_id, evse=None, **criterion):
         payload = {"requestId": request_id, "chargingProfile": criterion}
         if evse is not None:
@@ -452,13 +452,13 @@ def test_get_charging_profiles_reports_them_and_composite_schedules_are_rejected
 
     run(station(csms, done))
     results = [csms.results[f"c{n}"]["status"] for n in range(10)]
-    assert (
-        results
-        == ["Accepted"] * 4
-        + ["NoProfiles", "Accepted", "Accepted", "NoProfiles"]
-        + ["Rejected"] * 2
-    )
-    assert csms.results["c8"]["statusInfo"]["reasonCode"] == "UnsupportedRequest"
+    expected = ["Accepted"] * 4 + ["NoProfiles", "Accepted", "Accepted", "NoProfiles"]
+    assert results == [*expected, "Accepted", "Rejected"]
+    # EVSE 1's TxDefaultProfile under the station's maximum, both 16 A (K08.FR.02).
+    assert csms.results["c8"]["schedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+    ]
+    assert csms.results["c9"]["statusInfo"]["reasonCode"] == "UnknownEvse"  # K08.FR.05
     reports = {}
     for report in csms.actions("ReportChargingProfiles"):
         assert report["chargingLimitSource"] == "CSO"

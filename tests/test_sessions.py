@@ -303,7 +303,7 @@ def test_a_zero_limit_suspends_the_session_until_lifted():
             lifted = json.loads(json.dumps(limit))
             lifted["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0][
                 "limit"
-            ] = 16
+            ] = 11000  # watts: above the 6 A an EV needs, so it charges again
             await ws.send(json.dumps([2, "p1", "SetChargingProfile", lifted]))
             await until(lambda: cp.connectors[1].status == "Charging")
             task.cancel()

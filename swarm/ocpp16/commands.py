@@ -88,11 +88,17 @@ class Commands:
         )
         if not (record.free or reserved_for_this_tag):
             return {"status": "Rejected"}
+        profile = payload.get("chargingProfile")
+        refusal = self._start_profile_refusal(profile)
+        if refusal is not None:
+            return refusal
         if reserved_for_this_tag:  # the reservation is used up by this session
             record.reservation = None
             self._timers.pop(Key(Timer.RESERVATION, connector), None)
         authorize = self.configuration.bool_value("AuthorizeRemoteTxRequests")
         record.status = Status.PREPARING  # taken: a second request is rejected
+        if profile is not None:  # the TxProfile of the transaction it starts (5.11)
+            self._keep_profile(connector, profile)
         self._soon(
             lambda session: self._charge(session, connector, payload["idTag"], authorize=authorize)
         )

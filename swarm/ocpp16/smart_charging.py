@@ -1,22 +1,35 @@
-"""Smart charging in OCPP 1.6 (3.13, 5.5, 5.7, 5.16): charging profiles kept and reported.
+"""Smart charging in OCPP 1.6 (3.13, 5.5, 5.7, 5.11, 5.16): charging profiles kept, obeyed and
+reported.
 
-A profile is kept as the CSMS sent it, by connector. A session is held at zero (SuspendedEVSE)
-while a profile's first period limits its connector to 0; no other limit is applied yet, and
-GetCompositeSchedule reports the stored profile of highest stack level, not a composition.
+SetChargingProfile keeps a profile by connector, as the CSMS sent it: a TxProfile needs a
+transaction on its connector (3.13.2), and replaces the profile of the same id, or of the same
+purpose and stackLevel on the connector (5.16). A RemoteStartTransaction's chargingProfile, a
+TxProfile (5.11), is kept for the transaction the start begins; a TxProfile goes when its
+transaction stops (3.13.2). ClearChargingProfile clears by id, or by every criterion given.
+
+The limit in force on a connector is the composite of the valid profiles
+(:mod:`swarm.station.composite`): :meth:`SmartCharging._power_limit` gives it in watts at an
+instant and :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to
+follow; each accepted change of profiles tells them at once. GetCompositeSchedule (5.7) answers
+that composite over the duration asked, in the unit asked (or that of the profile setting the
+limit at its start), from now: Accepted, or Rejected for an unknown connector. Where no profile
+limits a connector, it reports the charger's own maximum (:data:`~swarm.station.composite.MAXIMUM`
+a connector).
 """
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Any
 
-from swarm.protocol.rpc import OcppSession
-from swarm.station import meter
-from swarm.station.connector import Status, Transaction
+from swarm.station import composite, meter
+from swarm.station.composite import Installed, Session
+from swarm.station.connector import Status
 
 
 class SmartCharging:
-    """The smart-charging handlers of a 1.6 :class:`~swarm.ocpp16.charge_point.ChargePoint`."""
+    """The smart-charging handlers of a 1.6 :class:`~swarm.ocpp16.charge_point.ChargePoint`,
+    and the limit they set."""
 
     __slots__ = ()
 
@@ -24,38 +37,43 @@ class SmartCharging:
         connector, profile = payload["connectorId"], payload["csChargingProfiles"]
         if not 0 <= connector < len(self.connectors):
             return {"status": "Rejected"}
-        transaction = self.connectors[connector].transaction
-        if profile["chargingProfilePurpose"] == "TxProfile" and transaction is None:
-            return {"status": "Rejected"}  # a TxProfile needs a transaction (5.16)
-        kept = [
-            p
-            for p in self.charging_profiles.get(connector, [])
-            if p["chargingProfileId"] != profile["chargingProfileId"]
-            and (p["chargingProfilePurpose"], p["stackLevel"])
-            != (profile["chargingProfilePurpose"], profile["stackLevel"])
-        ]
-        self.charging_profiles[connector] = [*kept, profile]
-        if transaction is not None:
-            to_zero = _limits_to_zero(profile)
-            self._soon(lambda session: self._limit(session, transaction, to_zero))
+        purpose = profile["chargingProfilePurpose"]
+        if purpose == "TxProfile" and self.connectors[connector].transaction is None:
+            return {"status": "Rejected"}  # a TxProfile needs a transaction (3.13.2)
+        if purpose == "ChargePointMaxProfile" and connector != 0:
+            return {"status": "Rejected"}  # set on connector 0 only (3.13.2)
+        try:
+            composite.from_16(profile)
+        except ValueError:  # validFrom, validTo or startSchedule not a date and time
+            return {"status": "Rejected"}
+        self._keep_profile(connector, profile)
         return {"status": "Accepted"}
 
-    async def _limit(self, session: OcppSession, transaction: Transaction, to_zero: bool) -> None:
-        """A profile limits a session to 0 (SuspendedEVSE), or lifts that limit."""
-        record = self.connectors[transaction.connector]
-        if record.transaction is not transaction:
-            return
-        if to_zero != transaction.limited:
-            meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
-            transaction.limited = to_zero
-            status = (
-                Status.SUSPENDED_EVSE
-                if to_zero
-                else Status.SUSPENDED_EV
-                if transaction.full
-                else Status.CHARGING
-            )
-            await self._set_status(session, transaction.connector, status)
+    def _keep_profile(self, connector: int, profile: dict[str, Any]) -> None:
+        """Store a profile: it replaces one of the same id anywhere, or of the same purpose and
+        stackLevel on its connector (5.16); the sessions it may limit are told."""
+        replaced = (profile["chargingProfilePurpose"], profile["stackLevel"])
+        profiles = self.charging_profiles
+        for number, kept in list(profiles.items()):
+            profiles[number] = [
+                p
+                for p in kept
+                if p["chargingProfileId"] != profile["chargingProfileId"]
+                and (number, p["chargingProfilePurpose"], p["stackLevel"]) != (connector, *replaced)
+            ]
+        profiles[connector] = [*profiles.get(connector, []), profile]
+        self._limit_changed(connector)
+
+    def _start_profile_refusal(self, profile: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The Rejected answer to a RemoteStartTransaction whose chargingProfile is no TxProfile
+        (5.11) or does not parse; None if it has none or a fit one."""
+        if profile is None:
+            return None
+        try:
+            composite.from_16(profile)
+        except ValueError:
+            return {"status": "Rejected"}
+        return None if profile["chargingProfilePurpose"] == "TxProfile" else {"status": "Rejected"}
 
     def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
         def matches(connector: int, profile: dict[str, Any]) -> bool:
@@ -66,39 +84,86 @@ class SmartCharging:
                 for key, value in payload.items()
             )
 
-        cleared = 0
+        cleared: set[int] = set()
         for connector, profiles in self.charging_profiles.items():
             kept = [p for p in profiles if not matches(connector, p)]
-            cleared += len(profiles) - len(kept)
+            if len(kept) < len(profiles):
+                cleared.add(connector)
             self.charging_profiles[connector] = kept
-            transaction = self.connectors[connector].transaction
-            if transaction is not None and not any(_limits_to_zero(p) for p in kept):
-                self._soon(lambda session, t=transaction: self._limit(session, t, False))
+        for connector in cleared:
+            self._limit_changed(connector)
         return {"status": "Accepted" if cleared else "Unknown"}
 
     def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The stored profile of highest stack level for the connector (or the charge point),
-        reported back; no real composition of several profiles."""
+        """The composite schedule of a connector (0: the grid connection) from now, over the
+        duration asked; Rejected for an unknown connector (5.7)."""
         connector = payload["connectorId"]
         if not 0 <= connector < len(self.connectors):
             return {"status": "Rejected"}
-        profiles = self.charging_profiles.get(connector) or self.charging_profiles.get(0) or []
-        if not profiles:
-            return {"status": "Rejected"}
-        profile = max(profiles, key=lambda p: p["stackLevel"])
-        schedule = dict(profile["chargingSchedule"])
-        schedule["duration"] = min(
-            schedule.get("duration", payload["duration"]), payload["duration"]
+        start = float(int(time.time()))  # whole seconds, as the answer writes its start
+        unit, periods = composite.composite(
+            self._installed(),
+            connector,
+            start,
+            payload["duration"],
+            payload.get("chargingRateUnit"),
+            self._charging_session(connector),
+            maximum=composite.MAXIMUM * (len(self.connectors) - 1 if connector == 0 else 1),
         )
-        schedule.pop("startSchedule", None)
         return {
             "status": "Accepted",
             "connectorId": connector,
-            "scheduleStart": meter.timestamp(),
-            "chargingSchedule": schedule,
+            "scheduleStart": meter.timestamp(start),
+            "chargingSchedule": {
+                "duration": payload["duration"],
+                "startSchedule": meter.timestamp(start),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": periods,
+            },
         }
 
+    def _power_limit(self, connector: int, now: float) -> float | None:
+        """Watts the profiles allow on ``connector`` at wall-clock ``now`` (``time.time()``),
+        0 where that is below the EV's minChargingRate; None: no profile limits it."""
+        limit = composite.limit_at(
+            self._installed(), connector, now, self._charging_session(connector)
+        )
+        return None if limit is None else limit.offered
 
-def _limits_to_zero(profile: dict[str, Any]) -> bool:
-    periods = profile["chargingSchedule"]["chargingSchedulePeriod"]
-    return bool(periods) and periods[0]["limit"] == 0
+    def _next_limit_change(self, connector: int, now: float) -> float | None:
+        """Wall-clock time after ``now`` at which the limit on ``connector`` next changes; None:
+        it does not."""
+        return composite.next_change(
+            self._installed(), connector, now, self._charging_session(connector)
+        )
+
+    def _installed(self) -> list[Installed]:
+        """The profiles in force, parsed. A TxProfile lasts while its connector is taken by its
+        session: in a transaction, or Preparing for the remote start that brought it."""
+        installed = []
+        for connector, profiles in self.charging_profiles.items():
+            record = self.connectors[connector]
+            taken = record.transaction is not None or record.status is Status.PREPARING
+            kept = [p for p in profiles if taken or p["chargingProfilePurpose"] != "TxProfile"]
+            if len(kept) < len(profiles):
+                self.charging_profiles[connector] = kept
+            installed += [(connector, composite.from_16(p)) for p in kept]
+        return installed
+
+    def _charging_session(self, connector: int) -> Session | None:
+        """The transaction on ``connector`` as the composite sees it."""
+        transaction = self.connectors[connector].transaction if connector else None
+        if transaction is None:
+            return None
+        # Transaction.started (wall-clock start) is to come with the EV model; until then a
+        # Relative schedule runs from the instant asked. Remove the getattr then.
+        return Session(transaction.id, getattr(transaction, "started", None))
+
+    def _end_locally(self, connector: int) -> None:
+        # A TxProfile goes with its transaction (3.13.2).
+        profiles = self.charging_profiles.get(connector)
+        if profiles:
+            self.charging_profiles[connector] = [
+                p for p in profiles if p["chargingProfilePurpose"] != "TxProfile"
+            ]
+        super()._end_locally(connector)

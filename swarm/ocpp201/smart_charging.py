@@ -1,13 +1,22 @@
-"""Smart charging of a 2.0.1 station (block K), as far as keeping charging profiles.
+"""Smart charging of a 2.0.1 station (block K): charging profiles kept, obeyed and reported.
 
 SetChargingProfile (K01) stores a profile after the checks K01 gives, ClearChargingProfile
 (K10) clears them by id or by criteria, GetChargingProfiles (K09) reports them in
 ReportChargingProfiles. A profile is kept as the CSMS sent it, with its EVSE (0: the station);
 each was set by the CSMS, so its chargingLimitSource is CSO. A TxProfile lasts as long as its
 transaction; one sent with a RequestStartTransaction is kept for the transaction it starts
-(F01.FR.08). Profiles do not limit the sessions yet, and the station computes no composite
-schedule: GetCompositeSchedule (K08) is answered Rejected, rather than with a schedule that
-is not what the station would do.
+(F01.FR.08).
+
+The limit in force on an EVSE is the composite of the valid profiles
+(:mod:`swarm.station.composite`), of each a profile's first chargingSchedule (the others are for
+ISO 15118 negotiation): :meth:`SmartCharging._power_limit` gives it in watts at an instant and
+:meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to follow; each
+accepted change of profiles tells them at once. GetCompositeSchedule (K08) answers that
+composite from now over the duration asked, in the unit asked, Accepted (both A and W are
+supported, SmartChargingCtrlr.RateUnit, so K08.FR.07 never rejects), or Rejected for an
+unknown EVSE (K08.FR.05). Where no profile limits an EVSE, it reports the EVSE's own maximum
+(EVSE.Power's maxLimit, :data:`~swarm.station.composite.MAXIMUM`); evseId 0, the grid
+connection (K08.FR.03), is limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
 
 Per-station state lives in the concrete class's slot ``charging_profiles``
 (``[(evseId, profile)]``), None while there is none.
@@ -15,12 +24,15 @@ Per-station state lives in the concrete class's slot ``charging_profiles``
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
 from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import PERIODS_PER_SCHEDULE, PROFILE_ENTRIES, PROFILE_STACK_LEVEL
+from swarm.station import composite, meter
+from swarm.station.composite import Installed, Session
 
 SOURCE = "CSO"
 """The chargingLimitSource of every stored profile: the CSMS set them all."""
@@ -50,6 +62,7 @@ class SmartCharging:
         kept = [(e, p) for e, p in self._profiles() if p["id"] != profile["id"]]
         self.charging_profiles = [*kept, (evse, profile)]
         self._count_profiles()
+        self._limits_changed({evse})
 
     def _start_profile_refusal(self, evse: int, profile: dict[str, Any]) -> dict[str, Any] | None:
         """The Rejected answer to a RequestStartTransaction whose chargingProfile does not fit
@@ -145,6 +158,7 @@ class SmartCharging:
             return {"status": "Unknown"}
         self.charging_profiles = kept or None
         self._count_profiles()
+        self._limits_changed({e for e, p in profiles if matches(e, p)})
         return {"status": "Accepted"}
 
     def _on_get_charging_profiles(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -186,14 +200,63 @@ class SmartCharging:
         return {"status": "Accepted"}
 
     def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Rejected: the station keeps profiles but does not merge them into the schedule it
-        would follow, and a made-up one would mislead the CSMS."""
+        """The composite schedule of an EVSE (0: the grid connection) from now, over the
+        duration asked (K08.FR.02); Rejected for an unknown EVSE (K08.FR.05)."""
         evse = payload["evseId"]
         if not 0 <= evse < len(self.connectors):
             return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
-        return with_reason(
-            "Rejected", "UnsupportedRequest", "this station does not compute composite schedules"
+        start = float(int(time.time()))  # whole seconds, as the answer writes its start
+        unit, periods = composite.composite(
+            self._installed(),
+            evse,
+            start,
+            payload["duration"],
+            payload.get("chargingRateUnit"),
+            self._charging_session(evse),
+            maximum=composite.MAXIMUM * (len(self.connectors) - 1 if evse == 0 else 1),
         )
+        schedule = {
+            "evseId": evse,
+            "duration": payload["duration"],
+            "scheduleStart": meter.timestamp(start),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": periods,
+        }
+        return {"status": "Accepted", "schedule": schedule}
+
+    def _power_limit(self, connector: int, now: float) -> float | None:
+        """Watts the profiles allow on EVSE ``connector`` at wall-clock ``now``
+        (``time.time()``), 0 where that is below the EV's minChargingRate; None: no profile
+        limits it."""
+        limit = composite.limit_at(
+            self._installed(), connector, now, self._charging_session(connector)
+        )
+        return None if limit is None else limit.offered
+
+    def _next_limit_change(self, connector: int, now: float) -> float | None:
+        """Wall-clock time after ``now`` at which the limit on EVSE ``connector`` next changes;
+        None: it does not."""
+        return composite.next_change(
+            self._installed(), connector, now, self._charging_session(connector)
+        )
+
+    def _installed(self) -> list[Installed]:
+        return [(evse, composite.from_201(p)) for evse, p in self._profiles()]
+
+    def _charging_session(self, evse: int) -> Session | None:
+        """The transaction on ``evse`` as the composite sees it."""
+        transaction = self.connectors[evse].transaction if evse else None
+        if transaction is None:
+            return None
+        # Transaction.started (wall-clock start) is to come with the EV model; until then a
+        # Relative schedule runs from the instant asked. Remove the getattr then.
+        return Session(transaction.id, getattr(transaction, "started", None))
+
+    def _limits_changed(self, evses: set[int]) -> None:
+        """Tell the sessions on ``evses`` (0: on every EVSE) that their limit may have changed:
+        they draw what it allows from now on."""
+        for evse in sorted(evses):
+            self._limit_changed(evse)
 
     def _profiles(self) -> list[Stored]:
         """The stored profiles, but TxProfiles whose transaction has ended: they go with it."""
