@@ -2,6 +2,7 @@
 connector's and the charging limit's caps, and a session held and released by a limit, in 1.6
 and 2.0.1 stations whose ``_power_limit`` is a stub."""
 
+import argparse
 import asyncio
 import math
 import random
@@ -11,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 
+from swarm.locust.options import add_arguments, config_from_options
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.station import ev
@@ -175,6 +177,12 @@ class Limited201(Limits, ChargePoint201):
     pass
 
 
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
 def statuses(script):
     return [p["status"] for _, _, a, p in script.calls() if a == "StatusNotification"]
 
@@ -266,3 +274,41 @@ def test_a_session_held_until_the_limit_changes_resumes_by_itself_2_0_1():
     assert [s for s in states() if s] == ["Charging", "SuspendedEVSE", "Charging", "SuspendedEV"]
     assert 0 <= late < 0.2  # at the limit's change, on the station's own timer
     assert cp.connectors[1].energy_wh == pytest.approx(20.0, abs=1e-9)
+
+
+def test_options_make_the_evs_and_connectors_of_the_config():
+    config = config_from_options(parse())
+    assert (config.battery_kwh, config.arrival_soc, config.target_soc) == (
+        (40, 100),
+        (10, 60),
+        (80, 100),
+    )
+    assert (config.taper_soc, config.single_phase_evs) == (80, 0.2)
+    assert (config.connector_current, config.connector_phases) == (32, 3)
+    options = parse("--battery-kwh", "60", "--target-soc", "90-95", "--connector-phases", "1")
+    options.arrival_soc, options.connector_current = "5 - 20", "16"  # as the web UI sends them
+    config = config_from_options(options)
+    assert (config.battery_kwh, config.arrival_soc, config.target_soc) == (
+        (60, 60),
+        (5, 20),
+        (90, 95),
+    )
+    assert (config.connector_current, config.connector_phases) == (16, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("battery_kwh", "40..100", "--battery-kwh: '40..100' is not a number or a range"),
+        ("arrival_soc", "50-20", "--arrival-soc must be 0 <= lowest <= highest"),
+        ("target_soc", "80-120", "--target-soc must be"),
+        ("taper_soc", "soon", "--taper-soc: could not convert"),
+        ("connector_current", "4", "--connector-current must be 6 A"),
+        ("connector_phases", "2", "--connector-phases must be 1 or 3"),
+    ],
+)
+def test_bad_ev_options_are_refused_naming_them(name, value, message):
+    options = parse()
+    setattr(options, name, value)
+    with pytest.raises(ValueError, match=message):
+        config_from_options(options)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm.locust.charging_options import FIELDS as EV_FIELDS
+from swarm.locust.charging_options import add_ev_arguments, ev_values
 from swarm.protocol.security import SecurityConfig
 from swarm.protocol.trace import DEFAULT_FRAMES
 from swarm.station.config import ChargePointConfig
@@ -287,8 +289,10 @@ def _add_charging_arguments(parser: Any) -> None:
         "--charging-power",
         type=float,
         default=11000.0,
-        help="Watts an EV draws at most; each session draws half to all of it",
+        help="Watts of an EV's maximum AC power at most: each EV's is half to all of it, on"
+        " its phases, under the connector's current and the charging limit",
     )
+    add_ev_arguments(group)
     group.add_argument(
         "--day-length",
         type=seconds,
@@ -519,6 +523,7 @@ def config_from_options(options: Any) -> ChargePointConfig:
         raise ValueError(
             f"--charging-power, --update-failures, --faults or --day-hour: {exc}"
         ) from None
+    values.update(ev_values(options))
     try:
         return ChargePointConfig(
             vendor=options.vendor, model=options.model, day_start=time.time(), **values
@@ -531,7 +536,7 @@ _FIELD = re.compile(
     r"\b(?:connectors|dead_after|faults|update_failures|update_step|day_hour|id_tags"
     r"|reconnect_max|reconnect_min|charging_power|session_duration|session_interval"
     r"|heartbeat_interval|authorize_interval|call_timeout|connect_timeout|ping_interval"
-    r"|meter_interval|day_length|vendor|model)\b"
+    r"|meter_interval|day_length|vendor|model|" + "|".join(EV_FIELDS) + r")\b"
 )
 """The fields of :class:`ChargePointConfig` that options set, as its errors name them."""
 
