@@ -10,11 +10,15 @@ transaction stops (3.13.2). ClearChargingProfile clears by id, or by every crite
 The limit in force on a connector is the composite of the valid profiles
 (:mod:`swarm.station.composite`): :meth:`SmartCharging._power_limit` gives it in watts at an
 instant and :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to
-follow; each accepted change of profiles tells them at once. GetCompositeSchedule (5.7) answers
-that composite over the duration asked, in the unit asked (or that of the profile setting the
-limit at its start), from now: Accepted, or Rejected for an unknown connector. Where no profile
-limits a connector, it reports the charger's own maximum (:data:`~swarm.station.composite.MAXIMUM`
-a connector).
+follow; each accepted change of profiles tells them at once. A Relative schedule, or an
+Absolute one without startSchedule, runs from the instant asked, not from the transaction's
+start: a :class:`~swarm.station.connector.Transaction` keeps no wall-clock start yet.
+
+GetCompositeSchedule (5.7) answers that composite from now over the duration asked, in the
+unit asked (else that of the profile setting the limit at the start): Accepted, or Rejected
+for an unknown connector. Where no profile limits a connector it reports the connector's own
+maximum (:data:`~swarm.station.composite.MAXIMUM`); connector 0, the grid connection, is
+limited by the ChargePointMaxProfile, else by all connectors' maxima.
 """
 
 from __future__ import annotations
@@ -155,9 +159,9 @@ class SmartCharging:
         transaction = self.connectors[connector].transaction if connector else None
         if transaction is None:
             return None
-        # Transaction.started (wall-clock start) is to come with the EV model; until then a
-        # Relative schedule runs from the instant asked. Remove the getattr then.
-        return Session(transaction.id, getattr(transaction, "started", None))
+        # No start: a Transaction keeps none in wall-clock time, so Relative schedules run
+        # from the instant asked.
+        return Session(transaction.id)
 
     def _end_locally(self, connector: int) -> None:
         # A TxProfile goes with its transaction (3.13.2).

@@ -8,15 +8,19 @@ transaction; one sent with a RequestStartTransaction is kept for the transaction
 (F01.FR.08).
 
 The limit in force on an EVSE is the composite of the valid profiles
-(:mod:`swarm.station.composite`), of each a profile's first chargingSchedule (the others are for
-ISO 15118 negotiation): :meth:`SmartCharging._power_limit` gives it in watts at an instant and
+(:mod:`swarm.station.composite`), of each its first chargingSchedule (the others are for ISO
+15118 negotiation): :meth:`SmartCharging._power_limit` gives it in watts at an instant and
 :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to follow; each
-accepted change of profiles tells them at once. GetCompositeSchedule (K08) answers that
-composite from now over the duration asked, in the unit asked, Accepted (both A and W are
-supported, SmartChargingCtrlr.RateUnit, so K08.FR.07 never rejects), or Rejected for an
-unknown EVSE (K08.FR.05). Where no profile limits an EVSE, it reports the EVSE's own maximum
-(EVSE.Power's maxLimit, :data:`~swarm.station.composite.MAXIMUM`); evseId 0, the grid
-connection (K08.FR.03), is limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
+accepted change of profiles tells them at once. A Relative schedule runs from the instant
+asked, not from the transaction's start: a :class:`~swarm.station.connector.Transaction` keeps
+no wall-clock start yet.
+
+GetCompositeSchedule (K08) answers that composite from now over the duration asked, in the
+unit asked: Accepted (the station supports A and W, SmartChargingCtrlr.RateUnit, so K08.FR.07
+never rejects), or Rejected for an unknown EVSE (K08.FR.05). Where no profile limits an EVSE it
+reports the EVSE's own maximum (EVSE.Power's maxLimit,
+:data:`~swarm.station.composite.MAXIMUM`); evseId 0, the grid connection (K08.FR.03), is
+limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
 
 Per-station state lives in the concrete class's slot ``charging_profiles``
 (``[(evseId, profile)]``), None while there is none.
@@ -248,9 +252,9 @@ class SmartCharging:
         transaction = self.connectors[evse].transaction if evse else None
         if transaction is None:
             return None
-        # Transaction.started (wall-clock start) is to come with the EV model; until then a
-        # Relative schedule runs from the instant asked. Remove the getattr then.
-        return Session(transaction.id, getattr(transaction, "started", None))
+        # No start: a Transaction keeps none in wall-clock time, so Relative schedules run
+        # from the instant asked.
+        return Session(transaction.id)
 
     def _limits_changed(self, evses: set[int]) -> None:
         """Tell the sessions on ``evses`` (0: on every EVSE) that their limit may have changed:
