@@ -157,15 +157,20 @@ class Engine:
 
     def census(self) -> dict[str, int]:
         """Charge points per state (by :class:`State` value), ``charging``: those with a
-        transaction running, and per OCPP version (``version 1.6``, ``version 2.0.1``, for the
+        transaction running, ``power_w``: the watts their sessions draw (as of each session's
+        last reading), and per OCPP version (``version 1.6``, ``version 2.0.1``, for the
         versions running). A snapshot, safe from any thread."""
         counts = dict.fromkeys([state.value for state in State] + ["charging"], 0)
+        watts = 0.0
         for charge_point, _ in list(self._charge_points.values()):
             counts[charge_point.state.value] += 1
-            if charge_point.transactions:
+            transactions = charge_point.transactions
+            if transactions:
                 counts["charging"] += 1
+                watts += sum(transaction.drawing for transaction in transactions.values())
             version = VERSION_PREFIX + charge_point.dialect.version
             counts[version] = counts.get(version, 0) + 1
+        counts["power_w"] = round(watts)
         return counts
 
     def __len__(self) -> int:

@@ -12,14 +12,17 @@ from typing import ClassVar
 
 import pytest
 
+from swarm.engine import Engine
 from swarm.locust.options import add_arguments, config_from_options
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
+from swarm.report.fleet import FleetCounters, FleetStatus
 from swarm.station import ev
 from swarm.station.config import ChargePointConfig
 from swarm.station.connector import Status
 from swarm.station.ev import EV
-from tests.scripted import recording_csms, run, scripted_csms, until
+from tests.scripted import in_thread, recording_csms, run, scripted_csms, until
+from tests.test_engine import wait_until
 from tests.test_station201 import Csms201
 
 
@@ -312,3 +315,19 @@ def test_bad_ev_options_are_refused_naming_them(name, value, message):
     setattr(options, name, value)
     with pytest.raises(ValueError, match=message):
         config_from_options(options)
+
+
+def test_the_census_sums_the_power_drawn_and_the_master_sums_the_workers():
+    config = replace(SESSION, connector_current=16.0, connectors=2, charging_power=24_000)
+    engine = Engine()
+    with in_thread(lambda: scripted_csms(recording_csms())) as ((url, _), _loop):
+        engine.start()
+        for n in range(3):
+            engine.start_charge_point(f"CP-{n}", f"{url}/CP-{n}", config)
+        # Six EVs of 12 to 24 kW on three phases, each under 16 A: 11,040 W.
+        census = wait_until(lambda: engine.census()["power_w"] == 6 * 11_040 and engine.census())
+        assert engine.shutdown(5.0)
+    assert census and census["charging"] == 3
+    counters = FleetCounters()
+    one, two = counters.status(census), counters.status({"power_w": 500})
+    assert FleetStatus.total([FleetStatus.from_dict(one.as_dict()), two]).power_w == 66_740

@@ -7,7 +7,8 @@ worker), so ``--processes N`` and master/worker runs give the same folder as a l
   ``locust_exceptions.csv``: Locust's CSV, whether or not ``--csv`` asks for another copy;
 - ``report.html``: Locust's HTML report, unless ``--html`` names another file (written here
   on SIGTERM, where Locust quits without one);
-- ``fleet.csv``: every second, the charge points per state (see :mod:`swarm.report.fleet`);
+- ``fleet.csv``: every second, the charge points per state and the watts their sessions draw
+  (see :mod:`swarm.report.fleet`);
 - ``timeline.csv``: every second, each action's requests, failures and p50, p95, p99 and
   maximum latency, at the samples' own resolution (see :mod:`swarm.report.timeline`);
 - ``summary.json``: per-request figures, the fleet's peak states and its final ones (as the test
@@ -45,7 +46,7 @@ from swarm.report.timeline import TIMELINE_COLUMNS, TIMELINE_CSV, Second
 
 logger = logging.getLogger(__name__)
 
-FLEET_COLUMNS = ("timestamp", "users", *STATES, "charging")
+FLEET_COLUMNS = ("timestamp", "users", *STATES, "charging", "power_w")
 SAMPLE_INTERVAL = 1.0
 """Seconds between rows of ``fleet.csv``: Locust's CSV history interval."""
 FLUSH_INTERVAL = 5.0
@@ -94,7 +95,7 @@ class RunFolder:
         self.workers_lost = workers_lost
         """The workers a master lost, as they are lost (see :class:`.workers.Workers`)."""
         self.started = datetime.now(UTC)
-        self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging"), 0)
+        self.peak: dict[str, int] = dict.fromkeys((*STATES, "charging", "power_w"), 0)
         self._at_stop: FleetStatus | None = None
         self._csv = locust_stats.StatsCSVFileWriter(
             environment, locust_stats.PERCENTILES_TO_REPORT, str(path / "locust"), True
@@ -152,7 +153,7 @@ class RunFolder:
     def _write_fleet_row(self) -> FleetStatus:
         status = self.fleet()
         runner = self.environment.runner
-        counts = {**status.states, "charging": status.charging}
+        counts = {**status.states, "charging": status.charging, "power_w": status.power_w}
         for key, count in counts.items():
             self.peak[key] = max(self.peak.get(key, 0), count)
         users = runner.user_count if runner is not None else 0

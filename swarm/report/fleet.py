@@ -1,5 +1,5 @@
-"""What the fleet is doing: charge points per state and per OCPP version, CALLERRORs by action
-and code, CSMS calls by action.
+"""What the fleet is doing: charge points per state and per OCPP version, the power their
+sessions draw, CALLERRORs by action and code, CSMS calls by action.
 
 Each process that runs charge points counts its own (:class:`FleetCounters`, fed by the samples
 it hands to Locust); a master sums what its workers send with their stats reports (every 3 s,
@@ -63,6 +63,8 @@ class FleetStatus:
     """Charge points per state (:data:`STATES`)."""
     charging: int = 0
     """Charge points with at least one transaction running."""
+    power_w: int = 0
+    """Watts the fleet's charging sessions draw."""
     callerrors: dict[str, dict[str, int]] = field(default_factory=dict)
     """CALLERRORs the CSMS answered the charge points' CALLs with: ``{action: {code: n}}``,
     actions named by :func:`fleet_name` (``Heartbeat``, ``OCPP201 Heartbeat``)."""
@@ -80,6 +82,7 @@ class FleetStatus:
         return {
             "states": dict(self.states),
             "charging": self.charging,
+            "power_w": self.power_w,
             "callerrors": {action: dict(codes) for action, codes in self.callerrors.items()},
             "csms_calls": dict(self.csms_calls),
             "versions": dict(self.versions),
@@ -91,6 +94,7 @@ class FleetStatus:
         return cls(
             states={**dict.fromkeys(STATES, 0), **data.get("states", {})},
             charging=data.get("charging", 0),
+            power_w=data.get("power_w", 0),
             callerrors={action: dict(codes) for action, codes in callerrors.items()},
             csms_calls=dict(data.get("csms_calls", {})),
             versions={**dict.fromkeys(VERSIONS, 0), **data.get("versions", {})},
@@ -104,6 +108,7 @@ class FleetStatus:
             for state, count in part.states.items():
                 result.states[state] = result.states.get(state, 0) + count
             result.charging += part.charging
+            result.power_w += part.power_w
             for action, codes in part.callerrors.items():
                 mine = result.callerrors.setdefault(action, {})
                 for code, count in codes.items():
@@ -148,6 +153,7 @@ class FleetCounters:
         return FleetStatus(
             states={state: census.get(state, 0) for state in STATES},
             charging=census.get("charging", 0),
+            power_w=census.get("power_w", 0),
             callerrors=callerrors,
             csms_calls=dict(self.csms_calls),
             versions=versions,
