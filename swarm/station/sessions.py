@@ -33,8 +33,10 @@ deadlines), and must not fire again and again."""
 
 class Sessions:
     """The charging sessions of a :class:`~swarm.station.runner.Station`. The version gives
-    ``_report_charging(session, transaction, status)``, which says that a session's EV goes
-    Charging, SuspendedEV or SuspendedEVSE in its words."""
+    ``_power_limit(connector, now)`` (watts allowed at wall-clock ``now``; None: no limit),
+    ``_next_limit_change(connector, now)`` (when that next changes; None: never), and
+    ``_report_charging(session, transaction, status)``, which says in its words that a
+    session's EV goes Charging, SuspendedEV or SuspendedEVSE."""
 
     __slots__ = ()
 
@@ -114,7 +116,7 @@ class Sessions:
             return None
         now, wall = asyncio.get_running_loop().time(), time.time()
         meter.bring_up_to_date(record, transaction, now)
-        limit = self._allowed(record.id, wall)
+        limit = self._power_limit(record.id, wall)
         transaction.limited = limit is not None and limit < car.min_w
         transaction.power = car.max_w if limit is None else min(car.max_w, max(limit, 0.0))
         steps = []
@@ -125,7 +127,7 @@ class Sessions:
                 transaction.full = True
             elif left < math.inf:
                 steps.append(now + left)
-        change = self._next_change(record.id, wall)
+        change = self._next_limit_change(record.id, wall)
         if change is not None:
             steps.append(now + max(0.0, change - wall))
         key = Key(Timer.POWER, record.id)
@@ -138,23 +140,6 @@ class Sessions:
             return None
         record.status = status
         return status
-
-    def _allowed(self, connector: int, wall: float) -> float | None:
-        """Watts the charging limit allows on ``connector`` at wall-clock time ``wall``; None:
-        no limit."""
-        # Until each version's ChargePoint has _power_limit (the composite schedule), there is
-        # no limit but the zero that 1.6's SmartCharging._limit holds in Transaction.limited.
-        power_limit = getattr(self, "_power_limit", None)
-        if power_limit is not None:
-            return power_limit(connector, wall)
-        transaction = self.connectors[connector].transaction
-        return 0.0 if transaction is not None and transaction.limited else None
-
-    def _next_change(self, connector: int, wall: float) -> float | None:
-        """Wall-clock time of the next change of the limit on ``connector``; None: none."""
-        # As _allowed: none until the version's ChargePoint has _next_limit_change.
-        next_limit_change = getattr(self, "_next_limit_change", None)
-        return None if next_limit_change is None else next_limit_change(connector, wall)
 
     def _end_locally(self, connector: int) -> None:
         """The session on ``connector`` is over here: its timers go, the connector is free."""
