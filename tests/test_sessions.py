@@ -28,7 +28,7 @@ SESSIONS = ChargePointConfig(
     session_interval=0.2,
     session_duration=0.6,
     meter_interval=0.1,
-    charging_power=36000,  # 10 Wh a second: the register moves within a test
+    charging_power=36000,  # 5 to 6 Wh a second (under 32 A): the register moves within a test
 )
 
 
