@@ -347,6 +347,23 @@ def test_1_6_answers_the_composite_and_the_limit_the_sessions_follow():
     assert cp._power_limit(1, start) is None and cp._next_limit_change(1, start) is None
 
 
+def test_a_relative_profile_counts_from_the_start_of_the_connector_s_session():
+    cp = ChargePoint16("CP-1", "ws://unused", CONFIG, lambda s: None)
+    now = time.time()
+    transaction = Transaction(7, 1, "T", 11000.0, 0.0, started=now - 100)
+    cp.connectors[1].transaction = transaction
+    # 10 A for the first minute of the session, 16 A after: it is 100 s in.
+    tx = p16(1, "TxProfile", kind="Relative", periods=((0, 10), (60, 16)))
+
+    async def main():
+        return cp._on_set_charging_profile({"connectorId": 1, "csChargingProfiles": tx})
+
+    assert asyncio.run(asyncio.wait_for(main(), 10))["status"] == "Accepted"
+    assert cp._power_limit(1, now) == pytest.approx(16 * 230 * 3)
+    assert cp._power_limit(1, now - 50) == pytest.approx(10 * 230 * 3)
+    assert cp._next_limit_change(1, now - 50) == pytest.approx(now - 40)
+
+
 def test_2_0_1_answers_the_composite_as_k08_gives():
     cp = ChargePoint201("CS-1", "ws://unused", CONFIG, lambda s: None)
     now = time.time()

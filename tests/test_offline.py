@@ -21,7 +21,7 @@ from tests.scripted import BOOT_ACCEPTED, answer, run, scripted_csms, until
 OFFLINE = ChargePointConfig(
     authorize_interval=0,
     meter_interval=0.2,
-    charging_power=36000,  # 10 Wh a second
+    charging_power=36000,  # an EV of 18 to 36 kW, under the connector's 22 kW
     reconnect_min=1.5,
     reconnect_max=1.5,  # offline for exactly 1.5 s after a lost connection
     call_timeout=2,

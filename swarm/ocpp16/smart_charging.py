@@ -11,13 +11,13 @@ The limit in force on a connector is the composite of the valid profiles
 (:mod:`swarm.station.composite`): :meth:`SmartCharging._power_limit` gives it in watts at an
 instant and :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to
 follow; each accepted change of profiles tells them at once. A Relative schedule, or an
-Absolute one without startSchedule, runs from the instant asked, not from the transaction's
-start: a :class:`~swarm.station.connector.Transaction` keeps no wall-clock start yet.
+Absolute one without startSchedule, runs from the start of the connector's session (from the
+instant asked when it has none).
 
 GetCompositeSchedule (5.7) answers that composite from now over the duration asked, in the
 unit asked (else that of the profile setting the limit at the start): Accepted, or Rejected
 for an unknown connector. Where no profile limits a connector it reports the connector's own
-maximum (:data:`~swarm.station.composite.MAXIMUM`); connector 0, the grid connection, is
+maximum (``--connector-current`` on ``--connector-phases``); connector 0, the grid connection, is
 limited by the ChargePointMaxProfile, else by all connectors' maxima.
 """
 
@@ -112,7 +112,7 @@ class SmartCharging:
             payload["duration"],
             payload.get("chargingRateUnit"),
             self._charging_session(connector),
-            maximum=composite.MAXIMUM * (len(self.connectors) - 1 if connector == 0 else 1),
+            maximum=self._connector_watts() * (len(self.connectors) - 1 if connector == 0 else 1),
         )
         return {
             "status": "Accepted",
@@ -159,9 +159,7 @@ class SmartCharging:
         transaction = self.connectors[connector].transaction if connector else None
         if transaction is None:
             return None
-        # No start: a Transaction keeps none in wall-clock time, so Relative schedules run
-        # from the instant asked.
-        return Session(transaction.id)
+        return Session(transaction.id, transaction.started)
 
     def _end_locally(self, connector: int) -> None:
         # A TxProfile goes with its transaction (3.13.2).

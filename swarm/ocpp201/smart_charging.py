@@ -11,15 +11,14 @@ The limit in force on an EVSE is the composite of the valid profiles
 (:mod:`swarm.station.composite`), of each its first chargingSchedule (the others are for ISO
 15118 negotiation): :meth:`SmartCharging._power_limit` gives it in watts at an instant and
 :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to follow; each
-accepted change of profiles tells them at once. A Relative schedule runs from the instant
-asked, not from the transaction's start: a :class:`~swarm.station.connector.Transaction` keeps
-no wall-clock start yet.
+accepted change of profiles tells them at once. A Relative schedule runs from the start of the
+EVSE's session (from the instant asked when it has none).
 
 GetCompositeSchedule (K08) answers that composite from now over the duration asked, in the
 unit asked: Accepted (the station supports A and W, SmartChargingCtrlr.RateUnit, so K08.FR.07
 never rejects), or Rejected for an unknown EVSE (K08.FR.05). Where no profile limits an EVSE it
-reports the EVSE's own maximum (EVSE.Power's maxLimit,
-:data:`~swarm.station.composite.MAXIMUM`); evseId 0, the grid connection (K08.FR.03), is
+reports the EVSE's own maximum (EVSE.Power's maxLimit: ``--connector-current`` on
+``--connector-phases``); evseId 0, the grid connection (K08.FR.03), is
 limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
 
 Per-station state lives in the concrete class's slot ``charging_profiles``
@@ -217,7 +216,7 @@ class SmartCharging:
             payload["duration"],
             payload.get("chargingRateUnit"),
             self._charging_session(evse),
-            maximum=composite.MAXIMUM * (len(self.connectors) - 1 if evse == 0 else 1),
+            maximum=self._connector_watts() * (len(self.connectors) - 1 if evse == 0 else 1),
         )
         schedule = {
             "evseId": evse,
@@ -252,9 +251,7 @@ class SmartCharging:
         transaction = self.connectors[evse].transaction if evse else None
         if transaction is None:
             return None
-        # No start: a Transaction keeps none in wall-clock time, so Relative schedules run
-        # from the instant asked.
-        return Session(transaction.id)
+        return Session(transaction.id, transaction.started)
 
     def _limits_changed(self, evses: set[int]) -> None:
         """Tell the sessions on ``evses`` (0: on every EVSE) that their limit may have changed:

@@ -43,10 +43,6 @@ VOLTAGE = 230.0
 PHASES = 3
 """The phases a period uses when it gives no numberPhases (1.6 7.12, 2.0.1 2.11)."""
 
-MAXIMUM = 32 * VOLTAGE * PHASES
-"""Watts a connector gives at most where no profile limits it (32 A on 3 phases, 22,080 W):
-what a composite schedule reports there."""
-
 DAY = 86400.0
 WEEK = 7 * DAY
 

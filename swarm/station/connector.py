@@ -69,6 +69,8 @@ class Transaction:
     """Messages of the transaction made so far (2.0.1's TransactionEvent seqNo)."""
     ev: EV | None = None
     """The EV's battery and charging curve: what it draws under :attr:`power`."""
+    started: float | None = None
+    """When the EV plugged in, ``time.time()``: Relative charging schedules count from it."""
 
     @property
     def drawing(self) -> float:

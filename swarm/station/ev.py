@@ -23,10 +23,8 @@ import math
 import random
 from dataclasses import dataclass
 
+from swarm.station.composite import VOLTAGE
 from swarm.station.config import ChargePointConfig
-
-VOLTS = 230.0
-"""Volts per phase, line to neutral."""
 
 MIN_CURRENT = 6.0
 """Amperes per phase an EV charges at the least (IEC 61851-1): a lower limit suspends it."""
@@ -118,8 +116,8 @@ def arriving(config: ChargePointConfig, rng: random.Random) -> EV:
     rated = config.charging_power * rng.uniform(0.5, 1.0)
     own_phases = 1 if rng.random() < config.single_phase_evs else 3
     phases = min(own_phases, config.connector_phases)
-    current = min(rated / (VOLTS * own_phases), config.connector_current)
-    max_w = VOLTS * phases * current
+    current = min(rated / (VOLTAGE * own_phases), config.connector_current)
+    max_w = VOLTAGE * phases * current
     return EV(
         capacity_wh=1000 * rng.uniform(*config.battery_kwh),
         soc=rng.uniform(*config.arrival_soc) / 100,
@@ -127,5 +125,5 @@ def arriving(config: ChargePointConfig, rng: random.Random) -> EV:
         rated_w=rated,
         knee=config.taper_soc / 100,
         max_w=max_w,
-        min_w=min(max_w, VOLTS * phases * MIN_CURRENT),
+        min_w=min(max_w, VOLTAGE * phases * MIN_CURRENT),
     )

@@ -19,6 +19,7 @@ import time
 
 from swarm.protocol.rpc import OcppSession
 from swarm.station import arrivals, ev, meter
+from swarm.station.composite import VOLTAGE
 from swarm.station.connector import Connector, Status, Transaction
 from swarm.station.schedule import SESSION_ENDS, Key, Timer
 
@@ -33,10 +34,9 @@ deadlines), and must not fire again and again."""
 
 class Sessions:
     """The charging sessions of a :class:`~swarm.station.runner.Station`. The version gives
-    ``_power_limit(connector, now)`` (watts allowed at wall-clock ``now``; None: no limit),
-    ``_next_limit_change(connector, now)`` (when that next changes; None: never), and
-    ``_report_charging(session, transaction, status)``, which says in its words that a
-    session's EV goes Charging, SuspendedEV or SuspendedEVSE."""
+    the limit in force and says what a session's EV does (``_power_limit``,
+    ``_next_limit_change``, ``_report_charging``: see
+    :class:`~swarm.station.vocabulary.Vocabulary`)."""
 
     __slots__ = ()
 
@@ -62,7 +62,13 @@ class Sessions:
         distributions; it draws from now, unlimited until its session begins."""
         car = ev.arriving(self.config, self._rng)
         loop = asyncio.get_running_loop()
-        return Transaction(transaction_id, connector, id_tag, car.max_w, loop.time(), ev=car)
+        return Transaction(
+            transaction_id, connector, id_tag, car.max_w, loop.time(), ev=car, started=time.time()
+        )
+
+    def _connector_watts(self) -> float:
+        """Watts a connector gives at most: its current on its phases."""
+        return self.config.connector_current * VOLTAGE * self.config.connector_phases
 
     def _begin_session(self, transaction: Transaction) -> None:
         """Schedule the meter values of a session that has begun, its end, and what may

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 from swarm.protocol.rpc import OcppSession
+from swarm.station.connector import Status, Transaction
 from swarm.station.schedule import Key, Timer
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -57,6 +58,21 @@ class Vocabulary:
         self, session: OcppSession | None, connector: int, id_tag: str, *, authorize: bool = True
     ) -> None:
         """An EV plugs in at ``connector``: authorize, start, charge until its end is due."""
+        raise NotImplementedError
+
+    async def _report_charging(
+        self, session: OcppSession | None, transaction: Transaction, status: Status
+    ) -> None:
+        """Say that a session's EV goes ``status``: Charging, SuspendedEV or SuspendedEVSE."""
+        raise NotImplementedError
+
+    def _power_limit(self, connector: int, now: float) -> float | None:
+        """Watts the charging profiles allow on ``connector`` at ``now`` (``time.time()``);
+        None: none limits it."""
+        raise NotImplementedError
+
+    def _next_limit_change(self, connector: int, now: float) -> float | None:
+        """When that limit next changes after ``now`` (``time.time()``); None: it does not."""
         raise NotImplementedError
 
     async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
