@@ -106,7 +106,7 @@ class SmartCharging:
             return {"status": "Rejected"}
         start = float(int(time.time()))  # whole seconds, as the answer writes its start
         unit, periods = composite.composite(
-            self._installed(),
+            self._installed_profiles(),
             connector,
             start,
             payload["duration"],
@@ -130,7 +130,7 @@ class SmartCharging:
         """Watts the profiles allow on ``connector`` at wall-clock ``now`` (``time.time()``),
         0 where that is below the EV's minChargingRate; None: no profile limits it."""
         limit = composite.limit_at(
-            self._installed(), connector, now, self._charging_session(connector)
+            self._installed_profiles(), connector, now, self._charging_session(connector)
         )
         return None if limit is None else limit.offered
 
@@ -138,10 +138,10 @@ class SmartCharging:
         """Wall-clock time after ``now`` at which the limit on ``connector`` next changes; None:
         it does not."""
         return composite.next_change(
-            self._installed(), connector, now, self._charging_session(connector)
+            self._installed_profiles(), connector, now, self._charging_session(connector)
         )
 
-    def _installed(self) -> list[Installed]:
+    def _installed_profiles(self) -> list[Installed]:
         """The profiles in force, parsed. A TxProfile lasts while its connector is taken by its
         session: in a transaction, or Preparing for the remote start that brought it."""
         installed = []

@@ -210,7 +210,7 @@ class SmartCharging:
             return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
         start = float(int(time.time()))  # whole seconds, as the answer writes its start
         unit, periods = composite.composite(
-            self._installed(),
+            self._installed_profiles(),
             evse,
             start,
             payload["duration"],
@@ -232,7 +232,7 @@ class SmartCharging:
         (``time.time()``), 0 where that is below the EV's minChargingRate; None: no profile
         limits it."""
         limit = composite.limit_at(
-            self._installed(), connector, now, self._charging_session(connector)
+            self._installed_profiles(), connector, now, self._charging_session(connector)
         )
         return None if limit is None else limit.offered
 
@@ -240,10 +240,10 @@ class SmartCharging:
         """Wall-clock time after ``now`` at which the limit on EVSE ``connector`` next changes;
         None: it does not."""
         return composite.next_change(
-            self._installed(), connector, now, self._charging_session(connector)
+            self._installed_profiles(), connector, now, self._charging_session(connector)
         )
 
-    def _installed(self) -> list[Installed]:
+    def _installed_profiles(self) -> list[Installed]:
         return [(evse, composite.from_201(p)) for evse, p in self._profiles()]
 
     def _charging_session(self, evse: int) -> Session | None:
