@@ -9,7 +9,7 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from swarm.locust.charging_options import FIELDS as EV_FIELDS
 from swarm.locust.charging_options import add_ev_arguments, ev_values
@@ -17,6 +17,8 @@ from swarm.protocol.security import SecurityConfig
 from swarm.protocol.trace import DEFAULT_FRAMES
 from swarm.station.config import ChargePointConfig
 from swarm.station.versions import parse_versions
+
+N = TypeVar("N", int, float)
 
 SERIAL_PREFIX_MAX = 12
 """Leaves room in the 25 characters of a serial for the worker index and a 6-digit counter."""
@@ -35,12 +37,17 @@ SERIAL_PREFIX = re.compile(r"[A-Za-z0-9._~-]*")
 """Characters that stand in a URL path as they are (RFC 3986 unreserved)."""
 
 
+def number(text: str, kind: type[N], noun: str) -> N:
+    """``text`` as a ``kind`` (int or float), or the argparse error that it is not ``noun``."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+
 def seconds(text: str) -> float:
     """An argparse type: a finite number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = number(text, float, "a number of seconds")
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: seconds must be a finite number, 0 or more")
     return value
@@ -61,10 +68,7 @@ def ocpp_versions(text: str) -> str:
 
 def count(text: str) -> int:
     """An argparse type: a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = number(text, int, "a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a count is 0 or more")
     return value
@@ -72,10 +76,7 @@ def count(text: str) -> int:
 
 def share(text: str) -> float:
     """An argparse type: a share from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = number(text, float, "a number")
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r}: a share is from 0 to 1")
     return value
@@ -84,10 +85,7 @@ def share(text: str) -> float:
 def csms_workers(text: str) -> int:
     """An argparse type: processes of the embedded CSMS, 1 or more (over 1 where the system
     has SO_REUSEPORT)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = number(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: the embedded CSMS runs in 1 process or more")
     if value > 1 and not hasattr(socket, "SO_REUSEPORT"):
@@ -99,10 +97,7 @@ def csms_workers(text: str) -> int:
 
 def port(text: str) -> int:
     """An argparse type: a TCP port, 1 to 65535, or 0 for none."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = number(text, int, "a port number")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r}: a port is from 1 to 65535 (0: none)")
     return value

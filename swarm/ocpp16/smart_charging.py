@@ -8,11 +8,11 @@ TxProfile (5.11), is kept for the transaction the start begins; a TxProfile goes
 transaction stops (3.13.2). ClearChargingProfile clears by id, or by every criterion given.
 
 The limit in force on a connector is the composite of the valid profiles
-(:mod:`swarm.station.composite`): :meth:`SmartCharging._power_limit` gives it in watts at an
-instant and :meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to
-follow; each accepted change of profiles tells them at once. A Relative schedule, or an
-Absolute one without startSchedule, runs from the start of the connector's session (from the
-instant asked when it has none).
+(:mod:`swarm.station.composite`): :meth:`~swarm.station.sessions.Sessions._power_limit` gives it
+in watts at an instant and :meth:`~swarm.station.sessions.Sessions._next_limit_change` when it
+next changes, for the sessions to follow; each accepted change of profiles tells them at once. A
+Relative schedule, or an Absolute one without startSchedule, runs from the start of the
+connector's session (from the instant asked when it has none).
 
 GetCompositeSchedule (5.7) answers that composite from now over the duration asked, in the
 unit asked (else that of the profile setting the limit at the start): Accepted, or Rejected
@@ -23,11 +23,10 @@ limited by the ChargePointMaxProfile, else by all connectors' maxima.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from swarm.station import composite, meter
-from swarm.station.composite import Installed, Session
+from swarm.station.composite import Installed
 from swarm.station.connector import Status
 
 
@@ -104,15 +103,8 @@ class SmartCharging:
         connector = payload["connectorId"]
         if not 0 <= connector < len(self.connectors):
             return {"status": "Rejected"}
-        start = float(int(time.time()))  # whole seconds, as the answer writes its start
-        unit, periods = composite.composite(
-            self._installed_profiles(),
-            connector,
-            start,
-            payload["duration"],
-            payload.get("chargingRateUnit"),
-            self._charging_session(connector),
-            maximum=self._connector_watts() * (len(self.connectors) - 1 if connector == 0 else 1),
+        start, unit, periods = self._composite_schedule(
+            connector, payload["duration"], payload.get("chargingRateUnit")
         )
         return {
             "status": "Accepted",
@@ -126,21 +118,6 @@ class SmartCharging:
             },
         }
 
-    def _power_limit(self, connector: int, now: float) -> float | None:
-        """Watts the profiles allow on ``connector`` at wall-clock ``now`` (``time.time()``),
-        0 where that is below the EV's minChargingRate; None: no profile limits it."""
-        limit = composite.limit_at(
-            self._installed_profiles(), connector, now, self._charging_session(connector)
-        )
-        return None if limit is None else limit.offered
-
-    def _next_limit_change(self, connector: int, now: float) -> float | None:
-        """Wall-clock time after ``now`` at which the limit on ``connector`` next changes; None:
-        it does not."""
-        return composite.next_change(
-            self._installed_profiles(), connector, now, self._charging_session(connector)
-        )
-
     def _installed_profiles(self) -> list[Installed]:
         """The profiles in force, parsed. A TxProfile lasts while its connector is taken by its
         session: in a transaction, or Preparing for the remote start that brought it."""
@@ -153,13 +130,6 @@ class SmartCharging:
                 self.charging_profiles[connector] = kept
             installed += [(connector, composite.from_16(p)) for p in kept]
         return installed
-
-    def _charging_session(self, connector: int) -> Session | None:
-        """The transaction on ``connector`` as the composite sees it."""
-        transaction = self.connectors[connector].transaction if connector else None
-        if transaction is None:
-            return None
-        return Session(transaction.id, transaction.started)
 
     def _end_locally(self, connector: int) -> None:
         # A TxProfile goes with its transaction (3.13.2).

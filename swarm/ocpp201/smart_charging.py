@@ -9,10 +9,10 @@ transaction; one sent with a RequestStartTransaction is kept for the transaction
 
 The limit in force on an EVSE is the composite of the valid profiles
 (:mod:`swarm.station.composite`), of each its first chargingSchedule (the others are for ISO
-15118 negotiation): :meth:`SmartCharging._power_limit` gives it in watts at an instant and
-:meth:`SmartCharging._next_limit_change` when it next changes, for the sessions to follow; each
-accepted change of profiles tells them at once. A Relative schedule runs from the start of the
-EVSE's session (from the instant asked when it has none).
+15118 negotiation): :meth:`~swarm.station.sessions.Sessions._power_limit` gives it in watts at
+an instant and :meth:`~swarm.station.sessions.Sessions._next_limit_change` when it next changes,
+for the sessions to follow; each accepted change of profiles tells them at once. A Relative
+schedule runs from the start of the EVSE's session (from the instant asked when it has none).
 
 GetCompositeSchedule (K08) answers that composite from now over the duration asked, in the
 unit asked: Accepted (the station supports A and W, SmartChargingCtrlr.RateUnit, so K08.FR.07
@@ -27,7 +27,6 @@ Per-station state lives in the concrete class's slot ``charging_profiles``
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 from swarm.ocpp201.dialect import with_reason
 from swarm.ocpp201.variables import PERIODS_PER_SCHEDULE, PROFILE_ENTRIES, PROFILE_STACK_LEVEL
 from swarm.station import composite, meter
-from swarm.station.composite import Installed, Session
+from swarm.station.composite import Installed
 
 SOURCE = "CSO"
 """The chargingLimitSource of every stored profile: the CSMS set them all."""
@@ -208,15 +207,8 @@ class SmartCharging:
         evse = payload["evseId"]
         if not 0 <= evse < len(self.connectors):
             return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
-        start = float(int(time.time()))  # whole seconds, as the answer writes its start
-        unit, periods = composite.composite(
-            self._installed_profiles(),
-            evse,
-            start,
-            payload["duration"],
-            payload.get("chargingRateUnit"),
-            self._charging_session(evse),
-            maximum=self._connector_watts() * (len(self.connectors) - 1 if evse == 0 else 1),
+        start, unit, periods = self._composite_schedule(
+            evse, payload["duration"], payload.get("chargingRateUnit")
         )
         schedule = {
             "evseId": evse,
@@ -227,31 +219,8 @@ class SmartCharging:
         }
         return {"status": "Accepted", "schedule": schedule}
 
-    def _power_limit(self, connector: int, now: float) -> float | None:
-        """Watts the profiles allow on EVSE ``connector`` at wall-clock ``now``
-        (``time.time()``), 0 where that is below the EV's minChargingRate; None: no profile
-        limits it."""
-        limit = composite.limit_at(
-            self._installed_profiles(), connector, now, self._charging_session(connector)
-        )
-        return None if limit is None else limit.offered
-
-    def _next_limit_change(self, connector: int, now: float) -> float | None:
-        """Wall-clock time after ``now`` at which the limit on EVSE ``connector`` next changes;
-        None: it does not."""
-        return composite.next_change(
-            self._installed_profiles(), connector, now, self._charging_session(connector)
-        )
-
     def _installed_profiles(self) -> list[Installed]:
         return [(evse, composite.from_201(p)) for evse, p in self._profiles()]
-
-    def _charging_session(self, evse: int) -> Session | None:
-        """The transaction on ``evse`` as the composite sees it."""
-        transaction = self.connectors[evse].transaction if evse else None
-        if transaction is None:
-            return None
-        return Session(transaction.id, transaction.started)
 
     def _limits_changed(self, evses: set[int]) -> None:
         """Tell the sessions on ``evses`` (0: on every EVSE) that their limit may have changed:

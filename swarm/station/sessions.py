@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from typing import Any
 
 from swarm.protocol.rpc import OcppSession
-from swarm.station import arrivals, ev, meter
+from swarm.station import arrivals, composite, ev, meter
 from swarm.station.composite import VOLTAGE
 from swarm.station.connector import Connector, Status, Transaction
 from swarm.station.schedule import SESSION_ENDS, Key, Timer
@@ -33,10 +34,10 @@ deadlines), and must not fire again and again."""
 
 
 class Sessions:
-    """The charging sessions of a :class:`~swarm.station.runner.Station`. The version gives
-    the limit in force and says what a session's EV does (``_power_limit``,
-    ``_next_limit_change``, ``_report_charging``: see
-    :class:`~swarm.station.vocabulary.Vocabulary`)."""
+    """The charging sessions of a :class:`~swarm.station.runner.Station`, and the limit they
+    follow: the composite of the charging profiles the version keeps. The version gives those
+    profiles and says what a session's EV does (``_installed_profiles``, ``_report_charging``:
+    see :class:`~swarm.station.vocabulary.Vocabulary`)."""
 
     __slots__ = ()
 
@@ -154,3 +155,46 @@ class Sessions:
         for timer in SESSION_ENDS:
             self._timers.pop(Key(timer, connector), None)
         record.status = Status.AVAILABLE
+
+    # The limit in force: the composite of the profiles the version keeps.
+
+    def _power_limit(self, connector: int, now: float) -> float | None:
+        """Watts the profiles allow on ``connector`` at ``now`` (``time.time()``), 0 where that
+        is below the EV's minChargingRate; None: no profile limits it."""
+        limit = composite.limit_at(
+            self._installed_profiles(), connector, now, self._charging_session(connector)
+        )
+        return None if limit is None else limit.offered
+
+    def _next_limit_change(self, connector: int, now: float) -> float | None:
+        """When, after ``now`` (``time.time()``), the limit on ``connector`` next changes; None:
+        it does not."""
+        return composite.next_change(
+            self._installed_profiles(), connector, now, self._charging_session(connector)
+        )
+
+    def _composite_schedule(
+        self, connector: int, duration: float, unit: str | None
+    ) -> tuple[float, str, list[dict[str, Any]]]:
+        """GetCompositeSchedule's answer for ``connector`` (0: the grid connection, capped by
+        every connector's maximum): its start (now, in whole seconds, as the answer writes it),
+        unit and periods over ``duration`` seconds, in ``unit`` (None: the composite's)."""
+        start = float(int(time.time()))
+        connectors = len(self.connectors) - 1 if connector == 0 else 1
+        unit, periods = composite.composite(
+            self._installed_profiles(),
+            connector,
+            start,
+            duration,
+            unit,
+            self._charging_session(connector),
+            maximum=self._connector_watts() * connectors,
+        )
+        return start, unit, periods
+
+    def _charging_session(self, connector: int) -> composite.Session | None:
+        """The transaction on ``connector`` as the composite sees it."""
+        transaction = self.connectors[connector].transaction if connector else None
+        if transaction is None:
+            return None
+        return composite.Session(transaction.id, transaction.started)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from swarm.protocol import ocppj
 from swarm.protocol.dialect import Dialect
 from swarm.protocol.rpc import OcppSession
+from swarm.station.composite import Installed
 from swarm.station.connector import Status, Transaction
 from swarm.station.schedule import Key, Timer
 
@@ -66,13 +67,8 @@ class Vocabulary:
         """Say that a session's EV goes ``status``: Charging, SuspendedEV or SuspendedEVSE."""
         raise NotImplementedError
 
-    def _power_limit(self, connector: int, now: float) -> float | None:
-        """Watts the charging profiles allow on ``connector`` at ``now`` (``time.time()``);
-        None: none limits it."""
-        raise NotImplementedError
-
-    def _next_limit_change(self, connector: int, now: float) -> float | None:
-        """When that limit next changes after ``now`` (``time.time()``); None: it does not."""
+    def _installed_profiles(self) -> list[Installed]:
+        """The charging profiles in force, each with the connector (EVSE) it is set on."""
         raise NotImplementedError
 
     async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
