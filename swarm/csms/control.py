@@ -21,6 +21,12 @@ fleet. One request per connection; every answer is JSON::
                          -> {"1.6": result, "2.0.1": result, "not_connected": n}
     POST /disconnects    {"share": 0.5  or  "charge_points": [...], "code": 1001}
                          -> {"closed": n}: connections closed by the CSMS
+    POST   /charging-profiles  {"share": 0.5  or  "charge_points": [...], "rate": 50,
+                          "timeout": 30, "connector": 0,
+                          "profile": {"purpose": "ChargePointMaxProfile", "limit": 7400}}
+    DELETE /charging-profiles  {the same but profile; "purpose", "stack_level", "id"}
+                         -> {"targeted": n, "accepted": m, "1.6": result, "2.0.1": result,
+                             "not_connected": k}
 
 Faults on request (see :mod:`swarm.csms.faults`), to see how the swarm fares against a failing
 CSMS::
@@ -65,6 +71,12 @@ is a result per version as POST /calls gives one, and ``not_connected``, how man
 ``charge_points`` were not connected when it started (their version unknown). An unknown name
 or option is a 400.
 
+POST /charging-profiles pushes a charging profile, given in neither version's words, to a share
+of each version's charge points, each in its version's SetChargingProfile; DELETE clears them
+with ClearChargingProfile (every profile, without criteria; its body is optional). See
+:mod:`swarm.csms.charging` for the profile. The answer is that of POST /campaigns, with
+``targeted`` and ``accepted`` summed over the versions.
+
 POST /calls and POST /campaigns need ``Content-Type: application/json`` (which a web page cannot
 send to another site without asking), as every POST does, and answer when the campaign is
 over. Errors are ``{"error": "..."}`` with status 400 (a bad request, call or campaign), 404,
@@ -84,7 +96,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from swarm.csms import security_campaigns
+from swarm.csms import charging, security_campaigns
 
 if TYPE_CHECKING:
     from swarm.csms.server import Csms
@@ -106,6 +118,7 @@ ROUTES = {
     "/faults": ("GET", "POST", "DELETE"),
     "/frames": ("POST",),
     "/restart": ("POST",),
+    "/charging-profiles": ("POST", "DELETE"),
 }
 CAMPAIGNS = "/campaigns/"  # followed by the campaign's name
 CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
@@ -114,6 +127,8 @@ FAULT_KEYS = frozenset({"delay", "callerror", "share", "actions"})
 FRAME_KEYS = frozenset({"kind", "share", "charge_points", "size"})
 RESTART_KEYS = frozenset({"down", "code"})
 CAMPAIGN_KEYS = frozenset({"share", "charge_points", "rate", "timeout"})
+PROFILE_KEYS = CAMPAIGN_KEYS | {"connector", "profile"}
+CLEAR_KEYS = CAMPAIGN_KEYS | charging.CLEAR_KEYS
 
 
 class HttpError(Exception):
@@ -252,8 +267,8 @@ async def route(csms: Csms, request: Request) -> Any:
         raise HttpError(
             HTTPStatus.NOT_FOUND,
             "no such path; there are GET /charge-points, GET /stats, GET /ca, POST /calls,"
-            " POST /campaigns/<name>, POST /disconnects, GET|POST|DELETE /faults, POST /frames"
-            " and POST /restart",
+            " POST /campaigns/<name>, POST /disconnects, GET|POST|DELETE /faults, POST /frames,"
+            " POST /restart and POST|DELETE /charging-profiles",
         )
     if request.method not in allowed:
         methods = ", ".join(allowed)
@@ -284,6 +299,8 @@ async def route(csms: Csms, request: Request) -> Any:
         return await _frames(csms, request)
     if request.path == "/restart":
         return await _restart(csms, request)
+    if request.path == "/charging-profiles":
+        return await _charging_profiles(csms, request)
     return await _calls(csms, request)
 
 
@@ -407,6 +424,31 @@ async def _campaign(csms: Csms, request: Request, name: str) -> Any:
     except ValueError as err:
         raise _bad(str(err)) from None
     return result.as_dict()
+
+
+async def _charging_profiles(csms: Csms, request: Request) -> Any:
+    clearing = request.method == "DELETE"
+    if clearing and not request.body:
+        body: dict[str, Any] = {}  # clear every profile on every charge point
+    else:
+        body = _json_body(request, CLEAR_KEYS if clearing else PROFILE_KEYS)
+    pace = _pace(body)
+    try:
+        if clearing:
+            orders = charging.clear_orders({k: body[k] for k in charging.CLEAR_KEYS if k in body})
+        else:
+            if "profile" not in body:
+                raise ValueError('profile must be given, e.g. {"limit": 7400}')
+            orders = charging.set_orders(body["profile"], body.get("connector", 0), csms.central)
+        result = (await csms.versioned_campaign(orders, **pace)).as_dict()
+    except ValueError as err:
+        raise _bad(str(err)) from None
+    versions = [v for k, v in result.items() if k != "not_connected"]
+    return {
+        "targeted": sum(v["targeted"] for v in versions),
+        "accepted": sum(v["statuses"].get("Accepted", 0) for v in versions),
+        **result,
+    }
 
 
 def _pace(call: dict[str, Any]) -> dict[str, Any]:
