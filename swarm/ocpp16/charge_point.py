@@ -21,6 +21,7 @@ from swarm.ocpp16.commands import Commands
 from swarm.ocpp16.configuration import Configuration
 from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp16.maintenance import Maintenance
+from swarm.ocpp16.metering import Metering
 from swarm.ocpp16.security import Security
 from swarm.ocpp16.smart_charging import SmartCharging
 from swarm.ocpp16.transactions import Transactions
@@ -34,7 +35,7 @@ from swarm.station.sessions import Sessions
 from swarm.station.vocabulary import Handler, TimerAction
 
 
-class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, Station):
+class ChargePoint(Maintenance, Transactions, Metering, Commands, SmartCharging, Security, Station):
     """One virtual OCPP 1.6J charge point. :meth:`run` is its whole life; cancel it to stop."""
 
     dialect = OCPP16
@@ -71,6 +72,10 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         self.configuration.on_change(
             "HeartbeatInterval", lambda name, value: self._heartbeat_changed(float(value))
         )
+        # Set from the station's loop, which it wakes.
+        self.configuration.on_change(
+            "ClockAlignedDataInterval", lambda name, value: self._soon(self._realign)
+        )
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
         self.local_list: dict[str, dict[str, Any]] = {}
@@ -102,6 +107,7 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         # The key holds whole seconds (OCPP); the swarm's override may be a fraction of one.
         super()._booted(interval)
         self.configuration.set("HeartbeatInterval", whole_seconds(interval))
+        self._align()
 
     def _meter_interval(self) -> float:
         return (
@@ -135,6 +141,7 @@ class ChargePoint(Maintenance, Transactions, Commands, SmartCharging, Security, 
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,
         Timer.END: Transactions._on_end,
+        Timer.ALIGNED: Metering._on_aligned,
         Timer.FIRMWARE: Maintenance._on_update_timer,
         Timer.DIAGNOSTICS: Maintenance._on_upload_timer,
         Timer.RESERVATION: Commands._on_reservation_timer,

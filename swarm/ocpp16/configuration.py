@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ocpp.v16.enums import Measurand, Phase
+from swarm.station import measurands
 
 Kind = Literal["int", "bool", "str", "csl"]
 
@@ -53,11 +53,9 @@ class KeySpec:
     """A secret: GetConfiguration lists the key without its value."""
 
 
-# In MeterValuesSampledData and the like a measurand may come with a phase, as in "Voltage.L1".
-# Not every phase suits every measurand; a charge point that cannot measure one reports what it can.
-_MEASURANDS = frozenset(
-    [m.value for m in Measurand] + [f"{m.value}.{p.value}" for m in Measurand for p in Phase]
-)
+# MeterValuesSampledData and the like list the measurands the charger has, a measurand measured
+# per phase maybe with one of its phases ("Voltage.L1-N"): a list with any other is Rejected.
+_MEASURANDS = measurands.SUPPORTED
 _MAX_MEASURANDS = 10
 _PROFILES = (
     "Core",

@@ -17,6 +17,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from swarm.ocpp16.metering import meter_values
 from swarm.protocol import ocppj
 from swarm.protocol.rpc import CallRejected, CallTimeout, InvalidAnswer, LateAnswer, OcppSession
 from swarm.station import meter
@@ -67,6 +68,7 @@ class Transactions:
         }
         transaction = self._plug_in(None, connector, id_tag)
         record.transaction = transaction
+        self._keep(transaction, "Transaction.Begin", "StopTxnSampledData")
         self.outbox.add(Queued("StartTransaction", start, transaction))
         if session is not None and len(self.outbox) == 1:
             try:
@@ -108,6 +110,7 @@ class Transactions:
         connector keeps status ``holding`` meanwhile: not free for a new session yet."""
         record = self.connectors[transaction.connector]
         meter.bring_up_to_date(record, transaction, asyncio.get_running_loop().time())
+        data = self._transaction_data(transaction)  # its end's reading, before it is over
         self._end_locally(transaction.connector)
         record.status = holding
         stop = {
@@ -117,6 +120,8 @@ class Transactions:
             "timestamp": meter.timestamp(),
             "reason": reason,
         }
+        if data:
+            stop["transactionData"] = data
         await self._send_transaction_message(session, transaction, "StopTransaction", stop)
 
     async def _stop_transactions(self, session: OcppSession, reason: str | None) -> None:
@@ -168,7 +173,7 @@ class Transactions:
         """Send ``message`` once: its answer, or None if the CSMS failed to process it."""
         if message.action != "StartTransaction":
             try:
-                return await session.call(message.action, _ready(message))
+                return await session.call(message.action, _ready(message, self._phases()))
             except (CallRejected, CallTimeout):
                 return None
             except InvalidAnswer:
@@ -176,7 +181,7 @@ class Transactions:
         try:
             return await session.call(
                 message.action,
-                _ready(message),
+                _ready(message, self._phases()),
                 check=self._answer_check(message.action),
                 late=self._late_start(message),
             )
@@ -232,10 +237,14 @@ class Transactions:
     # The actions of a session's timers.
 
     async def _on_meter(self, session: OcppSession | None, key: Key) -> None:
+        """A session's sampled meter values (MeterValuesSampledData, none if it lists none),
+        and its StopTxnSampledData reading kept for the stop."""
         transaction = self.connectors[key.connector].transaction
         if transaction is not None:
-            reading = self._read(key.connector)
-            await self._send_transaction_message(session, transaction, "MeterValues", reading)
+            if self.configuration.value("MeterValuesSampledData"):
+                reading = self._read(key.connector)
+                await self._send_transaction_message(session, transaction, "MeterValues", reading)
+            self._keep(transaction, "Sample.Periodic", "StopTxnSampledData")
             self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
 
     async def _report_charging(
@@ -269,15 +278,7 @@ class Transactions:
     async def _on_end(self, session: OcppSession | None, key: Key) -> None:
         await self._stop_transaction(session, key.connector, "EVDisconnected")
 
-    # Meter values and statuses.
-
-    def _read(self, connector: int) -> Reading:
-        return meter.read(self.connectors, connector, asyncio.get_running_loop().time())
-
-    def _meter_values(self, connector: int) -> dict[str, Any]:
-        """The MeterValues payload of a reading now; connector 0 reads the main meter."""
-        transaction = self.connectors[connector].transaction if connector else None
-        return meter_values(self._read(connector), transaction.id if transaction else None)
+    # Statuses.
 
     async def _set_status(
         self, session: OcppSession | None, connector: int, status: Status
@@ -305,26 +306,11 @@ class Transactions:
         }
 
 
-def meter_values(reading: Reading, transaction_id: int | None) -> dict[str, Any]:
-    """The MeterValues payload of ``reading``."""
-    values = [_sampled(str(reading.energy_wh), "Energy.Active.Import.Register", "Wh")]
-    payload: dict[str, Any] = {"connectorId": reading.connector}
-    if reading.power_w is not None:
-        values.append(_sampled(str(reading.power_w), "Power.Active.Import", "W"))
-    if transaction_id is not None:
-        payload["transactionId"] = transaction_id
-    payload["meterValue"] = [{"timestamp": reading.timestamp, "sampledValue": values}]
-    return payload
-
-
-def _sampled(value: str, measurand: str, unit: str) -> dict[str, str]:
-    return {"value": value, "context": "Sample.Periodic", "measurand": measurand, "unit": unit}
-
-
-def _ready(message: Queued) -> dict[str, Any]:
-    """The payload to send, with the transactionId the CSMS gave (set by now, or None)."""
+def _ready(message: Queued, phases: int) -> dict[str, Any]:
+    """The payload to send, with the transactionId the CSMS gave (set by now, or None); a
+    reading's on connectors supplying ``phases``."""
     if isinstance(message.payload, Reading):
-        return meter_values(message.payload, message.transaction.id)
+        return meter_values(message.payload, message.transaction.id, phases)
     if message.action != "StartTransaction":
         message.payload["transactionId"] = message.transaction.id
     return message.payload

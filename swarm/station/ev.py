@@ -48,6 +48,8 @@ class EV:
     phases they share."""
     min_w: float
     """Watts below which it does not charge: :data:`MIN_CURRENT` on those phases."""
+    phases: int = 3
+    """Phases it draws on at this connector: its own the connector has."""
 
     @property
     def full(self) -> bool:
@@ -126,4 +128,5 @@ def arriving(config: ChargePointConfig, rng: random.Random) -> EV:
         knee=config.taper_soc / 100,
         max_w=max_w,
         min_w=min(max_w, VOLTAGE * phases * MIN_CURRENT),
+        phases=phases,
     )

@@ -16,13 +16,24 @@ from swarm.station.connector import Connector, Transaction
 
 class Reading(NamedTuple):
     """What a meter shows at one moment: a connector's energy register and the power drawn in
-    its session (None outside one), when read. A version builds its message from it, when sent:
-    a reading kept in the outbox takes a fifth of the memory of a payload."""
+    its session (None outside one), when read; and which of its measurands a message carries,
+    in what context (see :mod:`swarm.station.measurands`). A version builds its message from
+    it, when sent: a reading kept in the outbox takes a fraction of the memory of a payload."""
 
     connector: int
     energy_wh: int
     power_w: int | None
     timestamp: str
+    phases: int = 0
+    """Phases the EV draws on; 0 without one."""
+    offered_w: int | None = None
+    """Watts the connector offers under the limit in force; None when not read."""
+    soc: int | None = None
+    """The EV's state of charge, in percent; None without one."""
+    context: str = "Sample.Periodic"
+    """The ReadingContext, as 1.6 and 2.0.1 both spell it."""
+    measurands: str = "Energy.Active.Import.Register,Power.Active.Import"
+    """The measurands the message carries, comma-separated: a configured list."""
 
 
 def bring_up_to_date(connector: Connector, transaction: Transaction, now: float) -> None:
@@ -43,13 +54,19 @@ def read(connectors: Sequence[Connector], number: int, now: float) -> Reading:
     """A reading of connector ``number``; connector 0 is the main meter, the sum of all."""
     counted = connectors[1:] if number == 0 else (connectors[number],)
     power: float | None = None
+    phases, soc = 0, None
     for connector in counted:
         transaction = connector.transaction
         if transaction is not None:
             bring_up_to_date(connector, transaction, now)
             power = (power or 0.0) + transaction.drawing
+            if transaction.ev is not None:
+                phases = max(phases, transaction.ev.phases)
+                soc = round(100 * transaction.ev.soc) if number else None  # no EV's, the sum
     energy = sum(connector.energy_wh for connector in counted)
-    return Reading(number, int(energy), None if power is None else round(power), timestamp())
+    return Reading(
+        number, int(energy), None if power is None else round(power), timestamp(), phases, soc=soc
+    )
 
 
 def timestamp(at: float | None = None) -> str:

@@ -1,0 +1,163 @@
+"""The measurands a charger measures, version-neutrally: what a list of them asks of a reading.
+
+A :class:`~swarm.station.meter.Reading` holds a connector's quantities at one instant; its
+``measurands`` (a configured list, such as 1.6's MeterValuesSampledData or 2.0.1's
+TxUpdatedMeasurands) say which of them a message carries. :func:`samples` gives each as a
+:class:`Sample`, with its phase, unit and location as OCPP names them (1.6 section 7.31 to 7.33;
+2.0.1's SampledValueType): the versions word them, 1.6 as strings, 2.0.1 as numbers.
+
+The meter is at the connector (Outlet); the state of charge is the EV's (EV); the temperature
+is the charger's body's (Body), warming with the power drawn. A phase-to-neutral voltage of
+:data:`~swarm.station.composite.VOLTAGE` is on each phase the connector supplies; the current
+is on each phase the EV draws on (on L1 first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from swarm.station import meter
+from swarm.station.composite import VOLTAGE
+from swarm.station.meter import Reading
+
+if TYPE_CHECKING:
+    from swarm.station.sessions import Sessions
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+VOLTAGE_MEASURAND = "Voltage"
+CURRENT_OFFERED = "Current.Offered"
+POWER_OFFERED = "Power.Offered"
+SOC = "SoC"
+TEMPERATURE = "Temperature"
+
+MEASURANDS = (
+    ENERGY,
+    POWER,
+    CURRENT,
+    VOLTAGE_MEASURAND,
+    CURRENT_OFFERED,
+    POWER_OFFERED,
+    SOC,
+    TEMPERATURE,
+)
+"""The measurands the charger has."""
+
+_PHASES = {CURRENT: ("L1", "L2", "L3"), VOLTAGE_MEASURAND: ("L1-N", "L2-N", "L3-N")}
+"""The phases of the measurands measured per phase: a current on a line, a line's voltage to
+neutral."""
+
+_ITEMS: dict[str, tuple[str, str | None]] = {
+    **{m: (m, None) for m in MEASURANDS},
+    **{f"{m}.{phase}": (m, phase) for m, phases in _PHASES.items() for phase in phases},
+    **{
+        f"{VOLTAGE_MEASURAND}.{line}": (VOLTAGE_MEASURAND, f"{line}-N") for line in _PHASES[CURRENT]
+    },
+}
+"""What a list of measurands may hold, each as a measurand and the phase it asks for (None:
+all): a measurand, or one of its phases (``Current.Import.L1``, ``Voltage.L1-N``; a voltage
+"on L1" is L1's to neutral)."""
+
+SUPPORTED = frozenset(_ITEMS)
+"""The items a list of measurands may hold."""
+
+_UNITS = {
+    ENERGY: "Wh",
+    POWER: "W",
+    CURRENT: "A",
+    VOLTAGE_MEASURAND: "V",
+    CURRENT_OFFERED: "A",
+    POWER_OFFERED: "W",
+    SOC: "Percent",
+    TEMPERATURE: "Celsius",
+}
+_LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Outlet
+
+AMBIENT = 25.0
+"""Degrees Celsius of an idle charger's body."""
+WARMING = 1 / 2000
+"""Degrees Celsius its body warms per watt drawn."""
+
+
+class Sample(NamedTuple):
+    """One measured value, as a SampledValue carries it."""
+
+    measurand: str
+    phase: str | None
+    value: float
+    unit: str
+    location: str
+
+
+def read(station: Sessions, connector: int, measurands: str, context: str) -> Reading:
+    """A reading of ``connector`` (0: the main meter) now, to carry ``measurands`` in
+    ``context``. The offer is read only when asked for: it is the composite of the profiles."""
+    connectors = station.connectors
+    reading = meter.read(connectors, connector, asyncio.get_running_loop().time())
+    offered_w = None
+    if "Offered" in measurands:
+        wall, most = time.time(), station._connector_watts()
+        numbers = range(1, len(connectors)) if connector == 0 else (connector,)
+        limits = [station._power_limit(number, wall) for number in numbers]
+        offered_w = round(sum(most if x is None else min(most, max(x, 0.0)) for x in limits))
+    return reading._replace(offered_w=offered_w, context=context, measurands=measurands)
+
+
+def next_boundary(after: float, interval: int) -> float:
+    """The first clock-aligned instant after ``after`` (``time.time()``): a multiple of
+    ``interval`` seconds from midnight, UTC (1.6 ClockAlignedDataInterval, 2.0.1
+    AlignedDataCtrlr.Interval)."""
+    midnight = after - after % 86400
+    return midnight + ((after - midnight) // interval + 1) * interval
+
+
+def nearest_boundary(now: float, interval: int) -> float:
+    """The clock-aligned instant nearest ``now``: the one a timer that fired a little early,
+    or late, was for."""
+    midnight = now - now % 86400
+    return midnight + round((now - midnight) / interval) * interval
+
+
+def samples(reading: Reading, supply_phases: int) -> list[Sample]:
+    """The samples ``reading`` carries: one of each measurand it lists, per phase for those
+    measured per phase (only the phase listed, if one is); none of a quantity it lacks (the
+    power, current and state of charge outside a session, the offer when not read)."""
+    result: list[Sample] = []
+    for item in reading.measurands.split(",") if reading.measurands else ():
+        measurand, phase = _ITEMS[item]
+        location = _LOCATIONS.get(measurand, "Outlet")
+        for each, value in _values(reading, measurand, supply_phases):
+            if phase is None or each == phase:
+                result.append(Sample(measurand, each, value, _UNITS[measurand], location))
+    return result
+
+
+def _values(reading: Reading, measurand: str, supply_phases: int) -> list[tuple[str | None, float]]:
+    """``measurand``'s values in ``reading``, each with its phase (None: not per phase)."""
+    power = reading.power_w or 0
+    if measurand == ENERGY:
+        return [(None, reading.energy_wh)]
+    if measurand in (POWER, CURRENT) and reading.power_w is None:
+        return []  # no session: nothing drawn to measure
+    if measurand == POWER:
+        return [(None, power)]
+    if measurand == CURRENT:
+        phases = reading.phases or supply_phases
+        current = round(power / (VOLTAGE * phases), 1)
+        return [(phase, current) for phase in _PHASES[CURRENT][:phases]]
+    if measurand == VOLTAGE_MEASURAND:
+        return [(phase, VOLTAGE) for phase in _PHASES[VOLTAGE_MEASURAND][:supply_phases]]
+    if measurand == TEMPERATURE:
+        return [(None, round(AMBIENT + power * WARMING))]
+    if measurand == SOC:
+        value = reading.soc
+    elif reading.offered_w is None:
+        value = None
+    elif measurand == POWER_OFFERED:
+        value = reading.offered_w
+    else:  # Current.Offered, on each phase the connector supplies
+        value = round(reading.offered_w / (VOLTAGE * supply_phases), 1)
+    return [] if value is None else [(None, value)]
