@@ -27,6 +27,7 @@ from swarm.ocpp201.commands import Commands
 from swarm.ocpp201.device_model import DeviceModel
 from swarm.ocpp201.dialect import OCPP201, with_reason
 from swarm.ocpp201.maintenance import Maintenance
+from swarm.ocpp201.metering import Metering
 from swarm.ocpp201.reservations import Reservations
 from swarm.ocpp201.security import Security
 from swarm.ocpp201.smart_charging import SmartCharging
@@ -42,7 +43,7 @@ from swarm.station.vocabulary import Handler, TimerAction
 
 
 class ChargePoint(
-    Maintenance, Reservations, SmartCharging, Transactions, Commands, Security, Station
+    Maintenance, Reservations, SmartCharging, Transactions, Metering, Commands, Security, Station
 ):
     """One virtual OCPP 2.0.1J charging station. :meth:`run` is its whole life; cancel it to
     stop."""
@@ -178,7 +179,7 @@ class ChargePoint(
         Timer.REBOOTED: Transactions._on_rebooted,
         Timer.END: Transactions._on_end,
         Timer.RESERVATION: Reservations._on_reservation_timer,
-        Timer.ALIGNED: Transactions._on_aligned,
+        Timer.ALIGNED: Metering._on_aligned,
         Timer.FIRMWARE: Maintenance._on_firmware_step,
         Timer.DIAGNOSTICS: Maintenance._on_log_step,
         Timer.RENEW: Security._on_renewal,

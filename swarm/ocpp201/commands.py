@@ -14,7 +14,6 @@ from swarm.protocol import ocppj
 from swarm.protocol.rpc import OcppSession
 from swarm.station import meter
 from swarm.station.connector import BUSY, Status
-from swarm.station.runner import call_quietly
 from swarm.station.schedule import Key, Timer
 from swarm.station.state import State
 
@@ -222,11 +221,6 @@ class Commands:
             return {"status": "NotImplemented"}
         return _ACCEPTED
 
-    async def _send_meter_values(self, session: OcppSession, evse: int) -> None:
-        reading = self._read(evse)
-        payload = {"evseId": evse, "meterValue": [self._meter_value(reading, "Trigger")]}
-        await call_quietly(session, "MeterValues", payload)
-
     async def _send_triggered_event(self, session: OcppSession, evse: int) -> None:
         transaction = self.connectors[evse].transaction
         if transaction is not None:
@@ -236,8 +230,7 @@ class Commands:
                 "Updated",
                 "Trigger",
                 {},
-                reading=self._read(evse),
-                context="Trigger",
+                readings=[self._read(evse, "Trigger")],
             )
             await self._send_event(session, transaction, event)
 

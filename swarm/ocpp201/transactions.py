@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -29,7 +28,7 @@ from swarm.station.connector import Status, Transaction
 from swarm.station.meter import Reading
 from swarm.station.outbox import Queued
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import ALIGNED, RETRY, Key, Timer
+from swarm.station.schedule import RETRY, Key, Timer
 from swarm.station.state import State
 
 FAULT_RECOVERY = 5.0
@@ -139,15 +138,9 @@ class Transactions:
         info: dict[str, Any] = {"chargingState": charging_state}
         if start.remote_start_id is not None:
             info["remoteStartId"] = start.remote_start_id
-        started = self._event(
-            session,
-            transaction,
-            "Started",
-            trigger,
-            info,
-            reading=self._read(connector),
-            context="Transaction.Begin",
-        )
+        self._keep_begin(transaction)
+        begin = self._read(connector, "Transaction.Begin", "TxStartedMeasurands")
+        started = self._event(session, transaction, "Started", trigger, info, readings=[begin])
         started["evse"] = {"id": connector, "connectorId": 1}
         if token:
             started["idToken"] = _id_token(start.id_tag)
@@ -180,18 +173,11 @@ class Transactions:
             after = self._rebooting(connector)
         # The EV is still plugged in (EVConnected) unless its leaving ends the transaction.
         state = "Idle" if trigger == "EVDeparted" else "EVConnected"
-        reading = self._read(connector)
+        readings = self._ended_readings(transaction)
         self._end_locally(connector)
         record.status = Status.FINISHING
-        ended = self._event(
-            session,
-            transaction,
-            "Ended",
-            trigger,
-            {"chargingState": state, "stoppedReason": reason},
-            reading=reading,
-            context="Transaction.End",
-        )
+        info = {"chargingState": state, "stoppedReason": reason}
+        ended = self._event(session, transaction, "Ended", trigger, info, readings=readings)
         await self._send_event(session, transaction, ended)
         await self._set_status(session, connector, after or record.release())
         if 0 in self._idle_resets and not self.transactions:  # a Reset OnIdle waited for this
@@ -212,10 +198,10 @@ class Transactions:
         trigger: str,
         info: dict[str, Any],
         *,
-        reading: Reading | None = None,
-        context: str = "Sample.Periodic",
+        readings: Iterable[Reading] = (),
     ) -> dict[str, Any]:
-        """A TransactionEvent payload, numbered now: events are made when they happen."""
+        """A TransactionEvent payload, numbered now: events are made when they happen; with
+        the meter values of ``readings`` that have samples."""
         info["transactionId"] = transaction.id
         payload: dict[str, Any] = {
             "eventType": event_type,
@@ -227,8 +213,9 @@ class Transactions:
         transaction.seq_no += 1
         if session is None:
             payload["offline"] = True
-        if reading is not None:
-            payload["meterValue"] = [self._meter_value(reading, context)]
+        values = self._meter_values(readings)
+        if values:
+            payload["meterValue"] = values
         return payload
 
     async def _send_event(
@@ -268,7 +255,7 @@ class Transactions:
                 "Updated",
                 "MeterValuePeriodic",
                 {},
-                reading=self._read(key.connector),
+                readings=[self._read(key.connector)],
             )
             await self._send_event(session, transaction, updated)
             self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
@@ -323,68 +310,7 @@ class Transactions:
     async def _on_end(self, session: OcppSession | None, key: Key) -> None:
         await self._stop_transaction(session, key.connector, "EVDeparted", "EVDisconnected")
 
-    # Clock-aligned meter values (J01).
-
-    def _align(self, after: float | None = None) -> None:
-        """Set the next clock-aligned reading: at the first multiple of AlignedDataCtrlr.Interval
-        seconds from midnight (UTC) after now, or after the one just read, ``after``; none
-        while the interval is 0."""
-        interval = self.device_model.int_value("AlignedDataCtrlr", "Interval")
-        if not interval:
-            self._timers.pop(ALIGNED, None)
-            return
-        now = time.time()
-        base = now if after is None else after
-        midnight = base - base % 86400
-        boundary = midnight + ((base - midnight) // interval + 1) * interval
-        self._timers[ALIGNED] = asyncio.get_running_loop().time() + boundary - now
-
-    async def _realign(self, session: OcppSession) -> None:
-        """A job: the clock-aligned readings follow a new interval."""
-        self._align()
-
-    async def _on_aligned(self, session: OcppSession | None, key: Key) -> None:
-        """Each EVSE's clock-aligned reading: in its transaction's TransactionEvent (Updated,
-        MeterValueClock) while one runs, else in a MeterValues (J01.FR.14, .FR.17)."""
-        model = self.device_model
-        interval = model.int_value("AlignedDataCtrlr", "Interval")
-        if not interval:
-            return
-        # The boundary reached: a timer may fire a little early, or late.
-        now = time.time()
-        midnight = now - now % 86400
-        boundary = midnight + round((now - midnight) / interval) * interval
-        measurands = model.value("AlignedDataCtrlr", "Measurands")
-        for connector in range(1, len(self.connectors)):
-            reading = self._read(connector)._replace(timestamp=meter.timestamp(boundary))
-            value = self._meter_value(reading, "Sample.Clock", measurands)
-            transaction = self.connectors[connector].transaction
-            if transaction is not None:
-                event = self._event(session, transaction, "Updated", "MeterValueClock", {})
-                event["meterValue"] = [value]
-                await self._send_event(session, transaction, event)
-            else:
-                payload = {"evseId": connector, "meterValue": [value]}
-                await call_quietly(session, "MeterValues", payload)
-        self._align(after=boundary)
-
-    # Meter values and statuses.
-
-    def _read(self, connector: int) -> Reading:
-        return meter.read(self.connectors, connector, asyncio.get_running_loop().time())
-
-    def _meter_value(
-        self, reading: Reading, context: str, measurands: str | None = None
-    ) -> dict[str, Any]:
-        """A MeterValueType of ``reading``: of the ``measurands`` asked for (by default
-        SampledDataCtrlr's TxUpdatedMeasurands), those the meter has: the energy register,
-        always, and the power drawn."""
-        if measurands is None:
-            measurands = self.device_model.value("SampledDataCtrlr", "TxUpdatedMeasurands")
-        values = [_sampled(reading.energy_wh, context, "Energy.Active.Import.Register", "Wh")]
-        if reading.power_w is not None and "Power.Active.Import" in measurands:
-            values.append(_sampled(reading.power_w, context, "Power.Active.Import", "W"))
-        return {"timestamp": reading.timestamp, "sampledValue": values}
+    # Statuses.
 
     async def _set_status(
         self, session: OcppSession | None, connector: int, status: Status
@@ -434,15 +360,6 @@ class Transactions:
             "evseId": connector,
             "connectorId": 1,
         }
-
-
-def _sampled(value: int, context: str, measurand: str, unit: str) -> dict[str, Any]:
-    return {
-        "value": value,
-        "context": context,
-        "measurand": measurand,
-        "unitOfMeasure": {"unit": unit},
-    }
 
 
 class _Start(NamedTuple):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ocpp.v201.enums import MeasurandEnumType
+from swarm.station import measurands
 
 LOCAL_LIST_ENTRIES = 100
 """IdTokens the local authorization list holds at most (LocalAuthListCtrlr.Entries)."""
@@ -106,8 +106,9 @@ def _absent(component: str) -> tuple[VariableSpec, ...]:
 
 
 _RO, _WO = "ReadOnly", "WriteOnly"
-# Any of 2.0.1's measurands, as in 1.6: a station that cannot measure one reports what it can.
-_MEASURANDS = tuple(m.value for m in MeasurandEnumType)
+# The measurands the station has, a measurand measured per phase maybe with one of its phases
+# ("Voltage.L1-N"): a list with any other is refused.
+_MEASURANDS = tuple(sorted(measurands.SUPPORTED))
 _ENERGY = "Energy.Active.Import.Register"
 # The transaction start and stop points the station has (part 2, 2.6.6): a parking bay is
 # occupied as the EV plugs in, and energy flows as the power path closes.
