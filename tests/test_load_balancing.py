@@ -105,6 +105,18 @@ def test_a_tx_default_profile_in_amperes_with_periods() -> None:
     run(body())
 
 
+def test_a_cap_with_a_duration_is_lifted_by_the_stations_themselves() -> None:
+    async def body() -> None:
+        async with served() as (url, (cp16,), (cp201,)):
+            answer = await profiles("POST", url, {"profile": {**CAP, "duration": 2}})
+            assert answer["accepted"] == 2
+            assert cp16.charging_profiles[0][0]["chargingSchedule"]["duration"] == 2
+            assert limit(cp16) == limit(cp201) == 3680
+            await until(lambda: limit(cp16) is limit(cp201) is None, timeout=4)
+
+    run(body())
+
+
 def test_a_share_of_each_version_and_named_charge_points() -> None:
     async def body() -> None:
         async with served(each=2) as (url, cps16, cps201):
@@ -143,6 +155,7 @@ def test_a_share_of_each_version_and_named_charge_points() -> None:
         ({"profile": {"periods": [1]}}, "a period must be an object"),
         ({"profile": {"periods": [{"start": 0, "limit": 1, "x": 1}]}}, "a period takes"),
         ({"profile": {"limit": 1, "kind": "Relative"}}, "profile takes"),
+        ({"profile": {"limit": 1, "duration": 0}}, "duration must be a whole number"),
         ({"profile": {"limit": 0.05}}, "invalid SetChargingProfile payload"),
         ({"profile": CAP, "share": 0}, "share"),
         ({"profile": CAP, "rate": "fast"}, "rate must be a number"),

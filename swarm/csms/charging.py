@@ -19,10 +19,12 @@ EVSE in 2.0.1) and ``profile``::
 - ``limit`` and ``phases`` (1 to 3, by default none: the station takes 3), or ``periods``:
   each ``start`` in whole seconds from the push (the first 0, rising), ``limit`` and
   ``phases``; at most 48;
+- ``duration``: whole seconds the profile limits from the push, after which the station lifts
+  it by itself (by default none: until cleared);
 - ``id``: the chargingProfileId, by default 100 (ChargePointMaxProfile) or 200 (TxDefaultProfile)
   plus the stack level, so that pushing the same purpose and stack level again replaces it.
 
-The profile is Absolute from the campaign's start (its startSchedule), without end: 1.6's
+The profile is Absolute from the campaign's start (its startSchedule): 1.6's
 SetChargingProfile with ``connectorId`` and ``csChargingProfiles``, 2.0.1's with ``evseId`` and
 ``chargingProfile``. ``DELETE`` clears with ClearChargingProfile: all the profiles the CSMS may
 clear, or those of the body's ``id``, or of its ``purpose``, ``stack_level`` and ``connector``.
@@ -50,7 +52,9 @@ PURPOSES = {
 """Each purpose a push may name, and its name in each version."""
 DEFAULT_IDS = {MAX: 100, "ChargingStationMaxProfile": 100, TX_DEFAULT: 200}
 """The chargingProfileId of a purpose at stack level 0, when the body gives none."""
-PROFILE_KEYS = frozenset({"purpose", "stack_level", "unit", "limit", "phases", "periods", "id"})
+PROFILE_KEYS = frozenset(
+    {"purpose", "stack_level", "unit", "limit", "phases", "periods", "duration", "id"}
+)
 PERIOD_KEYS = frozenset({"start", "limit", "phases"})
 CLEAR_KEYS = frozenset({"purpose", "stack_level", "connector", "id"})
 MAX_STACK_LEVEL = 10
@@ -76,6 +80,7 @@ def set_orders(profile: Any, connector: Any, central: Central) -> dict[Dialect, 
     if unit not in ("W", "A"):
         raise ValueError(f'unit must be "W" or "A", not {unit!r}')
     periods = _periods(profile)
+    duration = profile.get("duration")
     ocpp_periods = [
         {
             "startPeriod": p["start"],
@@ -89,6 +94,8 @@ def set_orders(profile: Any, connector: Any, central: Central) -> dict[Dialect, 
         "chargingRateUnit": unit,
         "chargingSchedulePeriod": ocpp_periods,
     }
+    if duration is not None:
+        schedule["duration"] = _integer("duration", duration, 1, 2**31 - 1)
     common = {"stackLevel": level, "chargingProfileKind": "Absolute"}
     names = PURPOSES[purpose]
     return {
