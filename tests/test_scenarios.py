@@ -78,6 +78,12 @@ SPECS: dict[str, Spec] = {
         ),
         45,
     ),
+    # 20 stations capped at 2 kW each, 3 s to 6 s: the fleet drops under 40 kW and recovers.
+    "load_balancing": Spec(
+        "scenarios/load_balancing.py",
+        "-u 20 -r 20 -t 9s --session-interval 1 --cap-at 3 --cap-watts 2000 --cap-for 3",
+        45,
+    ),
     "certificate_renewal": Spec(
         "scenarios/certificate_renewal.py",
         "-u 20 -r 20 -t 6s --renewal-at 2 --renewal-share 1 --ocpp-version 1.6,2.0.1",
@@ -419,6 +425,21 @@ def test_certificate_renewal_of_a_mixed_fleet(runs: dict[str, Run]) -> None:
         assert requests(summary, csms_kind, "CertificateSigned") == count
     assert requests(summary, "CSMS", "ExtendedTriggerMessage") == versions["1.6"]
     assert requests(summary, "CSMS201", "TriggerMessage") == versions["2.0.1"]
+
+
+def test_load_balancing_caps_the_fleets_power_and_lifts_it(runs: dict[str, Run]) -> None:
+    run = runs["load_balancing"]
+    clean(run)
+    caps = plots.read_caps(run.folder / plots.CAPS_CSV)
+    (capped, lifted), (cap, _) = caps["t"], caps["watts"]
+    assert cap == 20 * 2000
+    fleet = plots.read_fleet(run.folder / plots.FLEET_CSV)
+    power = list(zip(fleet["t"], fleet["power_w"], strict=True))
+    assert max(watts for t, watts in power if t <= capped) > cap, power
+    under = [watts for t, watts in power if capped + 1 <= t < lifted - 0.5]
+    assert under and max(under) <= cap, power
+    assert max(watts for t, watts in power if t >= lifted + 1) > cap, power
+    assert png_size(run.folder / "fleet.png") == plots.FLEET_SIZE
 
 
 def test_reconnect_storm_by_the_swarm(runs: dict[str, Run]) -> None:

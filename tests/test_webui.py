@@ -32,10 +32,11 @@ with unpatched():
 # Unit: the rows.
 
 
-def test_rows_of_an_empty_fleet_are_its_states_charging_and_versions() -> None:
+def test_rows_of_an_empty_fleet_are_its_states_charging_power_and_versions() -> None:
     assert rows(FleetStatus()) == [
         *({"what": "state", "item": state, "count": 0} for state in STATES),
         {"what": "state", "item": "charging", "count": 0},
+        {"what": "power", "item": "kW drawn", "count": 0.0},
         {"what": "version", "item": "OCPP 1.6", "count": 0},
         {"what": "version", "item": "OCPP 2.0.1", "count": 0},
     ]
@@ -46,6 +47,7 @@ def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
     status = FleetStatus(
         states=states,
         charging=3,
+        power_w=22_049,
         callerrors={
             "StartTransaction": {"InternalError": 1},
             "Authorize": {"SecurityError": 2, "FormationViolation": 5},
@@ -55,6 +57,7 @@ def test_rows_hold_states_charging_sorted_callerrors_and_csms_calls() -> None:
     assert rows(status) == [
         *({"what": "state", "item": state, "count": states[state]} for state in STATES),
         {"what": "state", "item": "charging", "count": 3},
+        {"what": "power", "item": "kW drawn", "count": 22.0},
         {"what": "version", "item": "OCPP 1.6", "count": 0},
         {"what": "version", "item": "OCPP 2.0.1", "count": 0},
         {"what": "CALLERROR", "item": "Authorize FormationViolation", "count": 5},
@@ -78,7 +81,7 @@ def test_rows_of_a_mixed_fleet_count_its_versions_and_keep_them_apart() -> None:
         },
         csms_calls={"CSMS201 GetVariables": 2, "Reset": 1, "CSMS201 Reset": 3},
     )
-    assert rows(status)[len(STATES) + 1 :] == [
+    assert rows(status)[len(STATES) + 2 :] == [
         {"what": "version", "item": "OCPP 1.6", "count": 7},
         {"what": "version", "item": "OCPP 2.0.1", "count": 3},
         # OCPP 1.6's first, as ever; then 2.0.1's, after their request type.

@@ -4,14 +4,15 @@ A start form whose swarm options or host are bad is refused as Locust refuses it
 fields: the form shows the message, and nothing starts. The options are listed in the order
 the swarm adds them (those users change most first), not sorted by name.
 
-The tab is the fleet's live dashboard. Above its table (the fleet's states, versions, CALLERRORs
-and CSMS calls, now, and the charge points whose frames were traced) it draws the last 15
-minutes second by second: charge points per state, failures and CSMS calls per second, and each
-action's latency percentiles at the samples' own resolution (:mod:`swarm.report.timeline`). The
-table uses Locust's own extension points: a tab and its table go into the page's template
-arguments, and the rows ride along in the ``extended_stats`` of the ``/stats/requests`` answer
-that the page polls every few seconds. The charts are ``static/dashboard.js``, which the page
-loads (a script tag added to it) and which polls ``ocpp-swarm/timeline``.
+The tab is the fleet's live dashboard. Above its table (the fleet's states, the power it draws,
+versions, CALLERRORs and CSMS calls, now, and the charge points whose frames were traced) it draws
+the last 15 minutes second by second: charge points per state, failures and CSMS calls per second,
+and each action's latency percentiles at the samples' own resolution
+(:mod:`swarm.report.timeline`). The table uses Locust's own extension points: a tab and its table
+go into the page's template arguments, and the rows ride along in the ``extended_stats`` of the
+``/stats/requests`` answer that the page polls every few seconds. The charts are
+``static/dashboard.js``, which the page loads (a script tag added to it) and which polls
+``ocpp-swarm/timeline``.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ def _by_version(item: tuple[str, Any]) -> tuple[bool, str]:
 
 
 def rows(status: FleetStatus) -> list[dict[str, Any]]:
-    """The tab's rows: states (and charging), charge points per OCPP version, then CALLERRORs by
-    action and code, then CSMS calls by action (each OCPP 1.6's, then 2.0.1's)."""
+    """The tab's rows: states (and charging), the power the sessions draw in kW, charge points
+    per OCPP version, then CALLERRORs by action and code, then CSMS calls by action (each OCPP
+    1.6's, then 2.0.1's)."""
     result = [{"what": "state", "item": state, "count": n} for state, n in status.states.items()]
     result.append({"what": "state", "item": "charging", "count": status.charging})
+    result.append({"what": "power", "item": "kW drawn", "count": round(status.power_w / 1000, 1)})
     result += [
         {"what": "version", "item": f"OCPP {version}", "count": n}
         for version, n in status.versions.items()

@@ -6,7 +6,8 @@
   then 2.0.1's), one panel per action, against the number of connected charge points, with a
   red mark at each second in which some of the action's round trips failed;
 - ``fleet.png``: the charge points in each state over time, how many are charging, and the
-  failures per second.
+  failures per second; below, the power the fleet's sessions draw (``fleet.csv``'s
+  ``power_w``) and, when the run folder has a ``caps.csv``, the caps a scenario had the CSMS set.
 
 It reads ``timeline.csv`` and ``fleet.csv``, both written by the swarm every second: the
 timeline holds each second's percentiles at the samples' own resolution (a run folder from
@@ -41,10 +42,14 @@ STATS_HISTORY_CSV = "locust_stats_history.csv"
 FLEET_CSV = "fleet.csv"
 LATENCY_PNG = "latency.png"
 FLEET_PNG = "fleet.png"
+CAPS_CSV = "caps.csv"
+"""Written by a scenario that caps the fleet's power (``scenarios/load_balancing.py``): rows of
+``timestamp``, ``watts`` and ``stations``: from that time, the watts the ``stations`` capped
+may draw in all; ``watts`` empty from when the cap is lifted."""
 
 DPI = 100
 WIDTH = 1200
-FLEET_SIZE = (WIDTH, 500)
+FLEET_SIZE = (WIDTH, 750)
 
 # Request types drawn in latency.png, in this order: OCPP 1.6's, then 2.0.1's. "WebSocket" holds
 # connection events and the "Aggregated" row mixes every action: neither is an action's latency.
@@ -99,7 +104,8 @@ def render(run_dir: Path) -> list[Path]:
     title = run_dir.resolve().name
     paths = [run_dir / LATENCY_PNG, run_dir / FLEET_PNG]
     _save(draw_latency(latency, fleet, start, title, failures), paths[0])
-    _save(draw_fleet(fleet, start, title, failures), paths[1])
+    caps = read_caps(run_dir / CAPS_CSV)
+    _save(draw_fleet(fleet, start, title, failures, caps), paths[1])
     return paths
 
 
@@ -167,13 +173,15 @@ def read_fleet(path: Path) -> Series:
     """Read the charge point states from ``fleet.csv``.
 
     Returns ``{"t": [...], "connecting": [...], ...}``: the file's columns, with
-    ``timestamp`` as ``t``, and ``connected`` added.
+    ``timestamp`` as ``t``, and ``connected`` added; ``power_w`` NaN in a file from before it
+    had that column.
     """
     columns = ("timestamp", *dict.fromkeys(c for _, cs, _ in FLEET_STACK for c in cs), "charging")
-    fleet: Series = {"t": [], "connected": [], **{c: [] for c in columns[1:]}}
+    fleet: Series = {"t": [], "connected": [], "power_w": [], **{c: [] for c in columns[1:]}}
     for row in _rows(path):
         try:
             values = dict(zip(columns, map(float, (row[c] for c in columns)), strict=True))
+            values["power_w"] = float(row.get("power_w", "nan"))
         except (KeyError, ValueError):
             continue
         fleet["t"].append(values.pop("timestamp"))
@@ -181,6 +189,20 @@ def read_fleet(path: Path) -> Series:
         for column, value in values.items():
             fleet[column].append(value)
     return fleet
+
+
+def read_caps(path: Path) -> Series:
+    """Read :data:`CAPS_CSV`: ``{"t": [...], "watts": [...]}``, ``watts`` NaN where the cap
+    is lifted; empty if there is no such file."""
+    caps: Series = {"t": [], "watts": []}
+    for row in _rows(path):
+        try:
+            t, watts = float(row["timestamp"]), float(row["watts"] or "nan")
+        except (KeyError, ValueError):
+            continue
+        caps["t"].append(t)
+        caps["watts"].append(watts)
+    return caps
 
 
 def draw_latency(
@@ -253,15 +275,19 @@ def draw_latency(
 
 
 def draw_fleet(
-    fleet: Series, start: float, title: str, failures: dict[tuple[str, str], Series] | None = None
+    fleet: Series,
+    start: float,
+    title: str,
+    failures: dict[tuple[str, str], Series] | None = None,
+    caps: Series | None = None,
 ) -> Figure:
     """Draw the charge points in each state, stacked, those charging, and the failures per
-    second of every action together."""
+    second of every action together; below, the power drawn and the ``caps`` set."""
     fig = _figure(FLEET_SIZE, f"{title}: charge points")
-    ax = fig.subplots()
     if not fleet["t"]:
-        _no_data(ax, FLEET_CSV)
+        _no_data(fig.subplots(), FLEET_CSV)
         return fig
+    ax, power = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     t = _since(fleet["t"], start)
     stack = [[sum(v) for v in zip(*map(fleet.get, cs), strict=True)] for _, cs, _ in FLEET_STACK]
     labels = [label for label, _, _ in FLEET_STACK]
@@ -270,7 +296,6 @@ def draw_fleet(
     ax.step(t, fleet["charging"], where="post", color="black", lw=1.5, label="charging")
     ax.set_xlim(0, max(t[-1], 1))
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("seconds since start")
     ax.set_ylabel("charge points")
     ax.grid(alpha=0.3)
     per_second: dict[float, int] = {}
@@ -293,7 +318,28 @@ def draw_fleet(
         twin.tick_params(axis="y", colors="red")
     # Outside the plot, so that it never hides the areas.
     fig.legend(loc="outside right upper")
+    _draw_power(power, fleet, start, caps or {"t": [], "watts": []})
     return fig
+
+
+def _draw_power(ax: Axes, fleet: Series, start: float, caps: Series) -> None:
+    """The fleet's power drawn, in kW, and the sum of the caps set (to the end of ``fleet``)."""
+    t = _since(fleet["t"], start)
+    ax.step(t, [w / 1000 for w in fleet["power_w"]], where="post", color="tab:purple")
+    ax.set_ylabel("power drawn, kW")
+    ax.set_xlabel("seconds since start")
+    ax.grid(alpha=0.3)
+    # Each cap holds until the next row, the last one to the end of the run.
+    cap_t: list[float] = []
+    cap_kw: list[float] = []
+    for at, watts in zip(_since(caps["t"], start), caps["watts"], strict=True):
+        if at < t[-1]:
+            cap_t.append(at)
+            cap_kw.append(watts / 1000)
+    if cap_t:
+        ax.step([*cap_t, t[-1]], [*cap_kw, cap_kw[-1]], where="post", color="red", ls="--")
+        ax.legend(["power drawn", "caps set, summed"], loc="upper left", fontsize="small")
+    ax.set_ylim(bottom=0)
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
