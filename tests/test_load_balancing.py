@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from swarm.csms import Csms, CsmsConfig, control
+from swarm.csms import Csms, CsmsConfig, CsmsProcess, control
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
 from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import CONFIG as CONFIG16
 from tests.test_control import http
+from tests.test_csms_workers import booted
+from tests.test_csms_workers import start as start_workers
 from tests.test_station201 import CONFIG as CONFIG201
 
 CAP = {"limit": 3680}  # watts, on the station
@@ -191,3 +194,26 @@ def test_bad_clears_get_400(request_body: Any, error: str) -> None:
             assert (code, error in answer["error"]) == (400, True), answer
 
     run(body())
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT")
+def test_the_front_of_several_workers_pushes_and_clears_at_all() -> None:
+    ids = [f"CP-{i:02d}" for i in range(20)]
+
+    async def body(front: CsmsProcess) -> None:
+        async with booted(front.url, ids) as fakes:
+            answer = await profiles("POST", front.control_url, {"profile": CAP, "rate": 100})
+            assert (answer["targeted"], answer["accepted"]) == (20, 20)
+            assert answer["1.6"]["statuses"] == {"Accepted": 20}
+            assert all(fake.calls[0][2] == "SetChargingProfile" for fake in fakes)
+            assert fakes[0].calls[0][3]["csChargingProfiles"]["chargingSchedule"][
+                "chargingSchedulePeriod"
+            ] == [{"startPeriod": 0, "limit": 3680}]
+            answer = await profiles("DELETE", front.control_url)
+            assert answer["accepted"] == 20
+            assert all(fake.calls[1][2:] == ["ClearChargingProfile", {}] for fake in fakes)
+            code, answer, _ = await http("POST", f"{front.control_url}/charging-profiles", {})
+            assert (code, answer) == (400, {"error": 'profile must be given, e.g. {"limit": 7400}'})
+
+    with start_workers() as front:
+        run(body(front), timeout=60)

@@ -109,6 +109,7 @@ READ_TIMEOUT = 10.0  # seconds for the whole request
 WRITE_TIMEOUT = 10.0
 LIST_LIMIT = 1000  # ids in GET /charge-points; its count is always complete
 
+PROFILES = "/charging-profiles"
 ROUTES = {
     "/charge-points": ("GET",),
     "/stats": ("GET",),
@@ -118,7 +119,7 @@ ROUTES = {
     "/faults": ("GET", "POST", "DELETE"),
     "/frames": ("POST",),
     "/restart": ("POST",),
-    "/charging-profiles": ("POST", "DELETE"),
+    PROFILES: ("POST", "DELETE"),
 }
 CAMPAIGNS = "/campaigns/"  # followed by the campaign's name
 CALL_KEYS = frozenset({"action", "payload", "share", "charge_points", "rate", "timeout"})
@@ -299,7 +300,7 @@ async def route(csms: Csms, request: Request) -> Any:
         return await _frames(csms, request)
     if request.path == "/restart":
         return await _restart(csms, request)
-    if request.path == "/charging-profiles":
+    if request.path == PROFILES:
         return await _charging_profiles(csms, request)
     return await _calls(csms, request)
 
@@ -440,10 +441,17 @@ async def _charging_profiles(csms: Csms, request: Request) -> Any:
             if "profile" not in body:
                 raise ValueError('profile must be given, e.g. {"limit": 7400}')
             orders = charging.set_orders(body["profile"], body.get("connector", 0), csms.central)
-        result = (await csms.versioned_campaign(orders, **pace)).as_dict()
+        result = await csms.versioned_campaign(orders, **pace)
     except ValueError as err:
         raise _bad(str(err)) from None
-    versions = [v for k, v in result.items() if k != "not_connected"]
+    return with_totals(result.as_dict())
+
+
+def with_totals(result: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's result per version (:meth:`VersionedResult.as_dict
+    <swarm.csms.campaigns.VersionedResult.as_dict>`) with ``targeted`` and ``accepted`` summed
+    over the versions."""
+    versions = [v for v in result.values() if isinstance(v, dict)]
     return {
         "targeted": sum(v["targeted"] for v in versions),
         "accepted": sum(v["statuses"].get("Accepted", 0) for v in versions),

@@ -8,10 +8,11 @@ worker's control API at once and merges their answers:
 
 - ``GET /charge-points``: the counts summed, the first 1,000 ids of all; ``GET /stats``: the
   counters summed; ``GET /ca`` and ``GET /faults``: one worker's (they are alike);
-- ``POST /calls`` and ``POST /campaigns/<name>``: each worker calls its own charge points (a
-  ``share`` of them, or those of ``charge_points`` it holds) at its part of the ``rate``; the
-  results are summed field by field, ``seconds`` the longest. An id of ``charge_points`` that
-  no worker holds counts once (as ``disconnected``, or ``not_connected``);
+- ``POST /calls``, ``POST /campaigns/<name>`` and ``POST``/``DELETE /charging-profiles``:
+  each worker calls its own charge points (a ``share`` of them, or those of ``charge_points``
+  it holds) at its part of the ``rate``; the results are summed field by field, ``seconds``
+  the longest. An id of ``charge_points`` that no worker holds counts once (as
+  ``disconnected``, or ``not_connected``);
 - ``POST /disconnects`` and ``POST /frames``: summed; ``POST``/``DELETE /faults``: set on all;
   ``POST /restart``: every worker at once, answered once all listen again.
 
@@ -119,7 +120,7 @@ class FrontControl:
         path = request.path
         if request.method == "GET" and path in ("/ca", "/faults"):
             return (await self._ask(request.method, path, urls=self._urls[:1]))[0]
-        if path == "/calls" or path.startswith(control.CAMPAIGNS):
+        if path in ("/calls", control.PROFILES) or path.startswith(control.CAMPAIGNS):
             return await self._campaign(request)
         if path == "/restart":
             return await self._restart(request)
@@ -134,25 +135,25 @@ class FrontControl:
         return {key: sum(answer[key] for answer in answers)}
 
     async def _campaign(self, request: control.Request) -> Any:
-        body = json.loads(request.body)
+        body = json.loads(request.body) if request.body else {}  # DELETE /charging-profiles
         named = body.get("charge_points")
         calls = request.path == "/calls"
         # Each worker calls its own charge points: the fleet's rate is the sum of theirs. But a
         # /calls to named ids paces every id at each worker, which calls those it holds.
         if body.get("rate") is not None and not (calls and named is not None):
             body["rate"] /= len(self._urls)
-        asking = self._ask("POST", request.path, json.dumps(body).encode())
+        asking = self._ask(request.method, request.path, json.dumps(body).encode())
         answers = await self._with_passwords(asking)
         if calls:
             return _result(answers, named)
         merged: dict[str, Any] = {
             version: _result([answer[version] for answer in answers], None)
-            for version in answers[0]
-            if version != "not_connected"
+            for version, result in answers[0].items()
+            if isinstance(result, dict)
         }
         found = sum(result["targeted"] for result in merged.values())
         merged["not_connected"] = max(0, len(set(named)) - found) if named is not None else 0
-        return merged
+        return control.with_totals(merged) if request.path == control.PROFILES else merged
 
     async def _restart(self, request: control.Request) -> Any:
         if self._restarting:
