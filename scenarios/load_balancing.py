@@ -1,7 +1,7 @@
 """Load balancing: a fleet charges, the CSMS caps the stations' power, and later lifts the cap.
 
     locust -f scenarios/load_balancing.py --headless -u 500 -r 50 -t 5m \
-        --cap-at 60 --cap-watts 3680 --cap-share 1 --cap-for 120
+        --cap-at 60 --cap-watts 5000 --cap-share 1 --cap-for 120
 
 EVs arrive every --session-interval seconds per charge point (30 by default) and draw what
 their charging curve allows. At --cap-at seconds into the test the embedded CSMS (or the
@@ -38,7 +38,7 @@ def _arguments(parser, **_kwargs) -> None:
     group = WebUiGroup(parser, "load balancing")
     group.add_argument("--cap-at", type=seconds, default=60.0, help="Seconds into the test")
     group.add_argument(
-        "--cap-watts", type=float, default=3680.0, help="Watts each capped station may draw"
+        "--cap-watts", type=float, default=5000.0, help="Watts each capped station may draw"
     )
     group.add_argument(
         "--cap-share", type=share, default=1.0, help="Share of the fleet to cap (0 to 1)"
