@@ -9,6 +9,7 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from swarm.csms import Csms, CsmsConfig, CsmsProcess, control
 from swarm.ocpp16.charge_point import ChargePoint as ChargePoint16
 from swarm.ocpp201.charge_point import ChargePoint as ChargePoint201
+from swarm.report import plots
 from swarm.station.state import State
 from tests.scripted import run, until
 from tests.test_commands import CONFIG as CONFIG16
@@ -217,3 +219,28 @@ def test_the_front_of_several_workers_pushes_and_clears_at_all() -> None:
 
     with start_workers() as front:
         run(body(front), timeout=60)
+
+
+# The picture: fleet.png's power panel, and the caps a scenario logged.
+
+
+def test_fleet_png_draws_the_power_and_the_caps_set(tmp_path: Path) -> None:
+    header = "timestamp,users,connecting,booting,pending,rejected,accepted,boot failed,offline"
+    rows = [
+        f"{100 + t}.0,10,0,0,0,0,10,0,0,10,{w}" for t, w in enumerate([0, 80e3, 90e3, 20e3, 85e3])
+    ]
+    (tmp_path / plots.FLEET_CSV).write_text("\n".join([f"{header},charging,power_w", *rows]))
+    # Capped at 102 s, lifted at 103.5 s; a malformed row, and a cap after the run's end.
+    caps = ["timestamp,watts,stations", "102.0,20000,10", "oops,1,1", "103.5,,0", "200.0,5,1"]
+    (tmp_path / plots.CAPS_CSV).write_text("\n".join(caps))
+    read = plots.read_caps(tmp_path / plots.CAPS_CSV)
+    assert read["t"] == [102.0, 103.5, 200.0]
+    assert read["watts"][0] == 20000 and read["watts"][1] != read["watts"][1]  # NaN: lifted
+    fleet = plots.read_fleet(tmp_path / plots.FLEET_CSV)
+    assert fleet["power_w"] == [0, 80e3, 90e3, 20e3, 85e3]
+    figure = plots.draw_fleet(fleet, 100.0, "test", caps=read)
+    power = figure.axes[1]
+    drawn, cap = (line.get_ydata() for line in power.get_lines())
+    assert list(drawn) == [0, 80, 90, 20, 85]  # kW
+    assert list(cap[:1]) == [20] and len(cap) == 3  # the cap after the end is left out
+    assert plots.render(tmp_path)[1].exists()
