@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ocpp.v201.enums import MeasurandEnumType
+
 from swarm.station import measurands
 
 LOCAL_LIST_ENTRIES = 100
@@ -106,9 +108,9 @@ def _absent(component: str) -> tuple[VariableSpec, ...]:
 
 
 _RO, _WO = "ReadOnly", "WriteOnly"
-# The measurands the station has, a measurand measured per phase maybe with one of its phases
-# ("Voltage.L1-N"): a list with any other is refused.
-_MEASURANDS = tuple(sorted(measurands.SUPPORTED))
+# The measurands the station has that 2.0.1 names (MeasurandEnumType: no Temperature, no phase
+# suffixes as 1.6 has): a list with any other is refused.
+_MEASURANDS = tuple(sorted(set(measurands.MEASURANDS) & {m.value for m in MeasurandEnumType}))
 _ENERGY = "Energy.Active.Import.Register"
 # The transaction start and stop points the station has (part 2, 2.6.6): a parking bay is
 # occupied as the EV plugs in, and energy flows as the power path closes.

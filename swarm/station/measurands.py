@@ -149,7 +149,7 @@ def _values(reading: Reading, measurand: str, supply_phases: int) -> list[tuple[
         current = round(power / (VOLTAGE * phases), 1)
         return [(phase, current) for phase in _PHASES[CURRENT][:phases]]
     if measurand == VOLTAGE_MEASURAND:
-        return [(phase, VOLTAGE) for phase in _PHASES[VOLTAGE_MEASURAND][:supply_phases]]
+        return [(phase, round(VOLTAGE)) for phase in _PHASES[VOLTAGE_MEASURAND][:supply_phases]]
     if measurand == TEMPERATURE:
         return [(None, round(AMBIENT + power * WARMING))]
     if measurand == SOC:
