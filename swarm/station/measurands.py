@@ -34,16 +34,17 @@ POWER_OFFERED = "Power.Offered"
 SOC = "SoC"
 TEMPERATURE = "Temperature"
 
-MEASURANDS = (
-    ENERGY,
-    POWER,
-    CURRENT,
-    VOLTAGE_MEASURAND,
-    CURRENT_OFFERED,
-    POWER_OFFERED,
-    SOC,
-    TEMPERATURE,
-)
+_UNITS = {
+    ENERGY: "Wh",
+    POWER: "W",
+    CURRENT: "A",
+    VOLTAGE_MEASURAND: "V",
+    CURRENT_OFFERED: "A",
+    POWER_OFFERED: "W",
+    SOC: "Percent",
+    TEMPERATURE: "Celsius",
+}
+MEASURANDS = tuple(_UNITS)
 """The measurands the charger has."""
 
 _PHASES = {CURRENT: ("L1", "L2", "L3"), VOLTAGE_MEASURAND: ("L1-N", "L2-N", "L3-N")}
@@ -64,16 +65,6 @@ all): a measurand, or one of its phases (``Current.Import.L1``, ``Voltage.L1-N``
 SUPPORTED = frozenset(_ITEMS)
 """The items a list of measurands may hold."""
 
-_UNITS = {
-    ENERGY: "Wh",
-    POWER: "W",
-    CURRENT: "A",
-    VOLTAGE_MEASURAND: "V",
-    CURRENT_OFFERED: "A",
-    POWER_OFFERED: "W",
-    SOC: "Percent",
-    TEMPERATURE: "Celsius",
-}
 _LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Outlet
 
 AMBIENT = 25.0
@@ -96,14 +87,16 @@ def read(station: Sessions, connector: int, measurands: str, context: str) -> Re
     """A reading of ``connector`` (0: the main meter) now, to carry ``measurands`` in
     ``context``. The offer is read only when asked for: it is the composite of the profiles."""
     connectors = station.connectors
-    reading = meter.read(connectors, connector, asyncio.get_running_loop().time())
     offered_w = None
     if "Offered" in measurands:
         wall, most = time.time(), station._connector_watts()
         numbers = range(1, len(connectors)) if connector == 0 else (connector,)
         limits = [station._power_limit(number, wall) for number in numbers]
         offered_w = round(sum(most if x is None else min(most, max(x, 0.0)) for x in limits))
-    return reading._replace(offered_w=offered_w, context=context, measurands=measurands)
+    now = asyncio.get_running_loop().time()
+    return meter.read(
+        connectors, connector, now, offered_w=offered_w, context=context, measurands=measurands
+    )
 
 
 def next_boundary(after: float, interval: int) -> float:

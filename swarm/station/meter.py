@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from swarm.station.connector import Connector, Transaction
 
+DEFAULT_MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import"
+
 
 class Reading(NamedTuple):
     """What a meter shows at one moment: a connector's energy register and the power drawn in
@@ -32,7 +34,7 @@ class Reading(NamedTuple):
     """The EV's state of charge, in percent; None without one."""
     context: str = "Sample.Periodic"
     """The ReadingContext, as 1.6 and 2.0.1 both spell it."""
-    measurands: str = "Energy.Active.Import.Register,Power.Active.Import"
+    measurands: str = DEFAULT_MEASURANDS
     """The measurands the message carries, comma-separated: a configured list."""
 
 
@@ -50,8 +52,17 @@ def bring_up_to_date(connector: Connector, transaction: Transaction, now: float)
     transaction.metered_at = now
 
 
-def read(connectors: Sequence[Connector], number: int, now: float) -> Reading:
-    """A reading of connector ``number``; connector 0 is the main meter, the sum of all."""
+def read(
+    connectors: Sequence[Connector],
+    number: int,
+    now: float,
+    *,
+    offered_w: int | None = None,
+    context: str = "Sample.Periodic",
+    measurands: str = DEFAULT_MEASURANDS,
+) -> Reading:
+    """A reading of connector ``number``; connector 0 is the main meter, the sum of all. Made
+    whole at once: a reading replaced would leave a tuple behind on CPython's free list."""
     counted = connectors[1:] if number == 0 else (connectors[number],)
     power: float | None = None
     phases, soc = 0, None
@@ -64,8 +75,9 @@ def read(connectors: Sequence[Connector], number: int, now: float) -> Reading:
                 phases = max(phases, transaction.ev.phases)
                 soc = round(100 * transaction.ev.soc) if number else None  # no EV's, the sum
     energy = sum(connector.energy_wh for connector in counted)
+    watts = None if power is None else round(power)
     return Reading(
-        number, int(energy), None if power is None else round(power), timestamp(), phases, soc=soc
+        number, int(energy), watts, timestamp(), phases, offered_w, soc, context, measurands
     )
 
 
