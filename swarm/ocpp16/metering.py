@@ -1,15 +1,15 @@
 """Meter values in OCPP 1.6 words (3.16, 4.7, 6.34, 7.31 to 7.33, 9.1): the measurands the
 configuration asks for, when it asks for them.
 
-Sampled: during a transaction, every MeterValueSampleInterval seconds, a MeterValues of the
-MeterValuesSampledData measurands (context Sample.Periodic). Clock-aligned: at each multiple of
-ClockAlignedDataInterval seconds from midnight (UTC; 0 for none), a MeterValues of each
-connector's MeterValuesAlignedData (Sample.Clock), with its transaction's id while one runs. A
-TriggerMessage(MeterValues) reads MeterValuesSampledData (Trigger). A StopTransaction's
+Sampled: during a transaction, every MeterValueSampleInterval seconds (0: none), a MeterValues
+of the MeterValuesSampledData measurands (context Sample.Periodic). Clock-aligned: at each
+multiple of ClockAlignedDataInterval seconds from midnight (UTC; 0 for none), a MeterValues of
+each connector's MeterValuesAlignedData (Sample.Clock), with its transaction's id while one
+runs. A TriggerMessage(MeterValues) reads MeterValuesSampledData (Trigger). A StopTransaction's
 transactionData carries the StopTxnSampledData readings of the transaction, from its start
 (Transaction.Begin) every sample interval to its end (Transaction.End), and its
 StopTxnAlignedData readings at each clock-aligned instant (Sample.Clock): up to
-:data:`STOP_READINGS` of them, kept as readings until the stop, the last always.
+:data:`STOP_READINGS` of them, kept as readings until the stop, and the end's.
 
 Each measurand is one the charger has (:data:`~swarm.station.measurands.SUPPORTED`): the
 configuration refuses others.
@@ -43,6 +43,15 @@ class Metering:
         """A reading of ``connector`` now, of the measurands configuration key ``key`` lists."""
         return measurands.read(self, connector, self.configuration.value(key), context)
 
+    def _sampling(self) -> bool:
+        """Whether a session sends sampled meter values: MeterValuesSampledData lists some, and
+        MeterValueSampleInterval (or the swarm's ``meter_interval``) is not 0 (9.1: none)."""
+        configuration = self.configuration
+        return bool(
+            configuration.value("MeterValuesSampledData")
+            and (self.config.meter_interval or configuration.int_value("MeterValueSampleInterval"))
+        )
+
     def _meter_values(self, connector: int) -> dict[str, Any]:
         """A triggered MeterValues payload; connector 0 reads the main meter."""
         transaction = self.connectors[connector].transaction if connector else None
@@ -55,20 +64,26 @@ class Metering:
 
     # Readings kept for a StopTransaction.
 
-    def _keep(self, transaction: Transaction, context: str, key: str) -> None:
-        """Keep a reading of configuration key ``key``'s measurands for the StopTransaction."""
+    def _keep(
+        self, transaction: Transaction, context: str, key: str, stamp: str | None = None
+    ) -> None:
+        """Keep a reading of configuration key ``key``'s measurands for the StopTransaction,
+        timestamped ``stamp`` (a clock-aligned instant) or now."""
         if not self.configuration.value(key):
             return
         readings = transaction.readings
         if readings is None:
             readings = transaction.readings = []
         if len(readings) < STOP_READINGS:
-            readings.append(self._read(transaction.connector, context, key))
+            reading = self._read(transaction.connector, context, key)
+            readings.append(reading._replace(timestamp=stamp) if stamp else reading)
 
     def _transaction_data(self, transaction: Transaction) -> list[dict[str, Any]] | None:
         """A stopping transaction's transactionData: its readings kept, and its end's."""
-        self._keep(transaction, "Transaction.End", "StopTxnSampledData")
-        readings, transaction.readings = transaction.readings, None
+        readings, transaction.readings = transaction.readings or [], None
+        if self.configuration.value("StopTxnSampledData"):  # the end's, past the limit too
+            end = self._read(transaction.connector, "Transaction.End", "StopTxnSampledData")
+            readings.append(end)
         if not readings:
             return None
         phases = self._phases()
@@ -113,7 +128,7 @@ class Metering:
                     payload = meter_values(reading, None, self._phases())
                     await call_quietly(session, "MeterValues", payload)
             if transaction is not None:
-                self._keep(transaction, "Sample.Clock", "StopTxnAlignedData")
+                self._keep(transaction, "Sample.Clock", "StopTxnAlignedData", stamp)
         self._align(after=boundary)
 
 

@@ -237,11 +237,11 @@ class Transactions:
     # The actions of a session's timers.
 
     async def _on_meter(self, session: OcppSession | None, key: Key) -> None:
-        """A session's sampled meter values (MeterValuesSampledData, none if it lists none),
-        and its StopTxnSampledData reading kept for the stop."""
+        """A session's sampled meter values, and its StopTxnSampledData reading kept for the
+        stop."""
         transaction = self.connectors[key.connector].transaction
         if transaction is not None:
-            if self.configuration.value("MeterValuesSampledData"):
+            if self._sampling():
                 reading = self._read(key.connector)
                 await self._send_transaction_message(session, transaction, "MeterValues", reading)
             self._keep(transaction, "Sample.Periodic", "StopTxnSampledData")

@@ -2,15 +2,15 @@
 variables): the measurands the device model asks for, when it asks for them.
 
 A transaction's TransactionEvent Started carries SampledDataCtrlr.TxStartedMeasurands (context
-Transaction.Begin); each Updated every TxUpdatedInterval seconds, TxUpdatedMeasurands
+Transaction.Begin); an Updated every TxUpdatedInterval seconds (0: none), TxUpdatedMeasurands
 (Sample.Periodic); its Ended, TxEndedMeasurands at its start and its end (Transaction.Begin,
 Transaction.End: TxEndedInterval 0's values). At each multiple of AlignedDataCtrlr.Interval
 seconds from midnight (UTC; 0 for none), each EVSE's AlignedDataCtrlr.Measurands (Sample.Clock):
 in a TransactionEvent Updated while a transaction runs there, else in a MeterValues (J01, J02).
 A TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
 
-Each measurand is one the station has (:data:`~swarm.station.measurands.SUPPORTED`): the
-device model's values lists refuse others.
+Each measurand is one the station meters (:data:`~swarm.station.measurands.MEASURANDS`) that
+2.0.1 names (not Temperature), without 1.6's phase suffixes: the device model refuses others.
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ class Metering:
         lists."""
         listed = self.device_model.value(component, variable)
         return measurands.read(self, connector, listed, context)
+
+    def _sampling(self) -> bool:
+        """Whether a transaction sends periodic meter values: TxUpdatedMeasurands lists some,
+        and TxUpdatedInterval (or the swarm's ``meter_interval``) is not 0 (none)."""
+        model = self.device_model
+        return bool(
+            model.value(SAMPLED, "TxUpdatedMeasurands")
+            and (self.config.meter_interval or model.int_value(SAMPLED, "TxUpdatedInterval"))
+        )
 
     def _meter_values(self, readings: Iterable[Reading]) -> list[dict[str, Any]]:
         """The MeterValueTypes of ``readings``; none of a reading without samples (a

@@ -248,7 +248,7 @@ class Transactions:
 
     async def _on_meter(self, session: OcppSession | None, key: Key) -> None:
         transaction = self.connectors[key.connector].transaction
-        if transaction is not None:
+        if transaction is not None and self._sampling():
             updated = self._event(
                 session,
                 transaction,
@@ -258,6 +258,7 @@ class Transactions:
                 readings=[self._read(key.connector)],
             )
             await self._send_event(session, transaction, updated)
+        if transaction is not None:
             self._timers[key] = asyncio.get_running_loop().time() + self._meter_interval()
 
     async def _report_charging(
