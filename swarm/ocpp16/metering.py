@@ -9,7 +9,8 @@ runs. A TriggerMessage(MeterValues) reads MeterValuesSampledData (Trigger). A St
 transactionData carries the StopTxnSampledData readings of the transaction, from its start
 (Transaction.Begin) every sample interval to its end (Transaction.End), and its
 StopTxnAlignedData readings at each clock-aligned instant (Sample.Clock): up to
-:data:`STOP_READINGS` of them, kept as readings until the stop, and the end's.
+:data:`~swarm.station.measurands.KEPT_READINGS` of them, kept as readings until the stop, and
+the end's.
 
 Each measurand is one the charger has (:data:`~swarm.station.measurands.SUPPORTED`): the
 configuration refuses others.
@@ -27,9 +28,6 @@ from swarm.station.connector import Transaction
 from swarm.station.meter import Reading
 from swarm.station.runner import call_quietly
 from swarm.station.schedule import ALIGNED, Key
-
-STOP_READINGS = 48
-"""Readings a transaction keeps for its StopTransaction at most: a charger's memory is finite."""
 
 
 class Metering:
@@ -74,7 +72,7 @@ class Metering:
         readings = transaction.readings
         if readings is None:
             readings = transaction.readings = []
-        if len(readings) < STOP_READINGS:
+        if len(readings) < measurands.KEPT_READINGS:
             reading = self._read(transaction.connector, context, key)
             readings.append(reading._replace(timestamp=stamp) if stamp else reading)
 

@@ -41,7 +41,7 @@ class Commands:
                 self._heartbeat_changed(float(heartbeat))
             elif (component, variable) == ("OCPPCommCtrlr", "WebSocketPingInterval"):
                 self._ping_interval_changed()
-            elif (component, variable) == ("AlignedDataCtrlr", "Interval"):
+            elif component == "AlignedDataCtrlr" and variable in ("Interval", "TxEndedInterval"):
                 self._soon(self._realign)  # set from the station's loop, which it wakes
             elif component == "OCPPCommCtrlr" and variable.startswith("RetryBackOff"):
                 self._csms_backoff = True  # the CSMS's reconnect backoff from now on

@@ -4,9 +4,12 @@ variables): the measurands the device model asks for, when it asks for them.
 A transaction's TransactionEvent Started carries SampledDataCtrlr.TxStartedMeasurands (context
 Transaction.Begin); an Updated every TxUpdatedInterval seconds (0: none), TxUpdatedMeasurands
 (Sample.Periodic); its Ended, TxEndedMeasurands at its start and its end (Transaction.Begin,
-Transaction.End: TxEndedInterval 0's values). At each multiple of AlignedDataCtrlr.Interval
-seconds from midnight (UTC; 0 for none), each EVSE's AlignedDataCtrlr.Measurands (Sample.Clock):
-in a TransactionEvent Updated while a transaction runs there, else in a MeterValues (J01, J02).
+Transaction.End: TxEndedInterval 0's values) and AlignedDataCtrlr.TxEndedMeasurands at each
+multiple of AlignedDataCtrlr.TxEndedInterval seconds from midnight (UTC; 0 for none) while it
+ran (Sample.Clock), up to :data:`~swarm.station.measurands.KEPT_READINGS` of these. At each
+multiple of AlignedDataCtrlr.Interval seconds (0 for none), each EVSE's
+AlignedDataCtrlr.Measurands (Sample.Clock): in a TransactionEvent Updated while a transaction
+runs there, else in a MeterValues (J01, J02).
 A TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
 
 Each measurand is one the station meters (:data:`~swarm.station.measurands.MEASURANDS`) that
@@ -76,22 +79,32 @@ class Metering:
             transaction.readings = [begin]
 
     def _ended_readings(self, transaction: Transaction) -> list[Reading]:
-        """A transaction's TxEndedMeasurands readings: its start's, kept, and its end's now."""
+        """A transaction's readings for its Ended: those kept (its start's, its clock-aligned
+        ones), and its end's now."""
         readings, transaction.readings = transaction.readings or [], None
         end = self._read(transaction.connector, "Transaction.End", "TxEndedMeasurands")
         return [*readings, end]
 
     # Clock-aligned meter values (J01).
 
+    def _aligned_intervals(self) -> tuple[int, int]:
+        """AlignedDataCtrlr's Interval and TxEndedInterval."""
+        model = self.device_model
+        return (
+            model.int_value(ALIGNED_DATA, "Interval"),
+            model.int_value(ALIGNED_DATA, "TxEndedInterval"),
+        )
+
     def _align(self, after: float | None = None) -> None:
-        """Set the next clock-aligned reading after now, or after the instant just read,
-        ``after``; none while AlignedDataCtrlr.Interval is 0."""
-        interval = self.device_model.int_value(ALIGNED_DATA, "Interval")
-        if not interval:
+        """Set the next clock-aligned instant, of either interval, after now or after the
+        instant just read, ``after``; none while both are 0."""
+        intervals = [interval for interval in self._aligned_intervals() if interval]
+        if not intervals:
             self._timers.pop(ALIGNED, None)
             return
         now = time.time()
-        boundary = measurands.next_boundary(now if after is None else after, interval)
+        base = now if after is None else after
+        boundary = min(measurands.next_boundary(base, interval) for interval in intervals)
         self._timers[ALIGNED] = asyncio.get_running_loop().time() + boundary - now
 
     async def _realign(self, session: OcppSession) -> None:
@@ -99,19 +112,27 @@ class Metering:
         self._align()
 
     async def _on_aligned(self, session: OcppSession | None, key: Key) -> None:
-        """Each EVSE's clock-aligned reading: in its transaction's TransactionEvent (Updated,
-        MeterValueClock) while one runs, else in a MeterValues (J01.FR.14, .FR.17)."""
-        interval = self.device_model.int_value(ALIGNED_DATA, "Interval")
-        if not interval:
+        """At an Interval's instant, each EVSE's clock-aligned reading: in its transaction's
+        TransactionEvent (Updated, MeterValueClock) while one runs, else in a MeterValues
+        (J01.FR.14, .FR.17). At a TxEndedInterval's, each transaction's reading kept for its
+        Ended."""
+        interval, ended = self._aligned_intervals()
+        now = time.time()
+        instants = [measurands.nearest_boundary(now, i) for i in (interval, ended) if i]
+        if not instants:
             return
-        boundary = measurands.nearest_boundary(time.time(), interval)
+        boundary = min(instants, key=lambda instant: abs(instant - now))  # the one due
         stamp = meter.timestamp(boundary)
         for connector in range(1, len(self.connectors)):
+            transaction = self.connectors[connector].transaction
+            if ended and transaction is not None and _multiple(boundary, ended):
+                self._keep_aligned(transaction, stamp)
+            if not (interval and _multiple(boundary, interval)):
+                continue
             reading = self._read(connector, "Sample.Clock", "Measurands", ALIGNED_DATA)
             values = self._meter_values([reading._replace(timestamp=stamp)])
             if not values:
                 continue
-            transaction = self.connectors[connector].transaction
             if transaction is not None:
                 event = self._event(session, transaction, "Updated", "MeterValueClock", {})
                 event["meterValue"] = values
@@ -121,11 +142,29 @@ class Metering:
                 await call_quietly(session, "MeterValues", payload)
         self._align(after=boundary)
 
+    def _keep_aligned(self, transaction: Transaction, stamp: str) -> None:
+        """Keep a transaction's AlignedDataCtrlr.TxEndedMeasurands reading at ``stamp``."""
+        if not self.device_model.value(ALIGNED_DATA, "TxEndedMeasurands"):
+            return
+        readings = transaction.readings
+        if readings is None:
+            readings = transaction.readings = []
+        if len(readings) < measurands.KEPT_READINGS:
+            reading = self._read(
+                transaction.connector, "Sample.Clock", "TxEndedMeasurands", ALIGNED_DATA
+            )
+            readings.append(reading._replace(timestamp=stamp))
+
     async def _send_meter_values(self, session: OcppSession, evse: int) -> None:
         """A triggered MeterValues of EVSE ``evse`` (F06)."""
         values = self._meter_values([self._read(evse, "Trigger")])
         if values:
             await call_quietly(session, "MeterValues", {"evseId": evse, "meterValue": values})
+
+
+def _multiple(instant: float, interval: int) -> bool:
+    """Whether a clock-aligned ``instant`` is one of ``interval``'s."""
+    return round(instant) % 86400 % interval == 0
 
 
 def _sampled(sample: measurands.Sample, context: str) -> dict[str, Any]:

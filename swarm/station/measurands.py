@@ -67,6 +67,11 @@ SUPPORTED = frozenset(_ITEMS)
 
 _LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Outlet
 
+KEPT_READINGS = 48
+"""Readings a transaction keeps for its stop message at most (1.6's StopTransaction
+transactionData, 2.0.1's TransactionEvent Ended), its end's besides: a charger's memory is
+finite."""
+
 AMBIENT = 25.0
 """Degrees Celsius of an idle charger's body."""
 WARMING = 1 / 2000
