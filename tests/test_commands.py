@@ -126,8 +126,14 @@ def test_trigger_message_answers_first_then_sends(message, sent):
             after = script.frames[before:]
         assert answer == {"status": "Accepted"}
         assert after[0][:2] == [3, "c1"]  # the answer comes before what it triggers
-        calls = [f for f in after if f[0] == 2]
-        assert [f[2] for f in calls] == sent
+        # The station's own Heartbeat may fall due meanwhile (its first beat is at a random
+        # phase of the interval): it is no part of what the trigger sends.
+        calls = [f for f in after if f[0] == 2 and (f[2] != "Heartbeat" or message == "Heartbeat")]
+        names = [f[2] for f in calls]
+        if message == "Heartbeat":  # the triggered one, and maybe a beat that fell due
+            assert names in (sent, sent * 2), names
+        else:
+            assert names == sent
         for frame in calls:
             OCPP16.schemas.validate(frame[2], frame[3])
 
