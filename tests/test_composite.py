@@ -452,3 +452,87 @@ def test_1_6_a_remote_start_s_profile_is_its_transaction_s_tx_profile():
     assert cp._power_limit(1, now) == pytest.approx(10 * 690)
     cp._end_locally(1)
     assert cp.charging_profiles[1] == [] and cp._power_limit(1, now) is None
+
+
+# What a CSMS's frames leave open and the composite must not be broken by.
+
+
+def _answers(cp, calls):
+    async def main():  # handlers run in the charge point's loop
+        return [getattr(cp, handler)(payload) for handler, payload in calls]
+
+    return asyncio.run(asyncio.wait_for(main(), 10))
+
+
+@pytest.mark.parametrize(
+    "periods",
+    [((60, 16),), ((0, 16), (600, 10), (300, 6)), ((0, 16, 0),), ((0, -1),)],
+    ids=["not from 0", "out of order", "no phases", "negative"],
+)
+def test_1_6_refuses_periods_the_composite_cannot_follow(periods):
+    cp = ChargePoint16("CP-1", "ws://unused", CONFIG, lambda s: None)
+    profile = p16(1, periods=periods)
+    (answer,) = _answers(
+        cp, [("_on_set_charging_profile", {"connectorId": 1, "csChargingProfiles": profile})]
+    )
+    assert answer == {"status": "Rejected"}
+    assert cp._power_limit(1, time.time()) is None
+
+
+def test_2_0_1_refuses_a_start_that_is_no_time_and_periods_out_of_order():
+    cp = ChargePoint201("CS-1", "ws://unused", CONFIG, lambda s: None)
+    schedule = {"id": 1, "chargingRateUnit": "W", "startSchedule": "tomorrow"}
+    schedule["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 5000}]
+    profile = {
+        "id": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [schedule],
+    }
+    late = {**schedule, "startSchedule": "2024-01-01T00:00:00Z"}
+    late["chargingSchedulePeriod"] = [{"startPeriod": 60, "limit": 5000}]
+    answers = _answers(
+        cp,
+        [
+            ("_on_set_charging_profile", {"evseId": 1, "chargingProfile": profile}),
+            (
+                "_on_set_charging_profile",
+                {"evseId": 1, "chargingProfile": {**profile, "chargingSchedule": [late]}},
+            ),
+        ],
+    )
+    assert [(a["status"], a["statusInfo"]["reasonCode"]) for a in answers] == [
+        ("Rejected", "InvalidValue"),
+        ("Rejected", "InvalidSchedule"),
+    ]
+    assert cp._power_limit(1, time.time()) is None
+
+
+def test_a_composite_asked_for_years_covers_a_week_and_one_of_no_time_a_second():
+    config = ChargePointConfig(authorize_interval=0, connector_phases=1)
+    cp = ChargePoint16("CP-1", "ws://unused", config, lambda s: None)
+    daily = p16(1, kind="Recurring", periods=[(h * 3600, 6 + h % 2) for h in range(24)])
+    started = time.monotonic()
+    longest, shortest = (
+        _answers(
+            cp,
+            [
+                ("_on_set_charging_profile", {"connectorId": 1, "csChargingProfiles": daily}),
+                ("_on_get_composite_schedule", {"connectorId": 1, "duration": 2**31 - 1}),
+            ],
+        )[1],
+        _answers(cp, [("_on_get_composite_schedule", {"connectorId": 1, "duration": 0})])[0],
+    )
+    assert time.monotonic() - started < 5
+    for answer in (longest, shortest):
+        OCPP16.schemas.validate("GetCompositeSchedule", answer, response=True)
+    assert longest["chargingSchedule"]["duration"] == 7 * 86400
+    assert len(longest["chargingSchedule"]["chargingSchedulePeriod"]) <= 7 * 24 + 1
+    assert shortest["chargingSchedule"]["duration"] == 1
+    # Where nothing limits it, the connector's own maximum, on its one phase: 32 A.
+    cp.charging_profiles.clear()
+    (free,) = _answers(cp, [("_on_get_composite_schedule", {"connectorId": 1, "duration": 60})])
+    assert free["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 32.0, "numberPhases": 1}
+    ]

@@ -47,7 +47,7 @@ class SmartCharging:
             return {"status": "Rejected"}  # set on connector 0 only (3.13.2)
         try:
             composite.from_16(profile)
-        except ValueError:  # validFrom, validTo or startSchedule not a date and time
+        except ValueError:  # a time not a date and time, periods out of order, phases not 1-3
             return {"status": "Rejected"}
         self._keep_profile(connector, profile)
         return {"status": "Accepted"}
@@ -103,7 +103,7 @@ class SmartCharging:
         connector = payload["connectorId"]
         if not 0 <= connector < len(self.connectors):
             return {"status": "Rejected"}
-        start, unit, periods = self._composite_schedule(
+        start, duration, unit, periods = self._composite_schedule(
             connector, payload["duration"], payload.get("chargingRateUnit")
         )
         return {
@@ -111,7 +111,7 @@ class SmartCharging:
             "connectorId": connector,
             "scheduleStart": meter.timestamp(start),
             "chargingSchedule": {
-                "duration": payload["duration"],
+                "duration": duration,
                 "startSchedule": meter.timestamp(start),
                 "chargingRateUnit": unit,
                 "chargingSchedulePeriod": periods,

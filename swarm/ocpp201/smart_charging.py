@@ -109,8 +109,11 @@ class SmartCharging:
                 return "InvalidSchedule", problem
         try:
             window = _validity(profile)
+            composite.from_201(profile)  # startSchedule too, and the periods' order and phases
+        except composite.ScheduleError as exc:
+            return "InvalidSchedule", str(exc)
         except ValueError:
-            return "InvalidValue", "validFrom or validTo is not a date and time"
+            return "InvalidValue", "validFrom, validTo or startSchedule is not a date and time"
         for other_evse, other in self._profiles():
             if (
                 other["id"] != profile["id"]
@@ -207,12 +210,12 @@ class SmartCharging:
         evse = payload["evseId"]
         if not 0 <= evse < len(self.connectors):
             return with_reason("Rejected", "UnknownEvse", f"no EVSE {evse}")
-        start, unit, periods = self._composite_schedule(
+        start, duration, unit, periods = self._composite_schedule(
             evse, payload["duration"], payload.get("chargingRateUnit")
         )
         schedule = {
             "evseId": evse,
-            "duration": payload["duration"],
+            "duration": duration,
             "scheduleStart": meter.timestamp(start),
             "chargingRateUnit": unit,
             "chargingSchedulePeriod": periods,

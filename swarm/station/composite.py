@@ -154,6 +154,11 @@ class Limit:
 # Parsing: a CSMS's profile, as its version words it.
 
 
+class ScheduleError(ValueError):
+    """A profile's schedule the composite cannot follow: no period, periods out of order,
+    numberPhases out of 1 to 3, a negative limit."""
+
+
 def from_16(profile: Mapping[str, Any]) -> Profile:
     """A 1.6 ``csChargingProfiles`` (7.8 ChargingProfile)."""
     return _profile(profile, profile["chargingProfileId"], profile["chargingSchedule"])
@@ -180,6 +185,12 @@ def _profile(profile: Mapping[str, Any], number: int, schedule: Mapping[str, Any
         )
         for p in schedule["chargingSchedulePeriod"]
     )
+    # What the schemas leave open, and the composite needs: a CSMS's frame must not break it.
+    starts = [period.start for period in periods]
+    if not starts or starts[0] != 0 or starts != sorted(set(starts)):
+        raise ScheduleError("the periods' startPeriods do not rise from 0")
+    if any(not 1 <= period.phases <= 3 or period.limit < 0 for period in periods):
+        raise ScheduleError("a period's numberPhases is not 1 to 3, or its limit is below 0")
     valid_from, valid_to = profile.get("validFrom"), profile.get("validTo")
     return Profile(
         number,
@@ -384,15 +395,16 @@ def composite(
     session: Session | None = None,
     *,
     maximum: float,
+    phases: int = PHASES,
     voltage: float = VOLTAGE,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The composite schedule of ``connector`` over ``[start, start + duration)``: its unit
     and its chargingSchedulePeriods (startPeriod in whole seconds from ``start``, limit to one
     decimal, numberPhases), one where the limit changes. Where no profile limits the
-    connector, the station's own ``maximum`` watts on three phases holds. ``unit`` None
+    connector, the station's own ``maximum`` watts on its ``phases`` holds. ``unit`` None
     takes that of the profile setting the limit at ``start`` (A without one)."""
     origin = start if session is None or session.start is None else session.start
-    unlimited = Limit(maximum, PHASES, unit or "A")
+    unlimited = Limit(maximum, phases, unit or "A")
     changes: list[tuple[float, Limit]] = []
     at: float | None = start
     while at is not None and at < start + duration:

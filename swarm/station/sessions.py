@@ -33,6 +33,10 @@ counted at once: a timer may fire a little before its time (a loop's clock is co
 deadlines), and must not fire again and again."""
 
 
+COMPOSITE_DURATION = 7 * 86400
+"""Seconds a composite schedule covers at most, whatever duration a CSMS asks."""
+
+
 class Sessions:
     """The charging sessions of a :class:`~swarm.station.runner.Station`, and the limit they
     follow: the composite of the charging profiles the version keeps. The version gives those
@@ -174,12 +178,14 @@ class Sessions:
         )
 
     def _composite_schedule(
-        self, connector: int, duration: float, unit: str | None
-    ) -> tuple[float, str, list[dict[str, Any]]]:
+        self, connector: int, duration: int, unit: str | None
+    ) -> tuple[float, int, str, list[dict[str, Any]]]:
         """GetCompositeSchedule's answer for ``connector`` (0: the grid connection, capped by
         every connector's maximum): its start (now, in whole seconds, as the answer writes it),
-        unit and periods over ``duration`` seconds, in ``unit`` (None: the composite's)."""
+        duration (1 s to a week: a longer one would hold the loop and make a huge frame),
+        unit and periods, in ``unit`` (None: the composite's)."""
         start = float(int(time.time()))
+        duration = max(1, min(duration, COMPOSITE_DURATION))
         connectors = len(self.connectors) - 1 if connector == 0 else 1
         unit, periods = composite.composite(
             self._installed_profiles(),
@@ -189,8 +195,9 @@ class Sessions:
             unit,
             self._charging_session(connector),
             maximum=self._connector_watts() * connectors,
+            phases=self.config.connector_phases,
         )
-        return start, unit, periods
+        return start, duration, unit, periods
 
     def _charging_session(self, connector: int) -> composite.Session | None:
         """The transaction on ``connector`` as the composite sees it."""
