@@ -7,16 +7,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from flask import Flask, jsonify
 
 from swarm.csms import Csms, CsmsConfig
-from swarm.locust.traces import TraceFolder, from_message, to_message
-from swarm.locust.webui import TAB, add_fleet_tab
+from swarm.locust.traces import TraceFolder, from_message, tab_rows, to_message
 from swarm.protocol.trace import RECEIVED, SENT, TEXT_LIMIT, Trace, TracedFrame
-from swarm.report.fleet import FleetCounters
 from tests.scripted import call_in, free_port, in_thread
 from tests.test_locust import LOCUST, child, finished
 
@@ -132,13 +128,10 @@ def test_workers_traces_of_the_charge_points_that_failed_reach_the_masters_folde
         )
 
 
-def test_the_charge_points_tab_names_the_traced_charge_points() -> None:
-    app = Flask(__name__)
-    app.add_url_rule("/stats/requests", "stats", lambda: jsonify({"stats": []}))
-    web_ui = SimpleNamespace(app=app, template_args={})
+def test_the_charge_points_tab_s_rows_name_the_traced_charge_points() -> None:
+    # Through tab_rows: swarm.locust.webui would load Locust, and gevent's patching, here.
     traced = {"CP-0-000003": 2, "CP-1-000001": 1}
-    add_fleet_tab(web_ui, lambda: FleetCounters().status({}), lambda: traced)  # type: ignore[arg-type]
-    (tab,) = app.test_client().get("/stats/requests").get_json()["extended_stats"]
-    assert tab["key"] == TAB
-    rows = [(row["item"], row["count"]) for row in tab["data"] if row["what"] == "traced"]
-    assert rows == list(traced.items())
+    assert tab_rows(traced) == [
+        {"what": "traced", "item": "CP-0-000003", "count": 2},
+        {"what": "traced", "item": "CP-1-000001", "count": 1},
+    ]

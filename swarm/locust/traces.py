@@ -50,6 +50,11 @@ def tracer(options: Any) -> Tracer:
     )
 
 
+def tab_rows(traced: dict[str, int]) -> list[dict[str, Any]]:
+    """The Charge points tab's rows of the charge points traced, with their failures so far."""
+    return [{"what": "traced", "item": cp, "count": n} for cp, n in traced.items()]
+
+
 def to_message(traces: Sequence[Trace]) -> list[Any]:
     """Traces as a worker sends them: plain lists, as Locust's messages carry them."""
     return [[t.charge_point_id, t.failures, [list(frame) for frame in t.frames]] for t in traces]
@@ -78,10 +83,11 @@ class TraceFolder:
         self.refused = 0
         """Traces left out: of charge points past the limit."""
         self._index: Any = None
+        self._closed = False
 
     def take(self, traces: Iterable[Trace]) -> None:
         """Write ``traces`` (a batch: frames and failures of a charge point, in order)."""
-        if self._index is not None and self._index.closed:
+        if self._closed:
             logger.debug("ocpp-swarm: frame traces after the run's folder was finished")
             return
         by_charge_point: dict[str, list[Trace]] = {}
@@ -100,6 +106,7 @@ class TraceFolder:
             logger.exception("ocpp-swarm: could not write the frame traces in %s", self.path)
 
     def close(self) -> None:
+        self._closed = True
         if self._index is not None:
             self._index.close()
 

@@ -29,6 +29,7 @@ from locust.env import Environment
 from locust.web import WebUI
 
 from swarm.locust.checks import check, with_form
+from swarm.locust.traces import tab_rows
 from swarm.report.fleet import PREFIXED_TYPES, FleetStatus
 from swarm.report.timeline import Timeline
 
@@ -91,8 +92,7 @@ def add_fleet_tab(
     def add_rows(response: Response) -> Response:
         if request.path.endswith("/stats/requests") and response.is_json:
             body = response.get_json()
-            traces = [{"what": "traced", "item": cp, "count": n} for cp, n in traced().items()]
-            body["extended_stats"] = [{"key": TAB, "data": rows(fleet()) + traces}]
+            body["extended_stats"] = [{"key": TAB, "data": rows(fleet()) + tab_rows(traced())}]
             response.set_data(json.dumps(body))
         return response
 
