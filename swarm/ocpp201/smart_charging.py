@@ -27,7 +27,7 @@ Per-station state lives in the concrete class's slot ``charging_profiles``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
 from itertools import pairwise
 from typing import Any
 
@@ -281,23 +281,15 @@ def _schedule_problem(schedule: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-_EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
-
-
-def _validity(profile: dict[str, Any]) -> tuple[datetime, datetime]:
-    """When a profile is valid: from validFrom (or ever) to validTo (or ever); ValueError if
-    either does not parse."""
+def _validity(profile: dict[str, Any]) -> tuple[float, float]:
+    """When a profile is valid, in epoch seconds: from validFrom (or ever) to validTo (or
+    ever); ValueError if either does not parse."""
     start, end = (profile.get(field) for field in ("validFrom", "validTo"))
     return (
-        _EVER[0] if start is None else _instant(start),
-        _EVER[1] if end is None else _instant(end),
+        -math.inf if start is None else composite.instant(start),
+        math.inf if end is None else composite.instant(end),
     )
 
 
-def _instant(timestamp: str) -> datetime:
-    when = datetime.fromisoformat(timestamp)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]

@@ -83,8 +83,6 @@ class Period:
     start: int
     limit: float
     phases: int = PHASES
-    phase_to_use: int | None = None
-    """2.0.1's phaseToUse (with one phase): kept, not acted on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +179,6 @@ def _profile(profile: Mapping[str, Any], number: int, schedule: Mapping[str, Any
             p["startPeriod"],
             float(p["limit"]),
             p.get("numberPhases", PHASES),
-            p.get("phaseToUse"),
         )
         for p in schedule["chargingSchedulePeriod"]
     )
