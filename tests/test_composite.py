@@ -536,3 +536,35 @@ def test_a_composite_asked_for_years_covers_a_week_and_one_of_no_time_a_second()
     assert free["chargingSchedule"]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 32.0, "numberPhases": 1}
     ]
+
+
+def test_the_station_s_cap_is_shared_by_its_sessions_and_regrown_when_one_ends():
+    # Two connectors, EVs of 11 to 22 kW on three phases: each could take the whole cap alone.
+    config = ChargePointConfig(
+        connectors=2, authorize_interval=0, charging_power=22080, single_phase_evs=0
+    )
+    cp = ChargePoint16("CP-1", "ws://unused", config, lambda s: None)
+    cap = p16(1, "ChargePointMaxProfile", periods=((0, 16),), start="2024-01-01T00:00:00Z")
+    now = time.time()
+
+    async def main():
+        assert cp._on_set_charging_profile({"connectorId": 0, "csChargingProfiles": cap}) == {
+            "status": "Accepted"
+        }
+        alone = cp._power_limit(1, now)
+        for connector in (1, 2):
+            transaction = cp._plug_in(connector, connector, "T")
+            cp.connectors[connector].transaction = transaction
+            cp.connectors[connector].status = "Charging"
+            cp._begin_session(transaction)
+        shared = [cp._power_limit(c, now) for c in (1, 2)]
+        drawn = [cp.connectors[c].transaction.power for c in (1, 2)]
+        cp._end_locally(2)  # the other session regrows at once
+        return alone, shared, drawn, cp.connectors[1].transaction.power
+
+    alone, shared, drawn, regrown = asyncio.run(asyncio.wait_for(main(), 10))
+    full = 16 * 230 * 3
+    assert alone == pytest.approx(full)
+    assert shared == pytest.approx([full / 2, full / 2])
+    assert drawn == pytest.approx([full / 2, full / 2])
+    assert regrown == pytest.approx(full)

@@ -87,6 +87,7 @@ class Sessions:
         self._timers[Key(Timer.POWER, connector)] = now
         if self._rng.random() < self.config.faults:
             self._timers[Key(Timer.FAULT, connector)] = now + duration * self._rng.uniform(0.1, 0.9)
+        self._sharing_changed()
 
     async def _on_power(self, session: OcppSession | None, key: Key) -> None:
         """What a session draws steps (its EV is full, a limit changes): report its status."""
@@ -159,16 +160,31 @@ class Sessions:
         for timer in SESSION_ENDS:
             self._timers.pop(Key(timer, connector), None)
         record.status = Status.AVAILABLE
+        self._sharing_changed()
+
+    def _sharing_changed(self) -> None:
+        """A session began or ended: on a station of several connectors, the others' share of
+        the station's cap changed."""
+        if len(self.connectors) > 2:
+            self._limit_changed(0)
 
     # The limit in force: the composite of the profiles the version keeps.
 
     def _power_limit(self, connector: int, now: float) -> float | None:
         """Watts the profiles allow on ``connector`` at ``now`` (``time.time()``), 0 where that
-        is below the EV's minChargingRate; None: no profile limits it."""
-        limit = composite.limit_at(
-            self._installed_profiles(), connector, now, self._charging_session(connector)
-        )
-        return None if limit is None else limit.offered
+        is below the EV's minChargingRate; None: no profile limits it. The station's own cap
+        is the whole station's (1.6 3.13.1, 2.0.1 K01): its sessions share it alike."""
+        installed = self._installed_profiles()
+        limit = composite.limit_at(installed, connector, now, self._charging_session(connector))
+        if limit is None:
+            return None
+        offered = limit.offered
+        if connector and len(self.connectors) > 2:
+            station = composite.limit_at(installed, 0, now)  # the cap alone
+            if station is not None:
+                sharing = sum(c.transaction is not None for c in self.connectors[1:]) or 1
+                offered = min(offered, station.offered / sharing)
+        return offered
 
     def _next_limit_change(self, connector: int, now: float) -> float | None:
         """When, after ``now`` (``time.time()``), the limit on ``connector`` next changes; None:
