@@ -158,9 +158,15 @@ def test_a_remote_start_and_stop_make_one_transaction_numbered_from_0():
     start = {"idToken": {"idToken": "T1", "type": "Local"}, "remoteStartId": 7, "evseId": 2}
     csms = Csms201(commands=[("RequestStartTransaction", start)], react=stop_after_two_updates)
 
+    def evse_2(csms):
+        statuses = csms.actions("StatusNotification")
+        return [s["connectorStatus"] for s in statuses if s["evseId"] == 2]
+
     async def main():
         def done(cp):
-            return any(e["eventType"] == "Ended" for e in csms.actions("TransactionEvent"))
+            # The Ended event, and the status that follows it (it may come a moment later).
+            ended = any(e["eventType"] == "Ended" for e in csms.actions("TransactionEvent"))
+            return ended and evse_2(csms)[-1:] == ["Available"]
 
         return await station(csms, until_done=done)
 
@@ -178,9 +184,7 @@ def test_a_remote_start_and_stop_make_one_transaction_numbered_from_0():
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     assert csms.results["c0"]["status"] == "Accepted"
     assert csms.results["c1"]["status"] == "Accepted"
-    statuses = [
-        s["connectorStatus"] for s in csms.actions("StatusNotification") if s["evseId"] == 2
-    ]
+    statuses = evse_2(csms)
     # Taken when the start came, with the boot's answer: Occupied from the first report (and
     # once more as the start is accepted), Available once the transaction ended.
     assert statuses[-1] == "Available" and set(statuses[:-1]) == {"Occupied"}, statuses
