@@ -261,9 +261,13 @@ def test_a_session_held_until_the_limit_changes_resumes_by_itself_2_0_1():
     async def main():
         async with scripted_csms(csms.handler, protocol="ocpp2.0.1") as (url, _):
             cp = Limited201("CS-1", url + "/CS-1", config, lambda s: None, rng=random.Random(1))
-            lifted = time.time() + 0.5
-            cp.steps = [(0.0, 0.0), (lifted, None)]  # 0 W for half a second
+            cp.steps = [(0.0, 0.0)]  # held at 0 W from the start
             task = asyncio.create_task(cp.run())
+            await until(lambda: "SuspendedEVSE" in states(), timeout=10)
+            # Lifted half a second from now: told once, the station resumes on its own timer.
+            lifted = time.time() + 0.5
+            cp.steps = [(0.0, 0.0), (lifted, None)]
+            cp._limit_changed(1)
             await until(lambda: states().count("Charging") == 2, timeout=5)
             resumed = time.time()
             await until(lambda: "SuspendedEV" in states(), timeout=5)
