@@ -163,7 +163,7 @@ class FrameTrace:
         self._failures: list[tuple[float, str]] | None = None  # while following a failure
         self._left = 0  # frames to record before handing in
         self._timer: asyncio.TimerHandle | None = None
-        self._sink: SampleSink | None = None
+        self._sink: SampleSink = _unwatched
 
     def record(self, sent: bool, data: bytes, at: float) -> None:
         """Record a frame ``sent`` or received, at ``perf_counter()`` time ``at``."""
@@ -208,7 +208,6 @@ class FrameTrace:
         return self
 
     def __call__(self, sample: Sample) -> None:
-        assert self._sink is not None, "watching() sets the sink"
         self._sink(sample)
         if sample.error is not None:
             self.failed(sample)
@@ -272,6 +271,10 @@ class FrameTrace:
         if self._tracer.every_frame:
             ring.clear()
         return frames
+
+
+def _unwatched(_sample: Sample) -> None:
+    raise RuntimeError("a trace passes samples on once watching() gave it a sink")
 
 
 def _withheld(data: bytes) -> bytes:
