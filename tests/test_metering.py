@@ -281,6 +281,7 @@ def test_201_transaction_events_and_meter_values_carry_every_configured_measuran
             cp.device_model.set("AlignedDataCtrlr", "Interval", 1)
             cp.device_model.set("AlignedDataCtrlr", "TxEndedMeasurands", "SoC")
             cp.device_model.set("AlignedDataCtrlr", "TxEndedInterval", 1)
+            cp.device_model.set("SampledDataCtrlr", "TxEndedInterval", 1)
             task = asyncio.create_task(cp.run())
             try:
                 await until(done, timeout=8)
@@ -308,7 +309,10 @@ def test_201_transaction_events_and_meter_values_carry_every_configured_measuran
     ended = next(e for e in events if e["eventType"] == "Ended")
     contexts = [shape201(m)[1].pop() for m in ended["meterValue"]]
     assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
-    assert set(contexts[1:-1]) == {"Sample.Clock"}  # a second at least: one instant or more
+    # A second at least: a clock-aligned instant, and a second from the start, or more.
+    assert set(contexts[1:-1]) == {"Sample.Clock", "Sample.Periodic"}
+    stamps = [m["timestamp"] for m in ended["meterValue"]]
+    assert stamps == sorted(stamps)
     idle, triggered = set(), set()
     for payload in csms.actions("MeterValues"):
         for meter_value in payload["meterValue"]:

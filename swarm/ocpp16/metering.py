@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
@@ -67,14 +68,9 @@ class Metering:
     ) -> None:
         """Keep a reading of configuration key ``key``'s measurands for the StopTransaction,
         timestamped ``stamp`` (a clock-aligned instant) or now."""
-        if not self.configuration.value(key):
-            return
-        readings = transaction.readings
-        if readings is None:
-            readings = transaction.readings = []
-        if len(readings) < measurands.KEPT_READINGS:
-            reading = self._read(transaction.connector, context, key)
-            readings.append(reading._replace(timestamp=stamp) if stamp else reading)
+        if self.configuration.value(key):
+            read = partial(self._read, transaction.connector, context, key)
+            measurands.keep(transaction, read, stamp)
 
     def _transaction_data(self, transaction: Transaction) -> list[dict[str, Any]] | None:
         """A stopping transaction's transactionData: its readings kept, and its end's."""

@@ -173,6 +173,7 @@ class ChargePoint(
         Timer.AUTHORIZE: _on_authorize,
         Timer.ARRIVAL: Sessions._on_arrival,
         Timer.METER: Transactions._on_meter,
+        Timer.SAMPLE: Metering._on_sample,
         Timer.POWER: Sessions._on_power,
         Timer.FAULT: Transactions._on_fault,
         Timer.RECOVER: Transactions._on_recover,

@@ -3,14 +3,14 @@ variables): the measurands the device model asks for, when it asks for them.
 
 A transaction's TransactionEvent Started carries SampledDataCtrlr.TxStartedMeasurands (context
 Transaction.Begin); an Updated every TxUpdatedInterval seconds (0: none), TxUpdatedMeasurands
-(Sample.Periodic); its Ended, TxEndedMeasurands at its start and its end (Transaction.Begin,
-Transaction.End: TxEndedInterval 0's values) and AlignedDataCtrlr.TxEndedMeasurands at each
-multiple of AlignedDataCtrlr.TxEndedInterval seconds from midnight (UTC; 0 for none) while it
-ran (Sample.Clock), up to :data:`~swarm.station.measurands.KEPT_READINGS` of these. At each
-multiple of AlignedDataCtrlr.Interval seconds (0 for none), each EVSE's
-AlignedDataCtrlr.Measurands (Sample.Clock): in a TransactionEvent Updated while a transaction
-runs there, else in a MeterValues (J01, J02).
-A TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
+(Sample.Periodic); its Ended, TxEndedMeasurands at its start (Transaction.Begin), every
+TxEndedInterval seconds from then (Sample.Periodic; 0: none) and at its end (Transaction.End),
+and AlignedDataCtrlr.TxEndedMeasurands at each multiple of AlignedDataCtrlr.TxEndedInterval
+seconds from midnight (UTC; 0 for none) while it ran (Sample.Clock), up to
+:data:`~swarm.station.measurands.KEPT_READINGS` of these. At each multiple of
+AlignedDataCtrlr.Interval seconds (0 for none), each EVSE's AlignedDataCtrlr.Measurands
+(Sample.Clock): in a TransactionEvent Updated while a transaction runs there, else in a
+MeterValues (J01, J02). A TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
 
 Each measurand is one the station meters (:data:`~swarm.station.measurands.MEASURANDS`) that
 2.0.1 names (not Temperature), without 1.6's phase suffixes: the device model refuses others.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from swarm.protocol.rpc import OcppSession
@@ -28,7 +29,7 @@ from swarm.station import measurands, meter
 from swarm.station.connector import Transaction
 from swarm.station.meter import Reading
 from swarm.station.runner import call_quietly
-from swarm.station.schedule import ALIGNED, Key
+from swarm.station.schedule import ALIGNED, Key, Timer
 
 SAMPLED, ALIGNED_DATA = "SampledDataCtrlr", "AlignedDataCtrlr"
 
@@ -73,10 +74,27 @@ class Metering:
         return values
 
     def _keep_begin(self, transaction: Transaction) -> None:
-        """Keep the TxEndedMeasurands reading of a transaction's start, for its Ended."""
+        """Keep the TxEndedMeasurands reading of a transaction's start for its Ended, and
+        another every TxEndedInterval seconds from then (0: none)."""
         if self.device_model.value(SAMPLED, "TxEndedMeasurands"):
             begin = self._read(transaction.connector, "Transaction.Begin", "TxEndedMeasurands")
             transaction.readings = [begin]
+        self._sample_later(transaction.connector)
+
+    def _sample_later(self, connector: int) -> None:
+        """Set the next TxEndedInterval reading of the transaction on ``connector``."""
+        interval = self.device_model.int_value(SAMPLED, "TxEndedInterval")
+        if interval:
+            loop = asyncio.get_running_loop()
+            self._timers[Key(Timer.SAMPLE, connector)] = loop.time() + interval
+
+    async def _on_sample(self, session: OcppSession | None, key: Key) -> None:
+        """A transaction's TxEndedMeasurands reading every TxEndedInterval seconds from its
+        start (Sample.Periodic), kept for its Ended (J02)."""
+        transaction = self.connectors[key.connector].transaction
+        if transaction is not None:
+            self._keep(transaction, "Sample.Periodic", "TxEndedMeasurands", SAMPLED)
+            self._sample_later(key.connector)
 
     def _ended_readings(self, transaction: Transaction) -> list[Reading]:
         """A transaction's readings for its Ended: those kept (its start's, its clock-aligned
@@ -126,7 +144,7 @@ class Metering:
         for connector in range(1, len(self.connectors)):
             transaction = self.connectors[connector].transaction
             if ended and transaction is not None and _multiple(boundary, ended):
-                self._keep_aligned(transaction, stamp)
+                self._keep(transaction, "Sample.Clock", "TxEndedMeasurands", ALIGNED_DATA, stamp)
             if not (interval and _multiple(boundary, interval)):
                 continue
             reading = self._read(connector, "Sample.Clock", "Measurands", ALIGNED_DATA)
@@ -142,18 +160,19 @@ class Metering:
                 await call_quietly(session, "MeterValues", payload)
         self._align(after=boundary)
 
-    def _keep_aligned(self, transaction: Transaction, stamp: str) -> None:
-        """Keep a transaction's AlignedDataCtrlr.TxEndedMeasurands reading at ``stamp``."""
-        if not self.device_model.value(ALIGNED_DATA, "TxEndedMeasurands"):
-            return
-        readings = transaction.readings
-        if readings is None:
-            readings = transaction.readings = []
-        if len(readings) < measurands.KEPT_READINGS:
-            reading = self._read(
-                transaction.connector, "Sample.Clock", "TxEndedMeasurands", ALIGNED_DATA
-            )
-            readings.append(reading._replace(timestamp=stamp))
+    def _keep(
+        self,
+        transaction: Transaction,
+        context: str,
+        variable: str,
+        component: str,
+        stamp: str | None = None,
+    ) -> None:
+        """Keep a reading of ``component.variable``'s measurands for the transaction's Ended,
+        timestamped ``stamp`` (a clock-aligned instant) or now."""
+        if self.device_model.value(component, variable):
+            read = partial(self._read, transaction.connector, context, variable, component)
+            measurands.keep(transaction, read, stamp)
 
     async def _send_meter_values(self, session: OcppSession, evse: int) -> None:
         """A triggered MeterValues of EVSE ``evse`` (F06)."""

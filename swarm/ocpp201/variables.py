@@ -176,7 +176,7 @@ STANDARD_VARIABLES: tuple[VariableSpec, ...] = (
     _var(_TX, "TxStopPoint", "MemberList", "EVConnected,Authorized", values_list=_TX_POINTS),
     # Metering (2.7)
     _var(_SAMPLED, "TxEndedMeasurands", "MemberList", _ENERGY, values_list=_MEASURANDS),
-    _var(_SAMPLED, "TxEndedInterval", "integer", 0, unit="s"),  # 0: the start and end values
+    _var(_SAMPLED, "TxEndedInterval", "integer", 0, unit="s"),  # 0: the start's and end's alone
     _var(_SAMPLED, "TxStartedMeasurands", "MemberList", _ENERGY, values_list=_MEASURANDS),
     _var(_SAMPLED, "TxUpdatedMeasurands", "MemberList", f"{_ENERGY},Power.Active.Import",
          values_list=_MEASURANDS),

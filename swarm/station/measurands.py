@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from swarm.station import meter
@@ -23,6 +24,7 @@ from swarm.station.composite import VOLTAGE
 from swarm.station.meter import Reading
 
 if TYPE_CHECKING:
+    from swarm.station.connector import Transaction
     from swarm.station.sessions import Sessions
 
 ENERGY = "Energy.Active.Import.Register"
@@ -102,6 +104,17 @@ def read(station: Sessions, connector: int, measurands: str, context: str) -> Re
     return meter.read(
         connectors, connector, now, offered_w=offered_w, context=context, measurands=measurands
     )
+
+
+def keep(transaction: Transaction, read: Callable[[], Reading], stamp: str | None = None) -> None:
+    """Keep ``read()`` for ``transaction``'s stop message, timestamped ``stamp`` (a
+    clock-aligned instant) or when read; none past :data:`KEPT_READINGS`."""
+    readings = transaction.readings
+    if readings is None:
+        readings = transaction.readings = []
+    if len(readings) < KEPT_READINGS:
+        reading = read()
+        readings.append(reading._replace(timestamp=stamp) if stamp else reading)
 
 
 def next_boundary(after: float, interval: int) -> float:

@@ -22,6 +22,8 @@ class Timer(enum.IntEnum):
     """An EV may arrive (see :mod:`swarm.station.arrivals`)."""
     METER = enum.auto()
     """A session's next meter values."""
+    SAMPLE = enum.auto()
+    """A transaction's next reading kept for its end (2.0.1's SampledDataCtrlr.TxEndedInterval)."""
     POWER = enum.auto()
     """The power a session draws steps: its EV reaches its target, or a charging limit changes
     (between steps it follows the EV's curve, which readings integrate in closed form)."""
@@ -54,13 +56,11 @@ class Key(NamedTuple):
     connector: int = 0
 
 
-SESSION_TIMERS = frozenset(
-    {Timer.ARRIVAL, Timer.METER, Timer.END, Timer.POWER, Timer.FAULT, Timer.RECOVER, Timer.REBOOTED}
-)
-"""Timers of charging sessions, their arrivals and their connectors: they go on while offline."""
-
-SESSION_ENDS = (Timer.METER, Timer.END, Timer.POWER, Timer.FAULT)
+SESSION_ENDS = (Timer.METER, Timer.SAMPLE, Timer.END, Timer.POWER, Timer.FAULT)
 """A session's own timers: cleared when it ends."""
+
+SESSION_TIMERS = frozenset({*SESSION_ENDS, Timer.ARRIVAL, Timer.RECOVER, Timer.REBOOTED})
+"""Timers of charging sessions, their arrivals and their connectors: they go on while offline."""
 
 HEARTBEAT = Key(Timer.HEARTBEAT)
 AUTHORIZE = Key(Timer.AUTHORIZE)
