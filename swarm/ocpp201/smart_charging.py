@@ -17,9 +17,9 @@ schedule runs from the start of the EVSE's session (from the instant asked when 
 GetCompositeSchedule (K08) answers that composite from now over the duration asked, in the
 unit asked: Accepted (the station supports A and W, SmartChargingCtrlr.RateUnit, so K08.FR.07
 never rejects), or Rejected for an unknown EVSE (K08.FR.05). Where no profile limits an EVSE it
-reports the EVSE's own maximum (EVSE.Power's maxLimit: ``--connector-current`` on
-``--connector-phases``); evseId 0, the grid connection (K08.FR.03), is
-limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
+reports the EVSE's own maximum, ``--connector-current`` on ``--connector-phases`` (the device
+model's EVSE.Power maxLimit stays 22,080 W whatever they are); evseId 0, the grid connection
+(K08.FR.03), is limited by the ChargingStationMaxProfile, else by all EVSEs' maxima.
 
 Per-station state lives in the concrete class's slot ``charging_profiles``
 (``[(evseId, profile)]``), None while there is none.
