@@ -46,6 +46,8 @@ _NAME = re.compile(r"([^.\[\]]+)(?:\[([^\]]+)\])?\.([^.\[\]]+)(?:\[([^\]]+)\])?"
 Address = tuple[str, str | None, int | None, int | None, str, str | None]
 # Where a value is: its spec's number, the evse and connector ids (0 for none), the attribute.
 Slot = tuple[int, int, int, str]
+LOCATED = 4096
+"""Addresses whose slot a class keeps at most: those its stations' code names are far fewer."""
 
 
 def _fold(*names: str | None) -> tuple[str, ...]:
@@ -100,7 +102,7 @@ def _normalize(spec: VariableSpec, text: str) -> str:
 class _Index:
     """Lookup tables over a :class:`DeviceModel` class's specs, made once (see the fields)."""
 
-    __slots__ = ("by_name", "clock", "components", "scoped")
+    __slots__ = ("by_name", "clock", "components", "located", "scoped")
 
     def __init__(self, specs: tuple[VariableSpec, ...]) -> None:
         self.by_name: dict[tuple[str, ...], int] = {}  # spec numbers by folded names
@@ -119,6 +121,9 @@ class _Index:
             self.by_name[key] = number
             self.scoped[spec.scope].append(number)
         self.clock = self.by_name.get(("clockctrlr", "", "datetime", ""), -1)  # -1: none
+        # Where the stations' own code finds an attribute (DeviceModel.value and .set): by its
+        # address, its attribute and the station's EVSEs, found once for the whole fleet.
+        self.located: dict[tuple[Address, str, int], Slot] = {}
 
 
 def _now() -> str:
@@ -320,9 +325,14 @@ class DeviceModel:
         return "Accepted", (number, evse or 0, connector or 0, attribute)
 
     def _locate(self, address: Address, attribute: str) -> Slot:
-        status, slot = self._resolve(address, attribute)
+        key = (address, attribute, self._evses)
+        slot = self._index.located.get(key)
         if slot is None:
-            raise KeyError(f"{status}: {address}, {attribute}")
+            status, slot = self._resolve(address, attribute)
+            if slot is None:
+                raise KeyError(f"{status}: {address}, {attribute}")
+            if len(self._index.located) < LOCATED:
+                self._index.located[key] = slot
         return slot
 
     def _default(self, slot: Slot) -> str:
