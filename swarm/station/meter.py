@@ -65,7 +65,7 @@ def read(
     whole at once: a reading replaced would leave a tuple behind on CPython's free list."""
     counted = connectors[1:] if number == 0 else (connectors[number],)
     power: float | None = None
-    phases, soc = 0, None
+    energy, phases, soc = 0.0, 0, None
     for connector in counted:
         transaction = connector.transaction
         if transaction is not None:
@@ -74,13 +74,23 @@ def read(
             if transaction.ev is not None:
                 phases = max(phases, transaction.ev.phases)
                 soc = round(100 * transaction.ev.soc) if number else None  # no EV's, the sum
-    energy = sum(connector.energy_wh for connector in counted)
+        energy += connector.energy_wh
     watts = None if power is None else round(power)
     return Reading(
         number, int(energy), watts, timestamp(), phases, offered_w, soc, context, measurands
     )
 
 
+_written: tuple[int, str] = (-1, "")
+"""The last second written, and how: formatting costs more than the rest of a reading, and a
+fleet writes the same second thousands of times."""
+
+
 def timestamp(at: float | None = None) -> str:
     """Now (or the ``time.time()`` ``at``), as OCPP writes a time (UTC, whole seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    global _written
+    second = int(time.time() if at is None else at)
+    written = _written  # one read: another thread may write it meanwhile
+    if written[0] != second:
+        written = _written = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return written[1]
