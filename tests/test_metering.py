@@ -51,17 +51,24 @@ IDLE = {s for s in IN_SESSION if s[0] not in ("Power.Active.Import", "Current.Im
 """Those of an idle connector: nothing drawn, no EV."""
 
 
+def location(value):
+    """A SampledValue's location: Outlet where it names none (1.6 7.31, 2.0.1's default),
+    as the swarm writes a sample of the connector's meter."""
+    assert value.get("location") != OUTLET  # the default, left unwritten
+    return value.get("location", OUTLET)
+
+
 def shape16(meter_value):
     """A 1.6 MeterValue's samples as (measurand, phase, unit, location), and its contexts."""
     values = meter_value["sampledValue"]
-    found = {(v["measurand"], v.get("phase"), v["unit"], v["location"]) for v in values}
+    found = {(v["measurand"], v.get("phase"), v["unit"], location(v)) for v in values}
     return found, {v["context"] for v in values}
 
 
 def shape201(meter_value):
     values = meter_value["sampledValue"]
     found = {
-        (v["measurand"], v.get("phase"), v["unitOfMeasure"]["unit"], v["location"]) for v in values
+        (v["measurand"], v.get("phase"), v["unitOfMeasure"]["unit"], location(v)) for v in values
     }
     return found, {v["context"] for v in values}
 
@@ -71,14 +78,14 @@ def shape201(meter_value):
 
 def test_a_reading_gives_each_listed_measurand_and_only_the_phase_asked_for():
     reading = Reading(1, 1200, 6900, "t", 3, 22080, 41, "Sample.Periodic", ALL)
-    by_key = {(s.measurand, s.phase): s.value for s in measurands.samples(reading, 3)}
+    by_key = {(m, phase): value for m, phase, value, *_ in measurands.samples(reading, 3)}
     assert by_key[("Current.Import", "L2")] == 10.0  # 6900 W on three phases of 230 V
     assert by_key[("Voltage", "L3-N")] == 230
     assert by_key[("Current.Offered", None)] == 32.0
     assert by_key[("Power.Offered", None)] == 22080 and by_key[("SoC", None)] == 41
     assert by_key[("Temperature", None)] == 28  # warmed by the power drawn
     single = reading._replace(phases=1, measurands="Current.Import,Voltage.L2-N")
-    assert [(s.measurand, s.phase, s.value) for s in measurands.samples(single, 3)] == [
+    assert [s[:3] for s in measurands.samples(single, 3)] == [
         ("Current.Import", "L1", 30.0),
         ("Voltage", "L2-N", 230),
     ]

@@ -138,15 +138,12 @@ def meter_values(reading: Reading, transaction_id: int | None, phases: int) -> d
 def _meter_value(reading: Reading, phases: int) -> dict[str, Any]:
     """A MeterValue of ``reading``: its samples as SampledValues, values as strings."""
     values = []
-    for sample in measurands.samples(reading, phases):
-        value = {
-            "value": str(sample.value),
-            "context": reading.context,
-            "measurand": sample.measurand,
-            "location": sample.location,
-            "unit": sample.unit,
-        }
-        if sample.phase is not None:
-            value["phase"] = sample.phase
+    context = reading.context
+    for measurand, phase, number, unit, location in measurands.samples(reading, phases):
+        value = {"value": str(number), "context": context, "measurand": measurand, "unit": unit}
+        if phase is not None:
+            value["phase"] = phase
+        if location is not None:
+            value["location"] = location
         values.append(value)
     return {"timestamp": reading.timestamp, "sampledValue": values}

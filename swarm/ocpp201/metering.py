@@ -188,13 +188,15 @@ def _multiple(instant: float, interval: int) -> bool:
 
 def _sampled(sample: measurands.Sample, context: str) -> dict[str, Any]:
     """A SampledValueType: its value a number."""
+    measurand, phase, number, unit, location = sample
     value: dict[str, Any] = {
-        "value": sample.value,
+        "value": number,
         "context": context,
-        "measurand": sample.measurand,
-        "location": sample.location,
-        "unitOfMeasure": {"unit": sample.unit},
+        "measurand": measurand,
+        "unitOfMeasure": {"unit": unit},
     }
-    if sample.phase is not None:
-        value["phase"] = sample.phase
+    if phase is not None:
+        value["phase"] = phase
+    if location is not None:
+        value["location"] = location
     return value

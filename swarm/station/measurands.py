@@ -3,7 +3,7 @@
 A :class:`~swarm.station.meter.Reading` holds a connector's quantities at one instant; its
 ``measurands`` (a configured list, such as 1.6's MeterValuesSampledData or 2.0.1's
 TxUpdatedMeasurands) say which of them a message carries. :func:`samples` gives each as a
-:class:`Sample`, with its phase, unit and location as OCPP names them (1.6 section 7.31 to 7.33;
+:data:`Sample`, with its phase, unit and location as OCPP names them (1.6 section 7.31 to 7.33;
 2.0.1's SampledValueType): the versions word them, 1.6 as strings, 2.0.1 as numbers.
 
 The meter is at the connector (Outlet); the state of charge is the EV's (EV); the temperature
@@ -15,9 +15,10 @@ is on each phase the EV draws on (on L1 first).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from swarm.station import meter
 from swarm.station.composite import VOLTAGE
@@ -67,7 +68,7 @@ all): a measurand, or one of its phases (``Current.Import.L1``, ``Voltage.L1-N``
 SUPPORTED = frozenset(_ITEMS)
 """The items a list of measurands may hold."""
 
-_LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Outlet
+_LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Outlet, unwritten
 
 KEPT_READINGS = 48
 """Readings a transaction keeps for its stop message at most (1.6's StopTransaction
@@ -80,14 +81,11 @@ WARMING = 1 / 2000
 """Degrees Celsius its body warms per watt drawn."""
 
 
-class Sample(NamedTuple):
-    """One measured value, as a SampledValue carries it."""
-
-    measurand: str
-    phase: str | None
-    value: float
-    unit: str
-    location: str
+Sample = tuple[str, str | None, float, str, str | None]
+"""One measured value, as a SampledValue carries it: measurand, phase (None: not per phase),
+value, unit, and where it was measured: None at the connector's meter, Outlet, which both
+versions take for the default of a SampledValue without one (1.6 section 7.31, 2.0.1
+SampledValueType). A plain tuple: a reading's samples are made for each message sent."""
 
 
 def read(station: Sessions, connector: int, measurands: str, context: str) -> Reading:
@@ -137,13 +135,22 @@ def samples(reading: Reading, supply_phases: int) -> list[Sample]:
     measured per phase (only the phase listed, if one is); none of a quantity it lacks (the
     power, current and state of charge outside a session, the offer when not read)."""
     result: list[Sample] = []
-    for item in reading.measurands.split(",") if reading.measurands else ():
-        measurand, phase = _ITEMS[item]
-        location = _LOCATIONS.get(measurand, "Outlet")
+    for measurand, phase, unit, location in _listed(reading.measurands):
         for each, value in _values(reading, measurand, supply_phases):
             if phase is None or each == phase:
-                result.append(Sample(measurand, each, value, _UNITS[measurand], location))
+                result.append((measurand, each, value, unit, location))
     return result
+
+
+@functools.lru_cache(maxsize=256)
+def _listed(measurands: str) -> tuple[tuple[str, str | None, str, str | None], ...]:
+    """A list of measurands' items, each as its measurand, the phase it asks for (None: all),
+    unit and location: a list is parsed once, not at each reading."""
+    items = (_ITEMS[item] for item in measurands.split(",") if item)
+    return tuple(
+        (measurand, phase, _UNITS[measurand], _LOCATIONS.get(measurand))
+        for measurand, phase in items
+    )
 
 
 def _values(reading: Reading, measurand: str, supply_phases: int) -> list[tuple[str | None, float]]:
