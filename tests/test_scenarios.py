@@ -1,5 +1,6 @@
 """The scenarios through the ``locust`` CLI, headless against the embedded CSMS, and what their
-run folders hold: summary.json, Locust's CSV and HTML, fleet.csv, thresholds.xml, the pictures.
+run folders hold: summary.json, fleet.csv, timeline.csv, the pictures. Thresholds, every
+file of a run folder and runs over several processes: tests/test_run_folder.py.
 
 Importing locust monkey-patches a process with gevent, so every run is a subprocess. They are
 short (5 to 10 s of load, 20 to 50 charge points) and start together at the first test that
@@ -12,17 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ LOCUST = str(Path(sys.executable).parent / "locust")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PARALLEL = 4
 """Runs at once: they mostly wait on their -t; more would fight over 2 cores at startup."""
+RUNS_LOCK = Path(tempfile.gettempdir()) / f"ocpp-swarm-scenario-runs-{os.getuid()}.lock"
+"""Held by the module whose runs run: the modules that run scenarios take turns."""
 
 # The first test waits for every run; the runs take about 40 s together.
 pytestmark = pytest.mark.timeout(180)
@@ -52,7 +55,6 @@ class Spec:
     timeout: float
 
 
-MASTER_PORT = free_port()
 STORM_PORT = free_port()
 
 SPECS: dict[str, Spec] = {
@@ -115,32 +117,11 @@ SPECS: dict[str, Spec] = {
         "-u 30 -r 30 -t 8s --storm-at 3 --storm-by csms --ocpp-version 1.6,2.0.1",
         45,
     ),
-    # The master sums the workers' fleet reports, sent every 3 s: 6 s gives at least two.
-    # Its own master port: another Locust master on this machine would take its workers.
-    "distributed": Spec(
-        "scenarios/steady.py",
-        f"--processes 2 --master-bind-port {MASTER_PORT} --master-port {MASTER_PORT}"
-        " -u 20 -r 20 -t 6s",
-        50,
-    ),
     "ramp": Spec("scenarios/ramp.py", "-u 30 -t 6s --ocpp-version 2.0.1", 40),
     "steady": Spec(
         "scenarios/steady.py",
         "-u 30 -r 30 -t 5s --authorize-interval 1 --heartbeat-interval 1",
         40,
-    ),
-    "boot_storm": Spec(
-        "scenarios/boot_storm.py",
-        "-u 50 -t 5s --check-p95 BootNotification=5000 --check-booted 50",
-        40,
-    ),
-    "thresholds_missed": Spec(
-        "scenarios/boot_storm.py",
-        ("-u 10 -t 3s --check-p95 BootNotification=5000 --check-p99 Reset=100 --check-booted 1000"),
-        40,
-    ),
-    "bad_threshold": Spec(
-        "scenarios/boot_storm.py", "-u 10 -t 3s --check-p95 BootNotification", 30
     ),
 }
 
@@ -247,14 +228,21 @@ def _execute(name: str, spec: Spec, results_dir: Path) -> Run:
     return run
 
 
+def run_all(specs: dict[str, Spec], root: Path) -> dict[str, Run]:
+    """Each spec's run, ``PARALLEL`` at a time, in a folder of ``root`` named after it; one
+    module's runs at a time, whichever pytest-xdist worker holds it (:data:`RUNS_LOCK`)."""
+    with RUNS_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            futures = {
+                name: pool.submit(_execute, name, spec, root / name) for name, spec in specs.items()
+            }
+            return {name: future.result() for name, future in futures.items()}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    root = tmp_path_factory.mktemp("scenarios")
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        futures = {
-            name: pool.submit(_execute, name, spec, root / name) for name, spec in SPECS.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    return run_all(SPECS, tmp_path_factory.mktemp("scenarios"))
 
 
 # Reading a run's figures.
@@ -336,20 +324,6 @@ def test_steady(runs: dict[str, Run]) -> None:
         assert timeline_requests(runs["steady"].folder, "OCPP", name) == requests(
             summary, "OCPP", name
         ), name
-
-
-def test_boot_storm_with_thresholds_that_pass(runs: dict[str, Run]) -> None:
-    run = runs["boot_storm"]
-    summary = clean(run)
-    assert requests(summary, "OCPP", "BootNotification") == 50
-    assert requests(summary, "WebSocket", "connect") == 50
-    assert summary["fleet"]["peak"]["accepted"] == 50
-    assert summary["passed"] is True
-    assert [t["passed"] for t in summary["thresholds"]] == [True, True], summary["thresholds"]
-    xml = ET.parse(run.folder / "thresholds.xml").getroot()
-    assert xml.get("tests") == "2"
-    assert xml.get("failures") == "0"
-    assert xml.findall(".//failure") == []
 
 
 def test_charging_day(runs: dict[str, Run]) -> None:
@@ -488,48 +462,7 @@ def test_ramp(runs: dict[str, Run]) -> None:
     assert max(users) <= boots <= 30, (boots, users)
 
 
-# 2. Thresholds.
-
-
-def test_missed_thresholds_exit_3_and_say_which(runs: dict[str, Run]) -> None:
-    run = runs["thresholds_missed"]
-    run.finished(3)
-    lines = [line for line in run.stderr.splitlines() if "threshold: " in line]
-    assert len(lines) == 3, run.stderr[-4000:]
-    verdicts = [line.split("threshold: ", 1)[1] for line in lines]
-    assert re.fullmatch(r"PASS p95 of BootNotification: \d+ ms \(at most 5000 ms\)", verdicts[0])
-    assert verdicts[1:] == [
-        "FAIL p99 of Reset: no such requests (at most 100 ms)",
-        "FAIL charge points booted: 10 (at least 1000)",
-    ], lines
-    summary = run.summary
-    assert summary["passed"] is False
-    assert [t["passed"] for t in summary["thresholds"]] == [True, False, False]
-    xml = ET.parse(run.folder / "thresholds.xml").getroot()
-    assert xml.get("tests") == "3"
-    assert xml.get("failures") == "2"
-    cases = {case.get("name"): case for case in xml.iter("testcase")}
-    assert len(cases) == 3, list(cases)
-    failed = {
-        name: case.find("failure").get("message")
-        for name, case in cases.items()
-        if case.find("failure") is not None
-    }
-    assert failed == {
-        "p99 of Reset at most 100 ms": "FAIL p99 of Reset: no such requests (at most 100 ms)",
-        "at least 1000 charge points booted": "FAIL charge points booted: 10 (at least 1000)",
-    }
-
-
-def test_a_bad_threshold_is_refused_before_any_user_starts(runs: dict[str, Run]) -> None:
-    run = runs["bad_threshold"]
-    run.finished(2)
-    assert [line for line in run.stderr.splitlines() if "--check-p95" in line], run.stderr
-    assert "Ramping to" not in run.stderr and "spawned" not in run.stderr, run.stderr
-    assert run.folders == []
-
-
-# 3. Pictures.
+# 2. Pictures.
 
 
 def test_pictures_have_their_exact_size(runs: dict[str, Run]) -> None:
@@ -564,70 +497,3 @@ def test_report_redraws_the_pictures(runs: dict[str, Run], tmp_path: Path) -> No
     assert sorted(done.stdout.split()) == sorted(map(str, pictures)), done.stdout
     for picture in pictures:
         assert png_size(picture) == png_size(original / picture.name)
-
-
-# 4. The run folder.
-
-
-def test_the_run_folder_holds_every_file(runs: dict[str, Run]) -> None:
-    run = runs["boot_storm"]
-    folder = run.folder
-    assert re.fullmatch(r"boot_storm-\d{8}-\d{6}", folder.name), folder.name
-    summary = run.summary
-    assert summary["run"] == folder.name
-    for name in (
-        "locust_stats.csv",
-        "locust_stats_history.csv",
-        "locust_failures.csv",
-        "report.html",
-        "fleet.csv",
-        "timeline.csv",
-        "summary.json",
-        "thresholds.xml",
-        "latency.png",
-        "fleet.png",
-    ):
-        assert (folder / name).is_file(), (name, sorted(p.name for p in folder.iterdir()))
-    assert "<html" in (folder / "report.html").read_text().lower()
-
-    with (folder / "locust_stats.csv").open(newline="") as file:
-        stats = {
-            (row["Type"], row["Name"]): (int(row["Request Count"]), int(row["Failure Count"]))
-            for row in csv.DictReader(file)
-        }
-    expected = {
-        (row["type"], row["name"]): (row["requests"], row["failures"])
-        for row in summary["requests"]
-    }
-    assert stats == expected
-
-    with (folder / "locust_stats_history.csv").open(newline="") as file:
-        history = list(csv.DictReader(file))
-    actions = {row["Name"] for row in history if row["Name"] != "Aggregated"}
-    assert {"BootNotification", "StatusNotification", "connect"} <= actions, actions
-    boots = [
-        int(row["Total Request Count"]) for row in history if row["Name"] == "BootNotification"
-    ]
-    assert boots[-1] == 50, boots
-
-    rows = fleet_rows(folder)
-    assert len(rows) >= 4, rows
-    assert max(row["accepted"] for row in rows) == 50
-
-
-# 5. Distributed.
-
-
-def test_processes_give_one_folder_with_the_whole_fleet(runs: dict[str, Run]) -> None:
-    run = runs["distributed"]
-    summary = clean(run)
-    assert len(run.folders) == 1, run.folders  # the master's; workers write none
-    assert run.folder.name.startswith("steady-")
-    assert requests(summary, "OCPP", "BootNotification") == 20
-    assert summary["fleet"]["peak"]["accepted"] == 20
-    assert summary["fleet"]["final"]["versions"] == {"1.6": 20, "2.0.1": 0}  # summed
-    assert any(row["accepted"] == 20 for row in fleet_rows(run.folder))
-    # The workers' seconds, added together on the master: all but a worker's last second.
-    heartbeats = requests(summary, "OCPP", "Heartbeat")
-    assert timeline_requests(run.folder, "OCPP", "BootNotification") == 20
-    assert 0.8 * heartbeats <= timeline_requests(run.folder, "OCPP", "Heartbeat") <= heartbeats
