@@ -88,7 +88,10 @@ def run_client(
     options: argparse.Namespace,
     ocpp_version: str = "1.6",
     extra: Sequence[str] = (),
+    cwd: str | None = None,
 ) -> Result:
+    """Run ``python -m module`` (in ``cwd``: the tree whose ``bench`` and ``swarm`` it runs)
+    at ``options``' load against ``url``; its result."""
     command = [
         sys.executable, "-m", module, "--url", url,
         "--charge-points", str(options.charge_points), "--interval", str(options.interval),
@@ -99,7 +102,9 @@ def run_client(
         command += ["--ocpp-version", ocpp_version]
     command += extra
     timeout = options.charge_points / options.spawn_rate + options.warmup + options.duration + 120
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False, cwd=cwd
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{module} failed with exit code {done.returncode}")
