@@ -4,6 +4,7 @@ and 2.0.1; lists with a measurand the charger lacks refused. Against scripted CS
 payload checked against the version's schemas."""
 
 import asyncio
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -16,7 +17,9 @@ from swarm.ocpp201.device_model import DeviceModel
 from swarm.ocpp201.dialect import OCPP201
 from swarm.station import measurands
 from swarm.station.config import ChargePointConfig
+from swarm.station.connector import Transaction
 from swarm.station.meter import Reading
+from swarm.station.schedule import Key, Timer
 from tests.scripted import recording_csms, run, scripted_csms, until
 from tests.test_commands import command
 from tests.test_station201 import CONFIG as CONFIG201
@@ -357,3 +360,50 @@ def test_201_set_variables_rejects_a_measurand_the_station_lacks(variable, value
     answer, _ = DeviceModel(2).set_variables(payload)
     OCPP201.schemas.validate("SetVariables", answer, response=True)
     assert answer["setVariableResult"][0]["attributeStatus"] == status
+
+
+def test_kept_readings_are_thinned_past_the_limit_and_still_span_the_transaction():
+    transaction = Transaction(7, 1, "T", 11000.0, 0.0)
+    readings = [Reading(1, wh, None, f"{wh:06d}") for wh in range(200)]
+    read = []
+    for reading in readings:
+        measurands.keep(transaction, lambda reading=reading: read.append(reading) or reading)
+        assert len(transaction.readings) <= measurands.KEPT_READINGS
+    kept = list(transaction.readings)
+    assert kept[0] is readings[0]  # the start's
+    gaps = {b.energy_wh - a.energy_wh for a, b in itertools.pairwise(kept)}
+    assert gaps == {8}  # spaced alike: one in eight kept, after three halvings
+    assert kept[-1].energy_wh >= 200 - 8  # up to the latest turn
+    assert len(read) < 100  # a reading whose turn does not come is not taken
+
+
+def test_201_a_new_tx_ended_interval_applies_to_running_transactions_at_once():
+    set_interval = {
+        "setVariableData": [
+            {
+                "component": {"name": "SampledDataCtrlr"},
+                "variable": {"name": "TxEndedInterval"},
+                "attributeValue": "5",
+            }
+        ]
+    }
+    OCPP201.schemas.validate("SetVariables", set_interval)
+
+    async def main():
+        cp = ChargePoint201("CS-1", "ws://127.0.0.1:9/CS-1", CONFIG201_METERED, lambda s: None)
+        transaction = cp._plug_in("tx-1", 1, "T")
+        cp.connectors[1].transaction = transaction
+        cp._keep_begin(transaction)
+        sample = Key(Timer.SAMPLE, 1)
+        assert sample not in cp._timers  # TxEndedInterval 0: no periodic readings for Ended
+        cp._on_set_variables(set_interval)
+        for job in cp._jobs:  # as the station's loop runs them
+            await job(None)
+        now = asyncio.get_running_loop().time()
+        assert 4.9 < cp._timers[sample] - now <= 5  # one new interval from the change
+        cp.device_model.set("SampledDataCtrlr", "TxEndedInterval", 0)
+        await cp._on_sample(None, sample)
+        assert sample not in cp._timers  # back to 0: none, once the reading due is kept
+        assert [r.context for r in transaction.readings] == ["Transaction.Begin", "Sample.Periodic"]
+
+    run(main())

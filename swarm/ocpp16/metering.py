@@ -8,9 +8,9 @@ each connector's MeterValuesAlignedData (Sample.Clock), with its transaction's i
 runs. A TriggerMessage(MeterValues) reads MeterValuesSampledData (Trigger). A StopTransaction's
 transactionData carries the StopTxnSampledData readings of the transaction, from its start
 (Transaction.Begin) every sample interval to its end (Transaction.End), and its
-StopTxnAlignedData readings at each clock-aligned instant (Sample.Clock): up to
-:data:`~swarm.station.measurands.KEPT_READINGS` of them, kept as readings until the stop, and
-the end's.
+StopTxnAlignedData readings at each clock-aligned instant (Sample.Clock): kept as readings
+until the stop, thinned out past :data:`~swarm.station.measurands.KEPT_READINGS` (see
+:class:`~swarm.station.measurands.KeptReadings`), and the end's.
 
 Each measurand is one the charger has (:data:`~swarm.station.measurands.SUPPORTED`): the
 configuration refuses others.

@@ -43,6 +43,8 @@ class Commands:
                 self._ping_interval_changed()
             elif component == "AlignedDataCtrlr" and variable in ("Interval", "TxEndedInterval"):
                 self._soon(self._realign)  # set from the station's loop, which it wakes
+            elif (component, variable) == ("SampledDataCtrlr", "TxEndedInterval"):
+                self._soon(self._resample)
             elif component == "OCPPCommCtrlr" and variable.startswith("RetryBackOff"):
                 self._csms_backoff = True  # the CSMS's reconnect backoff from now on
             elif (component, variable) == ("SecurityCtrlr", "BasicAuthPassword"):

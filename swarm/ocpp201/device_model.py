@@ -12,7 +12,6 @@ stores only the values that differ from the defaults, in a dict made for the fir
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from datetime import datetime
@@ -28,6 +27,7 @@ from swarm.ocpp201.variables import (
     Scope,
     VariableSpec,
 )
+from swarm.station.meter import timestamp
 
 
 class Changed(NamedTuple):
@@ -100,7 +100,8 @@ def _normalize(spec: VariableSpec, text: str) -> str:
 
 
 class _Index:
-    """Lookup tables over a :class:`DeviceModel` class's specs, made once (see the fields)."""
+    """Lookup tables over a :class:`DeviceModel` class's specs, made once (see the fields);
+    ``located`` fills in as its stations look attributes up."""
 
     __slots__ = ("by_name", "clock", "components", "located", "scoped")
 
@@ -126,10 +127,6 @@ class _Index:
         self.located: dict[tuple[Address, str, int], Slot] = {}
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # UTC, whole seconds
-
-
 class DeviceModel:
     """One station's device model: ``evses`` EVSEs (ids 1 to n), each with one connector.
 
@@ -144,7 +141,7 @@ class DeviceModel:
 
     specs: ClassVar[tuple[VariableSpec, ...]] = STANDARD_VARIABLES
     """The variables, in the order reports list them (EVSEs' and connectors' after the rest)."""
-    clock: ClassVar[Callable[[], str]] = staticmethod(_now)  # now, as OCPP writes a time
+    clock: ClassVar[Callable[[], str]] = staticmethod(timestamp)  # now, as OCPP writes a time
     _index: ClassVar[_Index] = _Index(STANDARD_VARIABLES)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -6,11 +6,12 @@ Transaction.Begin); an Updated every TxUpdatedInterval seconds (0: none), TxUpda
 (Sample.Periodic); its Ended, TxEndedMeasurands at its start (Transaction.Begin), every
 TxEndedInterval seconds from then (Sample.Periodic; 0: none) and at its end (Transaction.End),
 and AlignedDataCtrlr.TxEndedMeasurands at each multiple of AlignedDataCtrlr.TxEndedInterval
-seconds from midnight (UTC; 0 for none) while it ran (Sample.Clock), up to
-:data:`~swarm.station.measurands.KEPT_READINGS` of these. At each multiple of
-AlignedDataCtrlr.Interval seconds (0 for none), each EVSE's AlignedDataCtrlr.Measurands
-(Sample.Clock): in a TransactionEvent Updated while a transaction runs there, else in a
-MeterValues (J01, J02). A TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
+seconds from midnight (UTC; 0 for none) while it ran (Sample.Clock), these thinned out past
+:data:`~swarm.station.measurands.KEPT_READINGS` (see
+:class:`~swarm.station.measurands.KeptReadings`). At each multiple of AlignedDataCtrlr.Interval
+seconds (0 for none), each EVSE's AlignedDataCtrlr.Measurands (Sample.Clock): in a
+TransactionEvent Updated while a transaction runs there, else in a MeterValues (J01, J02). A
+TriggerMessage's reading carries TxUpdatedMeasurands (Trigger).
 
 Each measurand is one the station meters (:data:`~swarm.station.measurands.MEASURANDS`) that
 2.0.1 names (not Temperature), without 1.6's phase suffixes: the device model refuses others.
@@ -76,17 +77,23 @@ class Metering:
     def _keep_begin(self, transaction: Transaction) -> None:
         """Keep the TxEndedMeasurands reading of a transaction's start for its Ended, and
         another every TxEndedInterval seconds from then (0: none)."""
-        if self.device_model.value(SAMPLED, "TxEndedMeasurands"):
-            begin = self._read(transaction.connector, "Transaction.Begin", "TxEndedMeasurands")
-            transaction.readings = [begin]
+        self._keep(transaction, "Transaction.Begin", "TxEndedMeasurands", SAMPLED)
         self._sample_later(transaction.connector)
 
     def _sample_later(self, connector: int) -> None:
-        """Set the next TxEndedInterval reading of the transaction on ``connector``."""
+        """Set the next TxEndedInterval reading of the transaction on ``connector`` one
+        interval from now; none while it is 0."""
+        key = Key(Timer.SAMPLE, connector)
         interval = self.device_model.int_value(SAMPLED, "TxEndedInterval")
         if interval:
-            loop = asyncio.get_running_loop()
-            self._timers[Key(Timer.SAMPLE, connector)] = loop.time() + interval
+            self._timers[key] = asyncio.get_running_loop().time() + interval
+        else:
+            self._timers.pop(key, None)
+
+    async def _resample(self, session: OcppSession) -> None:
+        """A job: running transactions follow a new TxEndedInterval from now."""
+        for connector in self.transactions:
+            self._sample_later(connector)
 
     async def _on_sample(self, session: OcppSession | None, key: Key) -> None:
         """A transaction's TxEndedMeasurands reading every TxEndedInterval seconds from its
@@ -97,9 +104,11 @@ class Metering:
             self._sample_later(key.connector)
 
     def _ended_readings(self, transaction: Transaction) -> list[Reading]:
-        """A transaction's readings for its Ended: those kept (its start's, its clock-aligned
-        ones), and its end's now."""
+        """A transaction's readings for its Ended: its start's, the periodic and clock-aligned
+        ones kept, in the order of their timestamps (a clock-aligned one bears its instant,
+        which may follow the time a periodic one was read), and its end's now."""
         readings, transaction.readings = transaction.readings or [], None
+        readings.sort(key=lambda r: (r.context != "Transaction.Begin", r.timestamp))
         end = self._read(transaction.connector, "Transaction.End", "TxEndedMeasurands")
         return [*readings, end]
 

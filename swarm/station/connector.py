@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from swarm.station.ev import EV
-    from swarm.station.meter import Reading
+    from swarm.station.measurands import KeptReadings
 
 
 class Status(enum.StrEnum):
@@ -72,7 +72,7 @@ class Transaction:
     """The EV's battery and charging curve: what it draws under :attr:`power`."""
     started: float | None = None
     """When the EV plugged in, ``time.time()``: Relative charging schedules count from it."""
-    readings: list[Reading] | None = None
+    readings: KeptReadings | None = None
     """Readings kept for its stop message (1.6 StopTxnSampledData and StopTxnAlignedData,
     2.0.1 TxEndedMeasurands); None while none are asked for."""
 

@@ -73,7 +73,7 @@ _LOCATIONS = {SOC: "EV", TEMPERATURE: "Body"}  # else the connector's meter: Out
 KEPT_READINGS = 48
 """Readings a transaction keeps for its stop message at most (1.6's StopTransaction
 transactionData, 2.0.1's TransactionEvent Ended), its end's besides: a charger's memory is
-finite."""
+finite (see :class:`KeptReadings`)."""
 
 AMBIENT = 25.0
 """Degrees Celsius of an idle charger's body."""
@@ -104,15 +104,41 @@ def read(station: Sessions, connector: int, measurands: str, context: str) -> Re
     )
 
 
-def keep(transaction: Transaction, read: Callable[[], Reading], stamp: str | None = None) -> None:
-    """Keep ``read()`` for ``transaction``'s stop message, timestamped ``stamp`` (a
-    clock-aligned instant) or when read; none past :data:`KEPT_READINGS`."""
-    readings = transaction.readings
-    if readings is None:
-        readings = transaction.readings = []
-    if len(readings) < KEPT_READINGS:
+class KeptReadings(list[Reading]):
+    """The readings a transaction keeps for its stop message, in the order they were offered:
+    :data:`KEPT_READINGS` at most. When full, every other one after the first is dropped and,
+    from then on, one in two of those offered kept (then one in four, and so on): those kept
+    are spaced alike and still span the whole transaction."""
+
+    __slots__ = ("_offered", "_stride")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._offered = 0
+        self._stride = 1
+
+    def offer(self, read: Callable[[], Reading], stamp: str | None = None) -> None:
+        """Keep ``read()``, timestamped ``stamp`` (a clock-aligned instant) or when read, if
+        its turn comes (``read`` is not called otherwise)."""
+        offered = self._offered
+        self._offered += 1
+        if offered % self._stride:
+            return
+        if len(self) >= KEPT_READINGS:  # those kept are the multiples of the stride
+            del self[1::2]
+            self._stride *= 2
+            if offered % self._stride:
+                return
         reading = read()
-        readings.append(reading._replace(timestamp=stamp) if stamp else reading)
+        self.append(reading._replace(timestamp=stamp) if stamp else reading)
+
+
+def keep(transaction: Transaction, read: Callable[[], Reading], stamp: str | None = None) -> None:
+    """Offer ``read()`` to ``transaction``'s :class:`KeptReadings` (timestamped ``stamp``, a
+    clock-aligned instant, or when read)."""
+    if transaction.readings is None:
+        transaction.readings = KeptReadings()
+    transaction.readings.offer(read, stamp)
 
 
 def next_boundary(after: float, interval: int) -> float:

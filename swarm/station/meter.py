@@ -7,6 +7,7 @@ and each reading, never sampled in between, and the power read is the power draw
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -81,7 +82,7 @@ def read(
     )
 
 
-_written: tuple[int, str] = (-1, "")
+_written: tuple[int | None, str] = (None, "")
 """The last second written, and how: formatting costs more than the rest of a reading, and a
 fleet writes the same second thousands of times."""
 
@@ -89,7 +90,7 @@ fleet writes the same second thousands of times."""
 def timestamp(at: float | None = None) -> str:
     """Now (or the ``time.time()`` ``at``), as OCPP writes a time (UTC, whole seconds)."""
     global _written
-    second = int(time.time() if at is None else at)
+    second = math.floor(time.time() if at is None else at)
     written = _written  # one read: another thread may write it meanwhile
     if written[0] != second:
         written = _written = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
