@@ -51,20 +51,24 @@ def baseline_tree(revision: str, folder: Path) -> Path:
     if archive.returncode != 0:
         raise SystemExit(f"no baseline: git archive {revision}: {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(folder, filter="data")
+        # Python before 3.11.4 has no extraction filters; the archive is this repository's own.
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(folder, **safe)
+    if not (folder / "bench" / "measure.py").exists():
+        raise SystemExit(f"no baseline: {revision} has no bench/measure.py for the client")
     shutil.copy(ROOT / "bench" / "charging_client.py", folder / "bench")
     return folder
 
 
 def measure(
-    url: str, trees: dict[str, Path], options: argparse.Namespace, version: str, rounds: int
-) -> dict[str, list[Result]]:
-    """``rounds`` runs of the client in each tree, in turns."""
-    results: dict[str, list[Result]] = {name: [] for name in trees}
+    url: str, trees: list[Path], options: argparse.Namespace, version: str, rounds: int
+) -> list[list[Result]]:
+    """``rounds`` runs of the client in each tree, in turns: each tree's results."""
+    results: list[list[Result]] = [[] for _ in trees]
     for round_ in range(rounds):
-        for name, tree in trees.items():
-            log(f"{version}, round {round_ + 1}: {name}, {options.charge_points:,} charge points")
-            results[name].append(run_client(CLIENT, url, options, version, cwd=str(tree)))
+        for tree, runs in zip(trees, results, strict=True):
+            log(f"{version}, round {round_ + 1}: {tree}, {options.charge_points:,} charge points")
+            runs.append(run_client(CLIENT, url, options, version, cwd=str(tree)))
     return results
 
 
@@ -90,18 +94,15 @@ def main() -> int:
 
     report, ok = [], True
     with tempfile.TemporaryDirectory() as folder, CsmsProcess.start([]) as csms:
-        trees = {"now": ROOT, options.baseline: baseline_tree(options.baseline, Path(folder))}
+        trees = [ROOT, baseline_tree(options.baseline, Path(folder))]  # now, then
         for version in options.ocpp_version:
-            kib = {
-                name: runs[0].kib_per_charge_point
-                for name, runs in measure(csms.url, trees, memory, version, 1).items()
-            }
-            cpu = {
-                name: sum(r.cpu_s for r in runs) / max(1, sum(r.messages for r in runs)) * 1000
-                for name, runs in measure(csms.url, trees, options, version, options.rounds).items()
-            }
-            now, then = (kib[name] for name in trees)
-            cpu_now, cpu_then = (cpu[name] for name in trees)
+            now, then = (runs[0].kib_per_charge_point for runs in measure(
+                csms.url, trees, memory, version, 1
+            ))  # fmt: skip
+            cpu_now, cpu_then = (
+                sum(r.cpu_s for r in runs) / max(1, sum(r.messages for r in runs)) * 1000
+                for runs in measure(csms.url, trees, options, version, options.rounds)
+            )
             kib_ok, cpu_ok = now - then <= KIB_BAR, cpu_now <= CPU_BAR * cpu_then
             ok = ok and kib_ok and cpu_ok
             report.append(

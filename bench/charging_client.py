@@ -12,7 +12,9 @@ before the first charge point started.
 
 from __future__ import annotations
 
+import inspect
 import time
+from pathlib import Path
 
 import gevent  # Locust runs on gevent; importing locust patches the process
 from locust import events
@@ -34,6 +36,9 @@ class ChargingChargePoint(ChargePointUser):
 
 def main() -> None:
     options = client_arguments(__doc__, ocpp_version=True)
+    here, imported = Path.cwd().resolve(), Path(inspect.getfile(ChargePointUser)).resolve()
+    if not imported.is_relative_to(here):  # PYTHONSAFEPATH or PYTHONPATH took another swarm
+        raise SystemExit(f"the swarm imported is {imported}, not the one in {here}")
     interval = str(options.interval)
     locust_options = parse_options(
         [

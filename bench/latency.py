@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import psutil
 
-from bench.measure import Result, log
+from bench.measure import BOOT_LIMIT, Result, log
 from swarm.csms import CsmsProcess
 
 CLIENTS = ("bench.lean_client", "bench.raw_client", "bench.engine_client", "bench.locust_client")
@@ -101,13 +101,18 @@ def run_client(
     if ocpp_version != "1.6":
         command += ["--ocpp-version", ocpp_version]
     command += extra
-    timeout = options.charge_points / options.spawn_rate + options.warmup + options.duration + 120
-    done = subprocess.run(
-        command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False, cwd=cwd
-    )
+    # A client waits BOOT_LIMIT seconds at most for its charge points, then measures.
+    timeout = BOOT_LIMIT + options.warmup + options.duration + 60
+    where = f" in {cwd}" if cwd else ""
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False, cwd=cwd
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{module}{where} did not finish within {timeout:g} s") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"{module} failed with exit code {done.returncode}")
+        raise SystemExit(f"{module}{where} failed with exit code {done.returncode}")
     return Result(**json.loads(lines[-1]))
 
 

@@ -233,11 +233,14 @@ def run_all(specs: dict[str, Spec], root: Path) -> dict[str, Run]:
     module's runs at a time, whichever pytest-xdist worker holds it (:data:`RUNS_LOCK`)."""
     with RUNS_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
-        with ThreadPoolExecutor(PARALLEL) as pool:
+        pool = ThreadPoolExecutor(PARALLEL)
+        try:
             futures = {
                 name: pool.submit(_execute, name, spec, root / name) for name, spec in specs.items()
             }
             return {name: future.result() for name, future in futures.items()}
+        finally:  # a run that failed: those not started yet are not started
+            pool.shutdown(cancel_futures=True)
 
 
 @pytest.fixture(scope="module")
