@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,6 +22,7 @@ from swarm.ocpp16.dialect import OCPP16
 from swarm.ocpp201 import csms as ocpp201_csms
 from swarm.ocpp201.dialect import OCPP201
 from swarm.protocol.dialect import Dialect
+from swarm.station.meter import timestamp
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 """(charge point id, request payload) -> response payload."""
@@ -57,8 +57,6 @@ class Central:
     learned: dict[str, str] | None = field(default=None, repr=False)
     """In a worker of several processes (:mod:`swarm.csms.front`), the passwords it set since
     the front last took them to the others; None, not kept, in a CSMS of its own."""
-    _clock_second: int = field(default=-1, init=False, repr=False)
-    _clock_text: str = field(default="", init=False, repr=False)
 
     def boot_answer(self, charge_point_id: str) -> dict[str, Any]:
         """The answer to a BootNotification, the same in 1.6 and 2.0.1: Accepted with the
@@ -100,13 +98,8 @@ class Central:
                 self.learned[charge_point_id] = password
 
     def now(self) -> str:
-        """The current UTC time, ``2024-01-31T12:00:00Z``."""
-        # Formatting a timestamp costs more than the rest of a Heartbeat: do it once a second.
-        second = int(time.time())
-        if second != self._clock_second:
-            self._clock_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
-            self._clock_second = second
-        return self._clock_text
+        """The current UTC time, ``2024-01-31T12:00:00Z`` (formatted once a second)."""
+        return timestamp()
 
 
 ANSWERS: tuple[tuple[Dialect, Callable[[Central], Mapping[str, Handler]]], ...] = (
